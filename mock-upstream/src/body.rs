@@ -1,0 +1,177 @@
+//! Response bodies: a whole buffer, a paced SSE stream, or a body that breaks part-way
+//! (the disconnect fault). One enum, so the server has one concrete body type and no boxing.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+
+use crate::clock::monotonic_ns;
+use crate::faults::Fault;
+use crate::pacing::PacedSleep;
+use crate::plan::ResponsePlan;
+use crate::server::MockState;
+use crate::timeline::{ChunkStamp, TimelineRecord};
+use crate::wire::ChunkWriter;
+
+/// The one body type the mock sends.
+pub enum MockBody {
+    /// A complete body (JSON), sent at once.
+    Full(Option<Bytes>),
+    /// Some bytes, then a connection abort.
+    Broken(Option<Bytes>),
+    /// A paced SSE stream.
+    Sse(Box<SseBody>),
+}
+
+impl MockBody {
+    /// A complete body.
+    pub fn full(bytes: impl Into<Bytes>) -> MockBody {
+        MockBody::Full(Some(bytes.into()))
+    }
+}
+
+fn abort_error(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, format!("mock fault: {what}"))
+}
+
+impl Body for MockBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.get_mut() {
+            MockBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            MockBody::Broken(bytes) => Poll::Ready(Some(match bytes.take() {
+                Some(b) => Ok(Frame::data(b)),
+                None => Err(abort_error("disconnect mid-body")),
+            })),
+            MockBody::Sse(sse) => sse.poll_next(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            MockBody::Full(bytes) => bytes.is_none(),
+            MockBody::Broken(_) => false,
+            MockBody::Sse(sse) => sse.finished,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            MockBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            MockBody::Full(None) => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+/// A streamed answer: each content chunk is released at its absolute deadline
+/// (arrival + planned offset), stamped into the timeline as it is handed to the connection.
+pub struct SseBody {
+    state: Arc<MockState>,
+    writer: ChunkWriter,
+    plan: ResponsePlan,
+    prompt_tokens: u32,
+    start_ns: u64,
+    next_chunk: usize,
+    sleep: Option<PacedSleep>,
+    record: Option<TimelineRecord>,
+    finished: bool,
+}
+
+impl SseBody {
+    /// A stream for `plan`, timed from `record.received_ns`.
+    pub fn new(
+        state: Arc<MockState>,
+        writer: ChunkWriter,
+        plan: ResponsePlan,
+        prompt_tokens: u32,
+        record: TimelineRecord,
+    ) -> SseBody {
+        state.stats.stream_started();
+        SseBody {
+            start_ns: record.received_ns,
+            record: Some(record),
+            state,
+            writer,
+            plan,
+            prompt_tokens,
+            next_chunk: 0,
+            sleep: None,
+            finished: false,
+        }
+    }
+
+    fn finish(&mut self, completed: bool) {
+        self.finished = true;
+        if let Some(mut record) = self.record.take() {
+            record.done_ns = Some(monotonic_ns());
+            self.state.stats.stream_ended(completed);
+            self.state.timeline.push(record);
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        let Some(chunk) = self.plan.chunks.get(self.next_chunk) else {
+            let tail = self.writer.tail(
+                self.plan.finish_reason,
+                self.prompt_tokens,
+                self.plan.completion_tokens,
+            );
+            self.finish(true);
+            return Poll::Ready(Some(Ok(Frame::data(tail))));
+        };
+        let scheduled_ns = self.start_ns + chunk.offset_ns;
+        let pacer = &self.state.pacer;
+        let sleep = self.sleep.get_or_insert_with(|| pacer.sleep_until(scheduled_ns));
+        if Pin::new(sleep).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.sleep = None;
+
+        let at_fault = self.next_chunk == self.plan.fault_chunk;
+        if at_fault && self.plan.fault == Some(Fault::Disconnect) {
+            self.finish(false);
+            return Poll::Ready(Some(Err(abort_error("disconnect mid-stream"))));
+        }
+        let bytes = if at_fault && self.plan.fault == Some(Fault::Malformed) {
+            self.writer.malformed()
+        } else {
+            self.writer.content(&chunk.text, self.next_chunk == 0)
+        };
+        let tokens = chunk.tokens;
+        let sent_ns = monotonic_ns();
+        if let Some(record) = self.record.as_mut() {
+            record.chunks.push(ChunkStamp {
+                scheduled_ns,
+                sent_ns,
+                tokens,
+            });
+            record.completion_tokens += tokens;
+        }
+        self.state.stats.chunk(tokens);
+        self.next_chunk += 1;
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
+    }
+}
+
+impl Drop for SseBody {
+    fn drop(&mut self) {
+        // The client went away (or the connection broke) before `[DONE]`.
+        if !self.finished {
+            self.finish(false);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Command-line entry shared by the `mock-upstream` binary and `gatebench mock`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use crate::config::MockConfig;
+use crate::server::MockServer;
+
+/// Options for running the mock alone.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MockArgs {
+    /// Address to listen on (loopback by default; the mock is a test fixture, not a service).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on; 0 picks a free port and prints it.
+    #[arg(long, short, default_value_t = 8080)]
+    pub port: u16,
+    /// Scenario file whose `[mock]` table sets the knobs (defaults apply without one).
+    #[arg(long, short)]
+    pub scenario: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Loads the config the arguments describe.
+pub fn load_config(args: &MockArgs) -> anyhow::Result<MockConfig> {
+    let mut config = match &args.scenario {
+        Some(path) => MockConfig::from_scenario_file(path)?,
+        None => MockConfig::default(),
+    };
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    Ok(config)
+}
+
+/// Runs the mock until Ctrl-C (or SIGTERM), printing `listening on http://ADDR` once bound.
+pub fn run(args: MockArgs, config: MockConfig) -> anyhow::Result<()> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        builder.worker_threads(threads.max(1));
+    }
+    let runtime = builder.enable_all().build()?;
+    runtime.block_on(async move {
+        let server = MockServer::start(SocketAddr::new(args.host, args.port), config).await?;
+        println!("mock-upstream listening on http://{}", server.local_addr());
+        wait_for_stop_signal().await;
+        let stats = server.stats();
+        server.shutdown().await;
+        eprintln!(
+            "mock-upstream: stopped after {} requests ({} streams completed, {} tokens)",
+            stats.requests, stats.streams_completed, stats.completion_tokens
+        );
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn wait_for_stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,198 @@
+//! Parsing and validating an OpenAI chat-completions request body, counting its prompt tokens,
+//! and finding the request id a gateway left intact.
+
+use serde::Deserialize;
+
+/// The fields of a chat-completions request the mock uses; other fields are accepted and ignored.
+#[derive(Debug, Deserialize)]
+pub struct ChatRequest {
+    /// Model name, echoed back in the response.
+    pub model: String,
+    /// Conversation; at least one message.
+    pub messages: Vec<Message>,
+    /// Stream the answer as SSE.
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// `include_usage` puts a usage chunk before `[DONE]`.
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    /// Legacy output cap, in tokens.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Output cap, in tokens (newer name; wins over `max_tokens`).
+    #[serde(default)]
+    pub max_completion_tokens: Option<u32>,
+    /// End-user id; one of the places the request id travels.
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+/// `stream_options` of a request.
+#[derive(Debug, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// One chat message.
+#[derive(Debug, Deserialize)]
+pub struct Message {
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<Content>,
+}
+
+/// Message content: a string or a list of typed parts.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+/// A content part; only `text` parts carry text the mock counts.
+#[derive(Debug, Deserialize)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+impl Content {
+    /// Bytes of text in the content.
+    fn text_len(&self) -> usize {
+        match self {
+            Content::Text(t) => t.len(),
+            Content::Parts(parts) => parts.iter().filter_map(|p| p.text.as_ref()).map(String::len).sum(),
+        }
+    }
+
+    /// Finds a `[gb:<id>]` tag.
+    fn gb_tag(&self) -> Option<&str> {
+        match self {
+            Content::Text(t) => find_tag(t),
+            Content::Parts(parts) => parts.iter().filter_map(|p| p.text.as_deref()).find_map(find_tag),
+        }
+    }
+}
+
+fn find_tag(text: &str) -> Option<&str> {
+    let start = text.rfind("[gb:")? + 4;
+    let len = text[start..].find(']')?;
+    let id = &text[start..start + len];
+    (!id.is_empty()).then_some(id)
+}
+
+/// Why a body was rejected; becomes a 400 with an OpenAI-style error.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BadRequest {
+    #[error("request body is larger than {limit_bytes} bytes")]
+    TooLarge { limit_bytes: usize },
+    #[error("request body is not valid JSON for chat completions: {0}")]
+    Invalid(String),
+    #[error("'messages' must contain at least one message")]
+    NoMessages,
+    #[error("invalid header {name}: {reason}")]
+    Header { name: &'static str, reason: String },
+}
+
+impl BadRequest {
+    /// OpenAI error `param` for this failure, when one field is at fault.
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            BadRequest::NoMessages => Some("messages"),
+            BadRequest::Header { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+impl ChatRequest {
+    /// Parses and validates a body.
+    pub fn parse(body: &[u8]) -> Result<ChatRequest, BadRequest> {
+        let request: ChatRequest =
+            serde_json::from_slice(body).map_err(|e| BadRequest::Invalid(e.to_string()))?;
+        if request.messages.is_empty() {
+            return Err(BadRequest::NoMessages);
+        }
+        Ok(request)
+    }
+
+    /// Whether the response is SSE.
+    pub fn is_stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+
+    /// Whether a usage chunk goes before `[DONE]`.
+    pub fn include_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false)
+    }
+
+    /// The caller's output cap, if any.
+    pub fn max_output_tokens(&self) -> Option<u32> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// Approximate prompt tokens: ~4 bytes of text per token, plus 4 per message and 3 per request
+    /// (the per-message overhead OpenAI documents for chat formatting).
+    pub fn prompt_tokens(&self) -> u32 {
+        let per_message: usize = self
+            .messages
+            .iter()
+            .map(|m| 4 + m.content.as_ref().map_or(0, |c| c.text_len().div_ceil(4)))
+            .sum();
+        u32::try_from(per_message + 3).unwrap_or(u32::MAX)
+    }
+
+    /// The id carried in the body: `user`, else a `[gb:<id>]` tag in the last message.
+    pub fn body_request_id(&self) -> Option<&str> {
+        if let Some(user) = self.user.as_deref().filter(|u| !u.is_empty()) {
+            return Some(user);
+        }
+        self.messages.last()?.content.as_ref()?.gb_tag()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_minimal_and_finds_tag() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi [gb:abc-1] there"}]}"#;
+        let r = ChatRequest::parse(body).expect("valid");
+        assert!(!r.is_stream());
+        assert_eq!(r.body_request_id(), Some("abc-1"));
+        assert_eq!(r.prompt_tokens(), 3 + 4 + 5);
+    }
+
+    #[test]
+    fn user_wins_over_tag_and_parts_are_read() {
+        let body = br#"{"model":"m","user":"u7","stream":true,"stream_options":{"include_usage":true},
+            "messages":[{"role":"user","content":[{"type":"text","text":"[gb:t]"}]}]}"#;
+        let r = ChatRequest::parse(body).expect("valid");
+        assert_eq!(r.body_request_id(), Some("u7"));
+        assert!(r.is_stream() && r.include_usage());
+    }
+
+    #[test]
+    fn rejects_bad_bodies() {
+        let cases: [&[u8]; 6] = [
+            b"not json",
+            br#"{"messages":[{"role":"user","content":"x"}]}"#,
+            br#"{"model":"m"}"#,
+            br#"{"model":5,"messages":[]}"#,
+            br#"{"model":"m","messages":"hello"}"#,
+            br#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#,
+        ];
+        for body in cases {
+            assert!(ChatRequest::parse(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+        let empty = br#"{"model":"m","messages":[]}"#;
+        assert_eq!(ChatRequest::parse(empty).unwrap_err(), BadRequest::NoMessages);
+    }
+}

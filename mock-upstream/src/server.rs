@@ -1,0 +1,326 @@
+//! The HTTP server: routes, the chat-completions handler, and the accept loop with explicit
+//! shutdown. hyper 1.x on tokio; HTTP/1.1 and h2c on the same port.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::body::{MockBody, SseBody};
+use crate::clock::monotonic_ns;
+use crate::config::MockConfig;
+use crate::faults::Fault;
+use crate::headers::parse_overrides;
+use crate::pacing::Pacer;
+use crate::plan::plan_response;
+use crate::request::{BadRequest, ChatRequest};
+use crate::stats::{Stats, StatsSnapshot};
+use crate::timeline::{Timeline, TimelineRecord};
+use crate::wire;
+
+/// Shared state of one running mock.
+pub struct MockState {
+    pub(crate) config: MockConfig,
+    pub(crate) stats: Stats,
+    pub(crate) timeline: Timeline,
+    pub(crate) pacer: Pacer,
+    anonymous_ids: AtomicU64,
+}
+
+/// Why the mock could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address is taken or not allowed.
+    #[error("cannot listen on {addr}: {source} (choose another --port, or --port 0 for any free port)")]
+    Bind { addr: SocketAddr, source: io::Error },
+}
+
+/// A running mock; dropping it without [`MockServer::shutdown`] leaves the task running.
+pub struct MockServer {
+    addr: SocketAddr,
+    state: Arc<MockState>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl MockServer {
+    /// Binds `listen` (port 0 picks a free port) and starts serving on the current tokio runtime.
+    pub async fn start(listen: SocketAddr, config: MockConfig) -> Result<MockServer, ServeError> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Bind { addr: listen, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr: listen, source })?;
+        let state = Arc::new(MockState {
+            pacer: Pacer::new(config.pacing),
+            timeline: Timeline::new(config.timeline_capacity),
+            stats: Stats::default(),
+            anonymous_ids: AtomicU64::new(0),
+            config,
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx));
+        Ok(MockServer {
+            addr,
+            state,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.state.stats.snapshot(self.state.timeline.overwritten())
+    }
+
+    /// Timeline records (optionally one id; drained when `drain`).
+    pub fn timeline(&self, id: Option<&str>, drain: bool) -> Vec<TimelineRecord> {
+        self.state.timeline.read(id, drain)
+    }
+
+    /// Stops accepting, closes open connections, and waits for the accept loop to end.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<MockState>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(error) => {
+                // EMFILE/ENFILE and friends: back off instead of spinning.
+                eprintln!("mock-upstream: accept failed: {error}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let fd = stream.as_raw_fd();
+        let state = state.clone();
+        let mut conn_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| route(state.clone(), req, fd));
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = conn_shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+type MockResponse = Response<MockBody>;
+
+fn json_response(status: StatusCode, body: Bytes) -> MockResponse {
+    let mut response = Response::new(MockBody::full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error_response(status: StatusCode, message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> MockResponse {
+    json_response(status, wire::error_body(message, kind, param, code))
+}
+
+async fn route(state: Arc<MockState>, req: Request<Incoming>, fd: RawFd) -> Result<MockResponse, io::Error> {
+    let path = req.uri().path();
+    let response = match (req.method(), path) {
+        (&Method::POST, "/v1/chat/completions") => return chat(state, req, fd).await,
+        (&Method::GET, "/health") => json_response(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
+        (&Method::GET, "/v1/models") => json_response(StatusCode::OK, models_body(&state.config)),
+        (&Method::GET, "/__mock/stats") => {
+            let snapshot = state.stats.snapshot(state.timeline.overwritten());
+            json_response(StatusCode::OK, Bytes::from(serde_json::to_vec(&snapshot).expect("stats serialize")))
+        }
+        (&Method::GET, "/__mock/timeline") => {
+            let (id, drain) = timeline_query(req.uri().query().unwrap_or(""));
+            let records = state.timeline.read(id.as_deref(), drain);
+            json_response(StatusCode::OK, Bytes::from(serde_json::to_vec(&records).expect("timeline serializes")))
+        }
+        (_, "/v1/chat/completions" | "/health" | "/v1/models" | "/__mock/stats" | "/__mock/timeline") => {
+            error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path", "invalid_request_error", None, None)
+        }
+        _ => error_response(
+            StatusCode::NOT_FOUND,
+            &format!("unknown path {path}"),
+            "invalid_request_error",
+            None,
+            Some("unknown_url"),
+        ),
+    };
+    Ok(response)
+}
+
+fn timeline_query(query: &str) -> (Option<String>, bool) {
+    let mut id = None;
+    let mut drain = false;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("id", value)) if !value.is_empty() => id = Some(value.to_string()),
+            Some(("drain", value)) => drain = matches!(value, "1" | "true"),
+            _ => {}
+        }
+    }
+    (id, drain)
+}
+
+fn models_body(config: &MockConfig) -> Bytes {
+    let value = serde_json::json!({
+        "object": "list",
+        "data": [{ "id": "mock-model", "object": "model", "created": config.created_unix_s, "owned_by": "gatebench" }]
+    });
+    Bytes::from(serde_json::to_vec(&value).expect("models serialize"))
+}
+
+fn bad_request(state: &MockState, error: &BadRequest) -> MockResponse {
+    state.stats.bad_request();
+    error_response(StatusCode::BAD_REQUEST, &error.to_string(), "invalid_request_error", error.param(), None)
+}
+
+/// Makes the kernel answer the next close with RST instead of FIN.
+fn arm_reset(fd: RawFd) {
+    // SAFETY: `fd` is the connection's socket, which stays open while its service future runs.
+    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+    let _ = socket2::SockRef::from(&socket).set_linger(Some(Duration::ZERO));
+}
+
+async fn chat(state: Arc<MockState>, req: Request<Incoming>, fd: RawFd) -> Result<MockResponse, io::Error> {
+    let received_ns = monotonic_ns();
+    state.stats.request();
+    let (parts, body) = req.into_parts();
+    let overrides = match parse_overrides(&parts.headers) {
+        Ok(overrides) => overrides,
+        Err(error) => return Ok(bad_request(&state, &error)),
+    };
+    let limit_bytes = state.config.max_body_bytes;
+    let body = match Limited::new(body, limit_bytes).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => {
+            return Ok(bad_request(&state, &BadRequest::TooLarge { limit_bytes }))
+        }
+        Err(error) => return Err(io::Error::other(error)),
+    };
+    let request = match ChatRequest::parse(&body) {
+        Ok(request) => request,
+        Err(error) => return Ok(bad_request(&state, &error)),
+    };
+    let request_id = match parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => match request.body_request_id() {
+            Some(id) => id.to_string(),
+            None => format!("mock-{}", state.anonymous_ids.fetch_add(1, Ordering::Relaxed)),
+        },
+    };
+    let config = &state.config;
+    let plan = plan_response(config, &overrides, &request_id, request.max_output_tokens());
+    let mut record = TimelineRecord {
+        request_id,
+        stream: request.is_stream(),
+        received_ns,
+        head_ns: None,
+        chunks: Vec::new(),
+        done_ns: None,
+        status: Some(200),
+        fault: plan.fault.map(|f| f.name().to_string()),
+        completion_tokens: 0,
+    };
+    if let Some(fault) = plan.fault {
+        state.stats.fault(fault);
+    }
+
+    let early = match plan.fault {
+        Some(Fault::Status429) => {
+            let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, "mock fault: rate limited", "rate_limit_error", None, Some("rate_limit_exceeded"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(config.faults.retry_after_s));
+            Some(response)
+        }
+        Some(Fault::Status500) => Some(error_response(StatusCode::INTERNAL_SERVER_ERROR, "mock fault: internal error", "server_error", None, None)),
+        Some(Fault::Status503) => Some(error_response(StatusCode::SERVICE_UNAVAILABLE, "mock fault: overloaded", "server_error", None, None)),
+        Some(Fault::Reset) => {
+            arm_reset(fd);
+            record.status = None;
+            record.done_ns = Some(monotonic_ns());
+            state.timeline.push(record);
+            return Err(io::Error::new(io::ErrorKind::ConnectionReset, "mock fault: reset before head"));
+        }
+        _ => None,
+    };
+    if let Some(response) = early {
+        let now = monotonic_ns();
+        record.status = Some(response.status().as_u16());
+        record.head_ns = Some(now);
+        record.done_ns = Some(now);
+        state.timeline.push(record);
+        return Ok(with_request_id(response, &parts.headers));
+    }
+
+    let id = wire::completion_id(config.seed, &record.request_id);
+    let prompt_tokens = request.prompt_tokens();
+    if request.is_stream() {
+        let writer = wire::ChunkWriter::new(&id, config.created_unix_s, &request.model, request.include_usage());
+        record.head_ns = Some(monotonic_ns());
+        let body = SseBody::new(state.clone(), writer, plan, prompt_tokens, record);
+        let mut response = Response::new(MockBody::Sse(Box::new(body)));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return Ok(with_request_id(response, &parts.headers));
+    }
+
+    // Non-stream: answer when the whole generation would have finished.
+    state.pacer.sleep_until(received_ns + plan.total_offset_ns()).await;
+    let full = wire::completion_body(&id, config.created_unix_s, &request.model, &plan, prompt_tokens);
+    let response = match plan.fault {
+        Some(Fault::Disconnect) => {
+            let mut response = json_response(StatusCode::OK, Bytes::new());
+            *response.body_mut() = MockBody::Broken(Some(full.slice(..full.len() / 2)));
+            response
+        }
+        Some(Fault::Malformed) => json_response(StatusCode::OK, full.slice(..full.len() / 2)),
+        _ => {
+            state.stats.non_stream_completed();
+            json_response(StatusCode::OK, full)
+        }
+    };
+    state.stats.tokens(plan.completion_tokens);
+    let now = monotonic_ns();
+    record.head_ns = Some(now);
+    record.done_ns = Some(now);
+    record.completion_tokens = plan.completion_tokens;
+    state.timeline.push(record);
+    Ok(with_request_id(response, &parts.headers))
+}
+
+fn with_request_id(mut response: MockResponse, request_headers: &http::HeaderMap) -> MockResponse {
+    if let Some(id) = request_headers.get("x-request-id") {
+        response.headers_mut().insert("x-request-id", id.clone());
+    }
+    response
+}

@@ -1,0 +1,185 @@
+//! OpenAI wire format: chat-completion objects, SSE chunk events, and error bodies, written
+//! straight into byte buffers (the chunk prefix is escaped once per response, not per chunk).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::plan::ResponsePlan;
+
+/// Per-response constant parts of every chunk.
+pub struct ChunkWriter {
+    /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"system_fingerprint":…,"choices":`
+    prefix: Vec<u8>,
+    include_usage: bool,
+}
+
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(out, text).expect("writing a str to a Vec cannot fail");
+}
+
+/// The response id for a request: `chatcmpl-` and 24 hex digits derived from the request id.
+pub fn completion_id(seed: u64, request_id: &str) -> String {
+    let a = crate::rng::fnv1a64(request_id.as_bytes()) ^ seed;
+    let b = crate::rng::fnv1a64(format!("{seed}:{request_id}").as_bytes());
+    format!("chatcmpl-{a:016x}{:08x}", b as u32)
+}
+
+fn object_prefix(out: &mut Vec<u8>, id: &str, object: &str, created: u64, model: &str) {
+    out.extend_from_slice(b"{\"id\":");
+    json_string(out, id);
+    out.extend_from_slice(b",\"object\":\"");
+    out.extend_from_slice(object.as_bytes());
+    out.extend_from_slice(b"\",\"created\":");
+    out.extend_from_slice(created.to_string().as_bytes());
+    out.extend_from_slice(b",\"model\":");
+    json_string(out, model);
+    out.extend_from_slice(b",\"system_fingerprint\":\"fp_gatebench_mock\",\"choices\":");
+}
+
+fn usage_json(out: &mut Vec<u8>, prompt_tokens: u32, completion_tokens: u32) {
+    let total = u64::from(prompt_tokens) + u64::from(completion_tokens);
+    out.extend_from_slice(
+        format!(
+            "{{\"prompt_tokens\":{prompt_tokens},\"completion_tokens\":{completion_tokens},\"total_tokens\":{total}}}"
+        )
+        .as_bytes(),
+    );
+}
+
+impl ChunkWriter {
+    /// Prepares the constant prefix for one streamed response.
+    pub fn new(id: &str, created: u64, model: &str, include_usage: bool) -> ChunkWriter {
+        let mut prefix = Vec::with_capacity(160 + model.len());
+        object_prefix(&mut prefix, id, "chat.completion.chunk", created, model);
+        ChunkWriter {
+            prefix,
+            include_usage,
+        }
+    }
+
+    fn event_start(&self, out: &mut BytesMut) {
+        out.put_slice(b"data: ");
+        out.put_slice(&self.prefix);
+    }
+
+    fn event_end(&self, out: &mut BytesMut) {
+        if self.include_usage {
+            out.put_slice(b",\"usage\":null");
+        }
+        out.put_slice(b"}\n\n");
+    }
+
+    /// One content chunk event; the first also carries `"role":"assistant"`.
+    pub fn content(&self, text: &str, first: bool) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.prefix.len() + text.len() + 120);
+        self.event_start(&mut out);
+        out.put_slice(b"[{\"index\":0,\"delta\":{");
+        if first {
+            out.put_slice(b"\"role\":\"assistant\",");
+        }
+        out.put_slice(b"\"content\":");
+        let mut escaped = Vec::with_capacity(text.len() + 2);
+        json_string(&mut escaped, text);
+        out.put_slice(&escaped);
+        out.put_slice(b"},\"logprobs\":null,\"finish_reason\":null}]");
+        self.event_end(&mut out);
+        out.freeze()
+    }
+
+    /// A chunk whose JSON is cut short: what a buggy upstream or proxy might emit.
+    pub fn malformed(&self) -> Bytes {
+        let cut = self.prefix.len() / 2;
+        let mut out = BytesMut::with_capacity(cut + 10);
+        out.put_slice(b"data: ");
+        out.put_slice(&self.prefix[..cut]);
+        out.put_slice(b"\n\n");
+        out.freeze()
+    }
+
+    /// The finishing events: empty delta with `finish_reason`, the usage chunk when asked for,
+    /// and `data: [DONE]`.
+    pub fn tail(&self, finish_reason: &str, prompt_tokens: u32, completion_tokens: u32) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.prefix.len() * 2 + 200);
+        self.event_start(&mut out);
+        out.put_slice(b"[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"");
+        out.put_slice(finish_reason.as_bytes());
+        out.put_slice(b"\"}]");
+        self.event_end(&mut out);
+        if self.include_usage {
+            self.event_start(&mut out);
+            out.put_slice(b"[],\"usage\":");
+            let mut usage = Vec::with_capacity(96);
+            usage_json(&mut usage, prompt_tokens, completion_tokens);
+            out.put_slice(&usage);
+            out.put_slice(b"}\n\n");
+        }
+        out.put_slice(b"data: [DONE]\n\n");
+        out.freeze()
+    }
+}
+
+/// A whole non-streamed `chat.completion` object.
+pub fn completion_body(id: &str, created: u64, model: &str, plan: &ResponsePlan, prompt_tokens: u32) -> Bytes {
+    let text: String = plan.full_text();
+    let mut out = Vec::with_capacity(256 + model.len() + text.len());
+    object_prefix(&mut out, id, "chat.completion", created, model);
+    out.extend_from_slice(b"[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    json_string(&mut out, &text);
+    out.extend_from_slice(b",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"");
+    out.extend_from_slice(plan.finish_reason.as_bytes());
+    out.extend_from_slice(b"\"}],\"usage\":");
+    usage_json(&mut out, prompt_tokens, plan.completion_tokens);
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+/// An OpenAI-style error body: `{"error":{"message","type","param","code"}}`.
+pub fn error_body(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Bytes {
+    let value = serde_json::json!({
+        "error": { "message": message, "type": kind, "param": param, "code": code }
+    });
+    Bytes::from(serde_json::to_vec(&value).expect("a json Value serializes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn event_json(event: &[u8]) -> Value {
+        let text = std::str::from_utf8(event).expect("utf8");
+        let data = text.strip_prefix("data: ").and_then(|t| t.strip_suffix("\n\n")).expect("framed");
+        serde_json::from_str(data).expect("valid json")
+    }
+
+    #[test]
+    fn content_chunk_is_valid_openai_json() {
+        let w = ChunkWriter::new("chatcmpl-1", 7, "gpt-\"x\"", true);
+        let v = event_json(&w.content(" hi \"there\"", true));
+        assert_eq!(v["object"], "chat.completion.chunk");
+        assert_eq!(v["model"], "gpt-\"x\"");
+        assert_eq!(v["choices"][0]["delta"]["role"], "assistant");
+        assert_eq!(v["choices"][0]["delta"]["content"], " hi \"there\"");
+        assert!(v["usage"].is_null());
+    }
+
+    #[test]
+    fn tail_has_finish_usage_and_done() {
+        let w = ChunkWriter::new("id", 1, "m", true);
+        let tail = w.tail("stop", 10, 5);
+        let text = std::str::from_utf8(&tail).expect("utf8");
+        let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[2], "data: [DONE]");
+        let usage: Value = serde_json::from_str(&events[1][6..]).expect("json");
+        assert_eq!(usage["usage"]["total_tokens"], 15);
+        assert_eq!(usage["choices"].as_array().map(Vec::len), Some(0));
+    }
+
+    #[test]
+    fn malformed_is_not_json() {
+        let w = ChunkWriter::new("id", 1, "m", false);
+        let bytes = w.malformed();
+        let data = &bytes[6..bytes.len() - 2];
+        assert!(serde_json::from_slice::<Value>(data).is_err());
+    }
+}

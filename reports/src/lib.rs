@@ -1,0 +1,9 @@
+//! # reports
+//!
+//! The contract between the harness and everything that reads its results: the versioned
+//! `run.json` schema ([`schema`]). Later modules add statistics, compare/gate and HTML rendering;
+//! this crate never starts processes.
+
+pub mod schema;
+
+pub use schema::*;

@@ -1,0 +1,266 @@
+//! `results/<run-id>/run.json`, field by field.
+//!
+//! Versioned by [`SCHEMA_VERSION`]: a reader refuses a file whose `schema_version` it does not
+//! know. Units are in field names (`_ms`, `_ns`, `_rps`, `_bytes`, `_pct`). A figure that could not
+//! be obtained is a [`Measured`] with `value: null` and a `reason`, never 0.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of this schema; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A value the harness tried to obtain: either the value, or `null` with why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measured<T> {
+    /// The value, or `null` when it could not be obtained.
+    pub value: Option<T>,
+    /// Why `value` is null (absent when it is not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl<T> Measured<T> {
+    /// A measured value.
+    pub fn of(value: T) -> Self {
+        Measured { value: Some(value), reason: None }
+    }
+    /// A value that could not be obtained, and why.
+    pub fn missing(reason: impl Into<String>) -> Self {
+        Measured { value: None, reason: Some(reason.into()) }
+    }
+}
+
+/// One whole run: environment, scenario, targets, and every target × level result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Always [`SCHEMA_VERSION`] when written by this build.
+    pub schema_version: u32,
+    /// Directory name under `results/`: `YYYYMMDD-HHMMSS-<scenario>` (UTC).
+    pub run_id: String,
+    /// When the run started, unix ms (wall clock).
+    pub started_unix_ms: u64,
+    /// When the run ended, unix ms; `None` while it is still going.
+    pub finished_unix_ms: Option<u64>,
+    /// How the run ended so far.
+    pub status: RunStatus,
+    /// Where and with what it ran.
+    pub environment: Environment,
+    /// The scenario as run (after defaults), as JSON.
+    pub scenario: serde_json::Value,
+    /// The targets in the order they were measured; `direct` (no gateway) is always first.
+    pub targets: Vec<TargetInfo>,
+    /// One entry per target × level, in the order they finished.
+    pub levels: Vec<LevelResult>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Still running (the file is rewritten after every level).
+    Running,
+    /// Every level of every target ran.
+    Complete,
+    /// Stopped by Ctrl-C/SIGTERM; finished levels are kept.
+    Interrupted,
+    /// Stopped by an error, named in `error`.
+    Failed { error: String },
+}
+
+/// The machine and software a run used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// CPU model name from /proc/cpuinfo.
+    pub cpu_model: Measured<String>,
+    /// Logical cores online.
+    pub cores: u32,
+    /// Total memory, bytes.
+    pub memory_bytes: Measured<u64>,
+    /// `uname -r`.
+    pub kernel: Measured<String>,
+    /// Git revision of the gatebench checkout, `-dirty` suffixed when modified.
+    pub git_revision: Measured<String>,
+    /// gatebench version.
+    pub gatebench_version: String,
+    /// Versions of tools and gateways involved (name → version string).
+    pub tool_versions: BTreeMap<String, String>,
+    /// CPU pinning used (`None` when nothing was pinned).
+    pub pinning: Option<Pinning>,
+}
+
+/// CPU sets the rig and the targets were confined to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pinning {
+    /// Cores the load generator's threads ran on.
+    pub rig_cores: Vec<u32>,
+    /// Cores the mock and gateway processes ran on.
+    pub target_cores: Vec<u32>,
+}
+
+/// A target: `direct` (the mock itself) or a gateway in front of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// Target name (`direct`, `reference`, or a `gateways/<name>` folder name).
+    pub name: String,
+    /// `direct` or `gateway`.
+    pub kind: TargetKind,
+    /// `process`, `docker` or `podman` (`None` for direct).
+    pub runtime: Option<String>,
+    /// Gateway version, when it reports one.
+    pub version: Option<String>,
+    /// Whether the target passed its functional check and was measured.
+    pub served: bool,
+    /// When not served (or it died mid-run): what happened, with evidence (log tail, status).
+    pub not_served_reason: Option<String>,
+}
+
+/// Kind of target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// The mock, with no gateway in between: the baseline.
+    Direct,
+    /// A gateway in front of the mock.
+    Gateway,
+}
+
+/// The load one level offered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum OfferedLoad {
+    /// Open loop, evenly spaced sends at `rate_rps`.
+    Constant { rate_rps: f64 },
+    /// Open loop, Poisson arrivals with mean `rate_rps`.
+    Poisson { rate_rps: f64 },
+    /// Closed loop: `virtual_users` each sending the next request when the last ends.
+    Closed { virtual_users: u32 },
+}
+
+/// Percentile summary of one latency distribution, milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Samples in the distribution.
+    pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+/// One target at one load level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelResult {
+    /// Target name (see [`TargetInfo::name`]).
+    pub target: String,
+    /// 0-based index of the level in the scenario's sweep.
+    pub level: usize,
+    /// The load offered.
+    pub offered: OfferedLoad,
+    /// Measured window (after warmup), seconds.
+    pub duration_s: f64,
+    /// Warmup discarded before the window, seconds.
+    pub warmup_s: f64,
+    /// Requests started in the window.
+    pub requests_sent: u64,
+    /// Requests that completed successfully.
+    pub requests_ok: u64,
+    /// Failed requests by class (`connect`, `timeout`, `http_429`, `stream_broken`, …).
+    pub errors: BTreeMap<String, u64>,
+    /// Successful completions per second over the window.
+    pub achieved_rps: f64,
+    /// Successful completions per second meeting every SLO of the scenario.
+    pub goodput_rps: Measured<f64>,
+    /// Latency distributions by metric name (`e2e`, `e2e_uncorrected`, `ttfb`, `ttft`, `itl`,
+    /// `tpot`, and the timeline split `request_path`, `first_token_relay`, `chunk_relay`, `tail`).
+    pub latency: BTreeMap<String, Measured<LatencySummary>>,
+    /// Added latency vs `direct` at the same level, ms, by `<metric>_<percentile>` (e.g. `e2e_p99`).
+    pub added_latency_ms: BTreeMap<String, Measured<f64>>,
+    /// Health of the load generator itself during this level.
+    pub rig: RigHealth,
+    /// Gateway process resources during this level.
+    pub resources: Resources,
+    /// Serialized HdrHistograms (V2, deflate, base64) by metric name, in µs, for exact merging.
+    pub histograms: BTreeMap<String, String>,
+}
+
+/// Whether the load generator (or the mock) limited this level, and the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RigHealth {
+    /// Send lag (actual − intended send time).
+    pub send_lag: Measured<LatencySummary>,
+    /// Sends that started more than the lag threshold late.
+    pub late_sends: u64,
+    /// Sends never made because no connection or slot was free in time.
+    pub dropped_sends: u64,
+    /// Load generator CPU, percent of one core.
+    pub generator_cpu_pct: Measured<f64>,
+    /// The generator was the bottleneck: numbers at this level are not the target's.
+    pub rig_limited: bool,
+    /// The mock was the bottleneck (achieved RPS within 10% of direct's ceiling).
+    pub mock_limited: bool,
+    /// Why a flag is set, in words.
+    pub reasons: Vec<String>,
+}
+
+/// CPU and memory of a gateway process (or container) during a level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Mean CPU, percent of one core.
+    pub cpu_pct: Measured<f64>,
+    /// Peak resident set size, bytes.
+    pub rss_peak_bytes: Measured<u64>,
+}
+
+/// Why a `run.json` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// Not JSON of this shape.
+    #[error("not a gatebench run.json: {0}")]
+    Malformed(String),
+    /// Written by a build with another schema.
+    #[error("run.json has schema_version {found}, this build reads {SCHEMA_VERSION}")]
+    Version { found: u64 },
+}
+
+impl RunResult {
+    /// Parses a `run.json`, checking the schema version first.
+    pub fn from_json(text: &str) -> Result<RunResult, SchemaError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| SchemaError::Malformed(e.to_string()))?;
+        let found = value.get("schema_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if found != u64::from(SCHEMA_VERSION) {
+            return Err(SchemaError::Version { found });
+        }
+        serde_json::from_value(value).map_err(|e| SchemaError::Malformed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measured_serializes_null_with_reason() {
+        let m: Measured<f64> = Measured::missing("no samples");
+        let text = serde_json::to_string(&m).expect("serializes");
+        assert_eq!(text, r#"{"value":null,"reason":"no samples"}"#);
+        assert_eq!(serde_json::to_string(&Measured::of(1.5)).expect("ok"), r#"{"value":1.5}"#);
+    }
+
+    #[test]
+    fn rejects_other_schema_versions() {
+        let err = RunResult::from_json(r#"{"schema_version": 99}"#).unwrap_err();
+        assert!(matches!(err, SchemaError::Version { found: 99 }));
+    }
+
+    #[test]
+    fn offered_load_is_tagged() {
+        let text = serde_json::to_string(&OfferedLoad::Closed { virtual_users: 50 }).expect("ok");
+        assert_eq!(text, r#"{"model":"closed","virtual_users":50}"#);
+    }
+}
