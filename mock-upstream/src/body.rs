@@ -22,8 +22,8 @@ use crate::wire::ChunkWriter;
 pub enum MockBody {
     /// A complete body (JSON), sent at once.
     Full(Option<Bytes>),
-    /// Some bytes, then a connection abort.
-    Broken(Option<Bytes>),
+    /// Some bytes, then (after one pending poll, so hyper flushes them) a connection abort.
+    Broken { data: Option<Bytes>, yielded: bool },
     /// A paced SSE stream.
     Sse(Box<SseBody>),
 }
@@ -49,10 +49,18 @@ impl Body for MockBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match self.get_mut() {
             MockBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            MockBody::Broken(bytes) => Poll::Ready(Some(match bytes.take() {
-                Some(b) => Ok(Frame::data(b)),
-                None => Err(abort_error("disconnect mid-body")),
-            })),
+            MockBody::Broken { data, yielded } => {
+                if let Some(bytes) = data.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                }
+                if !*yielded {
+                    // Returning Pending makes hyper flush what it has before we abort.
+                    *yielded = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(abort_error("disconnect mid-body"))))
+            }
             MockBody::Sse(sse) => sse.poll_next(cx),
         }
     }
@@ -60,7 +68,7 @@ impl Body for MockBody {
     fn is_end_stream(&self) -> bool {
         match self {
             MockBody::Full(bytes) => bytes.is_none(),
-            MockBody::Broken(_) => false,
+            MockBody::Broken { .. } => false,
             MockBody::Sse(sse) => sse.finished,
         }
     }

@@ -300,7 +300,10 @@ async fn chat(state: Arc<MockState>, req: Request<Incoming>, fd: RawFd) -> Resul
     let response = match plan.fault {
         Some(Fault::Disconnect) => {
             let mut response = json_response(StatusCode::OK, Bytes::new());
-            *response.body_mut() = MockBody::Broken(Some(full.slice(..full.len() / 2)));
+            *response.body_mut() = MockBody::Broken {
+                data: Some(full.slice(..full.len() / 2)),
+                yielded: false,
+            };
             response
         }
         Some(Fault::Malformed) => json_response(StatusCode::OK, full.slice(..full.len() / 2)),
