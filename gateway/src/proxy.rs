@@ -21,8 +21,8 @@ use tokio::task::JoinHandle;
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The listen address is taken or not allowed.
-    #[error("cannot listen on {addr}: {source} (choose another --listen port, or port 0)")]
-    Bind { addr: SocketAddr, source: io::Error },
+    #[error("cannot listen on {addr}: {cause} (choose another --listen port, or port 0)")]
+    Bind { addr: SocketAddr, cause: io::Error },
     /// The upstream URL is not `http://host:port`.
     #[error("invalid upstream URL `{url}`: expected http://HOST:PORT")]
     Upstream { url: String },
@@ -41,19 +41,27 @@ pub struct Gateway {
 impl Gateway {
     /// Binds `listen` and relays every request to `upstream` (`http://host:port`).
     pub async fn start(listen: SocketAddr, upstream: &str) -> Result<Gateway, GatewayError> {
-        let upstream_uri: Uri = upstream
-            .parse()
-            .map_err(|_| GatewayError::Upstream { url: upstream.into() })?;
+        let upstream_uri: Uri = upstream.parse().map_err(|_| GatewayError::Upstream {
+            url: upstream.into(),
+        })?;
         let authority = match (upstream_uri.scheme_str(), upstream_uri.authority()) {
             (Some("http"), Some(authority)) => authority.clone(),
-            _ => return Err(GatewayError::Upstream { url: upstream.into() }),
+            _ => {
+                return Err(GatewayError::Upstream {
+                    url: upstream.into(),
+                })
+            }
         };
         let listener = TcpListener::bind(listen)
             .await
-            .map_err(|source| GatewayError::Bind { addr: listen, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| GatewayError::Bind { addr: listen, source })?;
+            .map_err(|cause| GatewayError::Bind {
+                addr: listen,
+                cause,
+            })?;
+        let addr = listener.local_addr().map_err(|cause| GatewayError::Bind {
+            addr: listen,
+            cause,
+        })?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client: UpstreamClient = Client::builder(TokioExecutor::new())
@@ -62,7 +70,11 @@ impl Gateway {
             .build(connector);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, client, authority, shutdown_rx));
-        Ok(Gateway { addr, shutdown, task })
+        Ok(Gateway {
+            addr,
+            shutdown,
+            task,
+        })
     }
 
     /// The bound address.
@@ -111,11 +123,16 @@ async fn accept_loop(
 
 fn bad_gateway(message: String) -> Response<ProxyBody> {
     let body = format!("{{\"error\":{{\"message\":{message:?},\"type\":\"upstream_error\",\"param\":null,\"code\":null}}}}");
-    let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
     *response.status_mut() = StatusCode::BAD_GATEWAY;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }
 

@@ -57,12 +57,16 @@ mod tests {
     #[test]
     fn embedded_quick_has_a_valid_mock_table() {
         let source = resolve("quick").expect("embedded");
-        mock_upstream::MockConfig::from_scenario_str(&source.text, &source.origin).expect("valid [mock]");
+        mock_upstream::MockConfig::from_scenario_str(&source.text, &source.origin)
+            .expect("valid [mock]");
     }
 
     #[test]
     fn unknown_scenario_is_named() {
         let err = resolve("no-such-scenario").unwrap_err().to_string();
-        assert!(err.contains("no-such-scenario") && err.contains("quick"), "{err}");
+        assert!(
+            err.contains("no-such-scenario") && err.contains("quick"),
+            "{err}"
+        );
     }
 }

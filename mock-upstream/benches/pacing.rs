@@ -21,7 +21,10 @@ use hyper_util::rt::TokioIo;
 use mock_upstream::{Distribution, MockConfig, PacingTimer, TimelineRecord};
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn proc_status_kib(pid: u32, field: &str) -> u64 {
@@ -39,13 +42,20 @@ fn proc_cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after_comm = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks: u64 = [11, 12].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+        .sum();
     ticks as f64 / 100.0
 }
 
 async fn one_stream(addr: SocketAddr, id: usize) -> usize {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect to mock");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to mock");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
     tokio::spawn(conn);
     let body = r#"{"model":"bench","stream":true,"messages":[{"role":"user","content":"go"}]}"#;
     let request = http::Request::post("/v1/chat/completions")
@@ -57,13 +67,21 @@ async fn one_stream(addr: SocketAddr, id: usize) -> usize {
     let mut body = response.into_body();
     let mut bytes = 0;
     while let Some(frame) = body.frame().await {
-        bytes += frame.expect("stream frame").data_ref().map_or(0, Bytes::len);
+        bytes += frame
+            .expect("stream frame")
+            .data_ref()
+            .map_or(0, Bytes::len);
     }
     bytes
 }
 
 /// Starts the real `mock-upstream` binary on a free port with the bench's knobs.
-fn spawn_mock(pacing: PacingTimer, streams: usize, gap_ms: f64, tokens: f64) -> (std::process::Child, SocketAddr) {
+fn spawn_mock(
+    pacing: PacingTimer,
+    streams: usize,
+    gap_ms: f64,
+    tokens: f64,
+) -> (std::process::Child, SocketAddr) {
     let config = MockConfig {
         ttft_ms: Distribution::Fixed(gap_ms),
         itl_ms: Distribution::Fixed(gap_ms),
@@ -72,33 +90,70 @@ fn spawn_mock(pacing: PacingTimer, streams: usize, gap_ms: f64, tokens: f64) -> 
         pacing,
         ..MockConfig::default()
     };
-    let scenario = std::env::temp_dir().join(format!("gatebench-pacing-{}.toml", std::process::id()));
-    let text = toml::to_string(&toml::toml! { mock = (toml::Value::try_from(&config).expect("config to toml")) })
-        .expect("scenario serializes");
+    let scenario =
+        std::env::temp_dir().join(format!("gatebench-pacing-{}.toml", std::process::id()));
+    let text = toml::to_string(
+        &toml::toml! { mock = (toml::Value::try_from(&config).expect("config to toml")) },
+    )
+    .expect("scenario serializes");
     std::fs::write(&scenario, text).expect("write scenario");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mock-upstream"))
-        .args(["--port", "0", "--threads", &env_or("MOCK_THREADS", 2).to_string(), "--scenario"])
+        .args([
+            "--port",
+            "0",
+            "--threads",
+            &env_or("MOCK_THREADS", 2).to_string(),
+            "--scenario",
+        ])
         .arg(&scenario)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start mock-upstream");
     let mut line = String::new();
     let stdout = child.stdout.take().expect("piped stdout");
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("mock prints its address");
-    let addr = line.trim().rsplit("http://").next().and_then(|a| a.parse().ok()).expect("address line");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("mock prints its address");
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("address line");
     (child, addr)
 }
 
 async fn fetch_timeline(addr: SocketAddr) -> Vec<TimelineRecord> {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect to mock");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to mock");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
     tokio::spawn(conn);
-    let request = http::Request::get("/__mock/timeline?drain=1").header("host", "mock").body(Full::new(Bytes::new())).expect("request");
-    let body = sender.send_request(request).await.expect("timeline").into_body().collect().await.expect("body").to_bytes();
+    let request = http::Request::get("/__mock/timeline?drain=1")
+        .header("host", "mock")
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let body = sender
+        .send_request(request)
+        .await
+        .expect("timeline")
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     serde_json::from_slice(&body).expect("timeline JSON")
 }
 
-fn run(pacing: PacingTimer, streams: usize, gap_ms: f64, tokens: f64, client_threads: usize, ramp_ms: u64) {
+fn run(
+    pacing: PacingTimer,
+    streams: usize,
+    gap_ms: f64,
+    tokens: f64,
+    client_threads: usize,
+    ramp_ms: u64,
+) {
     let (mut child, addr) = spawn_mock(pacing, streams, gap_ms, tokens);
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(client_threads)
@@ -127,13 +182,22 @@ fn run(pacing: PacingTimer, streams: usize, gap_ms: f64, tokens: f64, client_thr
     let records = client_rt.block_on(fetch_timeline(addr));
     let rss = proc_status_kib(child.id(), "VmHWM:");
     let mock_cpu_s = proc_cpu_seconds(child.id());
-    let completed = records.iter().filter(|r| r.done_ns.is_some() && r.chunks.len() == tokens as usize).count();
-    let mut error_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let completed = records
+        .iter()
+        .filter(|r| r.done_ns.is_some() && r.chunks.len() == tokens as usize)
+        .count();
+    let mut error_us =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
     let mut early = 0u64;
-    let mut steady_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let mut steady_us =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
     // The window in which every stream was open: after the last arrived, before the first ended.
     let last_received = records.iter().map(|r| r.received_ns).max().unwrap_or(0);
-    let first_done = records.iter().filter_map(|r| r.done_ns).min().unwrap_or(u64::MAX);
+    let first_done = records
+        .iter()
+        .filter_map(|r| r.done_ns)
+        .min()
+        .unwrap_or(u64::MAX);
     for record in &records {
         for chunk in &record.chunks {
             if chunk.scheduled_ns > last_received && chunk.scheduled_ns < first_done {
@@ -194,9 +258,23 @@ fn main() {
     let ramp_ms = env_or("RAMP_MS", 1_000);
     let which = std::env::var("PACING").unwrap_or_else(|_| "both".into());
     if which != "tokio" {
-        run(PacingTimer::Precise, streams, gap_ms, tokens, client_threads, ramp_ms);
+        run(
+            PacingTimer::Precise,
+            streams,
+            gap_ms,
+            tokens,
+            client_threads,
+            ramp_ms,
+        );
     }
     if which != "precise" {
-        run(PacingTimer::Tokio, streams, gap_ms, tokens, client_threads, ramp_ms);
+        run(
+            PacingTimer::Tokio,
+            streams,
+            gap_ms,
+            tokens,
+            client_threads,
+            ramp_ms,
+        );
     }
 }

@@ -36,7 +36,10 @@ impl MockBody {
 }
 
 fn abort_error(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, format!("mock fault: {what}"))
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        format!("mock fault: {what}"),
+    )
 }
 
 impl Body for MockBody {
@@ -143,7 +146,9 @@ impl SseBody {
         };
         let scheduled_ns = self.start_ns + chunk.offset_ns;
         let pacer = &self.state.pacer;
-        let sleep = self.sleep.get_or_insert_with(|| pacer.sleep_until(scheduled_ns));
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| pacer.sleep_until(scheduled_ns));
         if Pin::new(sleep).poll(cx).is_pending() {
             return Poll::Pending;
         }

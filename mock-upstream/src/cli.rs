@@ -21,7 +21,7 @@ pub struct MockArgs {
     /// Override the scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Worker threads (default: one per core).
+    /// Worker threads (default: one per core; 1 runs everything on one thread).
     #[arg(long)]
     pub threads: Option<usize>,
 }
@@ -40,10 +40,16 @@ pub fn load_config(args: &MockArgs) -> anyhow::Result<MockConfig> {
 
 /// Runs the mock until Ctrl-C (or SIGTERM), printing `listening on http://ADDR` once bound.
 pub fn run(args: MockArgs, config: MockConfig) -> anyhow::Result<()> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        builder.worker_threads(threads.max(1));
-    }
+    // One thread: a current-thread runtime skips the work-stealing machinery entirely.
+    let mut builder = match args.threads {
+        Some(0 | 1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = builder.enable_all().build()?;
     runtime.block_on(async move {
         let server = MockServer::start(SocketAddr::new(args.host, args.port), config).await?;

@@ -122,10 +122,10 @@ impl Default for MockConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read scenario {path}: {source}")]
+    #[error("cannot read scenario {path}: {cause}")]
     Read {
         path: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid TOML or the `[mock]` table has a bad field.
     #[error("scenario {path}: {message}")]
@@ -139,9 +139,9 @@ impl MockConfig {
     /// Loads the `[mock]` table of a scenario file (other tables are the harness's business).
     pub fn from_scenario_file(path: &Path) -> Result<MockConfig, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: shown.clone(),
-            source,
+            cause,
         })?;
         Self::from_scenario_str(&text, &shown)
     }
@@ -161,7 +161,8 @@ impl MockConfig {
         let config = match outer.mock {
             // Re-parse the table alone so field errors name the `mock` key path.
             Some(table) => {
-                let table_text = toml::to_string(&table).expect("a parsed TOML value re-serializes");
+                let table_text =
+                    toml::to_string(&table).expect("a parsed TOML value re-serializes");
                 toml::from_str::<MockConfig>(&table_text).map_err(|e| ConfigError::Parse {
                     path: origin.to_string(),
                     message: format!("[mock] {}", e.message()),
@@ -180,11 +181,15 @@ impl MockConfig {
     pub fn validate(&self) -> Result<(), String> {
         let rates = self.faults.rates();
         if let Some(bad) = rates.iter().find(|r| !(0.0..=1.0).contains(*r)) {
-            return Err(format!("[mock.faults] every rate must be within 0..=1, got {bad}"));
+            return Err(format!(
+                "[mock.faults] every rate must be within 0..=1, got {bad}"
+            ));
         }
         let sum: f64 = rates.iter().sum();
         if sum > 1.0 + 1e-9 {
-            return Err(format!("[mock.faults] rates add up to {sum}, which is more than 1"));
+            return Err(format!(
+                "[mock.faults] rates add up to {sum}, which is more than 1"
+            ));
         }
         if self.timeline_capacity == 0 {
             return Err("[mock] timeline_capacity must be at least 1".into());

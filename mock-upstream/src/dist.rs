@@ -45,9 +45,9 @@ impl Distribution {
                     min
                 }
             }
-            Distribution::Normal { mean, std } => {
-                Normal::new(mean, std).expect("std validated finite and >= 0").sample(rng)
-            }
+            Distribution::Normal { mean, std } => Normal::new(mean, std)
+                .expect("std validated finite and >= 0")
+                .sample(rng),
             Distribution::LogNormal { mean, std } => {
                 if mean <= 0.0 {
                     0.0
@@ -173,22 +173,42 @@ mod tests {
         assert_eq!("fixed:2.5".parse(), Ok(Distribution::Fixed(2.5)));
         assert_eq!(
             "uniform:10:30".parse(),
-            Ok(Distribution::Uniform { min: 10.0, max: 30.0 })
+            Ok(Distribution::Uniform {
+                min: 10.0,
+                max: 30.0
+            })
         );
         assert_eq!(
             "normal:50:5".parse(),
-            Ok(Distribution::Normal { mean: 50.0, std: 5.0 })
+            Ok(Distribution::Normal {
+                mean: 50.0,
+                std: 5.0
+            })
         );
         assert_eq!(
             "lognormal:50:10".parse(),
-            Ok(Distribution::LogNormal { mean: 50.0, std: 10.0 })
+            Ok(Distribution::LogNormal {
+                mean: 50.0,
+                std: 10.0
+            })
         );
     }
 
     #[test]
     fn rejects_bad_forms() {
-        for bad in ["", "abc", "uniform:30:10", "normal:1", "fixed:-1", "gamma:1:2", "fixed:nan"] {
-            assert!(bad.parse::<Distribution>().is_err(), "{bad} should be rejected");
+        for bad in [
+            "",
+            "abc",
+            "uniform:30:10",
+            "normal:1",
+            "fixed:-1",
+            "gamma:1:2",
+            "fixed:nan",
+        ] {
+            assert!(
+                bad.parse::<Distribution>().is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 
@@ -197,9 +217,27 @@ mod tests {
         let n = 200_000;
         let cases = [
             (Distribution::Fixed(20.0), 20.0),
-            (Distribution::Uniform { min: 10.0, max: 30.0 }, 20.0),
-            (Distribution::Normal { mean: 50.0, std: 5.0 }, 50.0),
-            (Distribution::LogNormal { mean: 50.0, std: 20.0 }, 50.0),
+            (
+                Distribution::Uniform {
+                    min: 10.0,
+                    max: 30.0,
+                },
+                20.0,
+            ),
+            (
+                Distribution::Normal {
+                    mean: 50.0,
+                    std: 5.0,
+                },
+                50.0,
+            ),
+            (
+                Distribution::LogNormal {
+                    mean: 50.0,
+                    std: 20.0,
+                },
+                50.0,
+            ),
         ];
         for (dist, expected) in cases {
             let mean = sample_mean(dist, n);
@@ -212,7 +250,10 @@ mod tests {
 
     #[test]
     fn lognormal_std_matches() {
-        let dist = Distribution::LogNormal { mean: 50.0, std: 20.0 };
+        let dist = Distribution::LogNormal {
+            mean: 50.0,
+            std: 20.0,
+        };
         let mut rng = request_rng(1, "std", 0);
         let samples: Vec<f64> = (0..200_000).map(|_| dist.sample(&mut rng)).collect();
         let mean = samples.iter().sum::<f64>() / samples.len() as f64;

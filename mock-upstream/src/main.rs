@@ -12,7 +12,8 @@ struct Cli {
 
 fn main() {
     let cli = Cli::parse();
-    let result = mock_upstream::cli::load_config(&cli.mock).and_then(|config| mock_upstream::cli::run(cli.mock, config));
+    let result = mock_upstream::cli::load_config(&cli.mock)
+        .and_then(|config| mock_upstream::cli::run(cli.mock, config));
     if let Err(error) = result {
         eprintln!("mock-upstream: error: {error:#}");
         std::process::exit(2);

@@ -88,7 +88,8 @@ impl PreciseTimer {
             queue: Mutex::new(Queue::default()),
             thread: handle.thread().clone(),
         });
-        tx.send(shared.clone()).expect("timer thread is waiting for its handle");
+        tx.send(shared.clone())
+            .expect("timer thread is waiting for its handle");
         PreciseTimer {
             _owner: Arc::new(ThreadOwner(shared.clone())),
             shared,
@@ -265,7 +266,10 @@ mod tests {
             let joined = tokio::time::timeout(Duration::from_secs(5), h).await;
             let (k, late_ns) = joined.expect("timer woke the task").expect("task ran");
             // Never early (the future checks the clock); lateness is benchmarked, not tested.
-            assert!(late_ns < 1_000_000_000, "deadline {k} woke {late_ns} ns late");
+            assert!(
+                late_ns < 1_000_000_000,
+                "deadline {k} woke {late_ns} ns late"
+            );
         }
     }
 

@@ -14,9 +14,9 @@ const VOCABULARY: &[&str] = &[
     "the", "gateway", "streams", "tokens", "latency", "upstream", "model", "request", "cache",
     "route", "limit", "key", "tenant", "budget", "retry", "fallback", "chunk", "event", "socket",
     "queue", "worker", "thread", "lock", "shard", "metric", "trace", "span", "profile", "sample",
-    "stage", "parse", "relay", "meter", "log", "policy", "header", "body", "stream", "time", "fast",
-    "slow", "tail", "p99", "median", "load", "rate", "burst", "window", "token", "bucket", "and",
-    "of", "to", "in", "a", "is", "for", "with", "on", "by", "it", "as", "at", "from",
+    "stage", "parse", "relay", "meter", "log", "policy", "header", "body", "stream", "time",
+    "fast", "slow", "tail", "p99", "median", "load", "rate", "burst", "window", "token", "bucket",
+    "and", "of", "to", "in", "a", "is", "for", "with", "on", "by", "it", "as", "at", "from",
 ];
 
 /// Per-request overrides from `x-mock-*` headers; `None` keeps the scenario's value.
@@ -98,7 +98,9 @@ pub fn plan_response(
         _ => (wanted, "stop"),
     };
 
-    let per_chunk_dist = overrides.tokens_per_chunk.unwrap_or(config.tokens_per_chunk);
+    let per_chunk_dist = overrides
+        .tokens_per_chunk
+        .unwrap_or(config.tokens_per_chunk);
     let ttft_dist = overrides.ttft_ms.unwrap_or(config.ttft_ms);
     let itl_dist = overrides.itl_ms.unwrap_or(config.itl_ms);
 
@@ -159,10 +161,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn vocabulary_needs_no_json_escaping() {
+        for word in VOCABULARY {
+            assert!(word.bytes().all(|b| b.is_ascii_alphanumeric()), "{word}");
+        }
+    }
+
+    #[test]
     fn same_id_same_plan_other_id_differs() {
         let c = MockConfig::default();
         let o = Overrides::default();
-        assert_eq!(plan_response(&c, &o, "a", None), plan_response(&c, &o, "a", None));
+        assert_eq!(
+            plan_response(&c, &o, "a", None),
+            plan_response(&c, &o, "a", None)
+        );
         assert_ne!(
             plan_response(&c, &o, "a", None).full_text(),
             plan_response(&c, &o, "b", None).full_text()
@@ -196,7 +208,10 @@ mod tests {
         assert_eq!(sizes, [3, 3, 3, 1]);
         assert_eq!(p.finish_reason, "stop");
         let capped = plan_response(&c, &Overrides::default(), "x", Some(4));
-        assert_eq!((capped.completion_tokens, capped.finish_reason), (4, "length"));
+        assert_eq!(
+            (capped.completion_tokens, capped.finish_reason),
+            (4, "length")
+        );
     }
 
     #[test]
@@ -211,7 +226,13 @@ mod tests {
         let stalled = plan_response(&c, &o, "s", None);
         let k = stalled.fault_chunk;
         assert!(k >= 1);
-        assert_eq!(stalled.chunks[k - 1].offset_ns, plain.chunks[k - 1].offset_ns);
-        assert_eq!(stalled.chunks[k].offset_ns, plain.chunks[k].offset_ns + 100_000_000);
+        assert_eq!(
+            stalled.chunks[k - 1].offset_ns,
+            plain.chunks[k - 1].offset_ns
+        );
+        assert_eq!(
+            stalled.chunks[k].offset_ns,
+            plain.chunks[k].offset_ns + 100_000_000
+        );
     }
 }

@@ -1,15 +1,22 @@
 //! Parsing and validating an OpenAI chat-completions request body, counting its prompt tokens,
 //! and finding the request id a gateway left intact.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// The fields of a chat-completions request the mock uses; other fields are accepted and ignored.
+/// Strings borrow from the body where they hold no escapes, and message content stays raw JSON
+/// until something needs it, so the common request costs few allocations.
 #[derive(Debug, Deserialize)]
-pub struct ChatRequest {
+pub struct ChatRequest<'a> {
     /// Model name, echoed back in the response.
-    pub model: String,
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
     /// Conversation; at least one message.
-    pub messages: Vec<Message>,
+    #[serde(borrow)]
+    pub messages: Vec<Message<'a>>,
     /// Stream the answer as SSE.
     #[serde(default)]
     pub stream: Option<bool>,
@@ -23,8 +30,8 @@ pub struct ChatRequest {
     #[serde(default)]
     pub max_completion_tokens: Option<u32>,
     /// End-user id; one of the places the request id travels.
-    #[serde(default)]
-    pub user: Option<String>,
+    #[serde(default, borrow)]
+    pub user: Option<Cow<'a, str>>,
 }
 
 /// `stream_options` of a request.
@@ -36,43 +43,65 @@ pub struct StreamOptions {
 
 /// One chat message.
 #[derive(Debug, Deserialize)]
-pub struct Message {
-    pub role: String,
-    #[serde(default)]
-    pub content: Option<Content>,
-}
-
-/// Message content: a string or a list of typed parts.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Content {
-    Text(String),
-    Parts(Vec<ContentPart>),
+pub struct Message<'a> {
+    #[serde(borrow)]
+    pub role: Cow<'a, str>,
+    /// Raw JSON: a string, an array of typed parts, or null (checked in [`ChatRequest::parse`]).
+    #[serde(default, borrow)]
+    pub content: Option<&'a RawValue>,
 }
 
 /// A content part; only `text` parts carry text the mock counts.
 #[derive(Debug, Deserialize)]
-pub struct ContentPart {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub text: Option<String>,
+pub struct ContentPart<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub text: Option<Cow<'a, str>>,
 }
 
-impl Content {
+/// Message content, decoded.
+enum Content<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<ContentPart<'a>>),
+}
+
+fn decode_content(raw: &RawValue) -> Result<Option<Content<'_>>, String> {
+    let json = raw.get();
+    match json.as_bytes().first() {
+        Some(b'"') => serde_json::from_str(json)
+            .map(|t| Some(Content::Text(t)))
+            .map_err(|e| e.to_string()),
+        Some(b'[') => serde_json::from_str(json)
+            .map(|p| Some(Content::Parts(p)))
+            .map_err(|e| e.to_string()),
+        _ if json == "null" => Ok(None),
+        _ => Err("message content must be a string, an array of content parts, or null".into()),
+    }
+}
+
+impl Content<'_> {
     /// Bytes of text in the content.
     fn text_len(&self) -> usize {
         match self {
             Content::Text(t) => t.len(),
-            Content::Parts(parts) => parts.iter().filter_map(|p| p.text.as_ref()).map(String::len).sum(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| p.text.as_ref())
+                .map(|t| t.len())
+                .sum(),
         }
     }
 
     /// Finds a `[gb:<id>]` tag.
-    fn gb_tag(&self) -> Option<&str> {
+    fn gb_tag(&self) -> Option<String> {
         match self {
-            Content::Text(t) => find_tag(t),
-            Content::Parts(parts) => parts.iter().filter_map(|p| p.text.as_deref()).find_map(find_tag),
+            Content::Text(t) => find_tag(t).map(str::to_string),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| p.text.as_deref())
+                .find_map(find_tag)
+                .map(str::to_string),
         }
     }
 }
@@ -108,13 +137,18 @@ impl BadRequest {
     }
 }
 
-impl ChatRequest {
+impl<'a> ChatRequest<'a> {
     /// Parses and validates a body.
-    pub fn parse(body: &[u8]) -> Result<ChatRequest, BadRequest> {
+    pub fn parse(body: &'a [u8]) -> Result<ChatRequest<'a>, BadRequest> {
         let request: ChatRequest =
             serde_json::from_slice(body).map_err(|e| BadRequest::Invalid(e.to_string()))?;
         if request.messages.is_empty() {
             return Err(BadRequest::NoMessages);
+        }
+        for message in &request.messages {
+            if let Some(raw) = message.content {
+                decode_content(raw).map_err(BadRequest::Invalid)?;
+            }
         }
         Ok(request)
     }
@@ -143,17 +177,24 @@ impl ChatRequest {
         let per_message: usize = self
             .messages
             .iter()
-            .map(|m| 4 + m.content.as_ref().map_or(0, |c| c.text_len().div_ceil(4)))
+            .map(|m| {
+                let text_len = match m.content.map(decode_content) {
+                    Some(Ok(Some(content))) => content.text_len(),
+                    _ => 0,
+                };
+                4 + text_len.div_ceil(4)
+            })
             .sum();
         u32::try_from(per_message + 3).unwrap_or(u32::MAX)
     }
 
     /// The id carried in the body: `user`, else a `[gb:<id>]` tag in the last message.
-    pub fn body_request_id(&self) -> Option<&str> {
+    pub fn body_request_id(&self) -> Option<String> {
         if let Some(user) = self.user.as_deref().filter(|u| !u.is_empty()) {
-            return Some(user);
+            return Some(user.to_string());
         }
-        self.messages.last()?.content.as_ref()?.gb_tag()
+        let raw = self.messages.last()?.content?;
+        decode_content(raw).ok().flatten()?.gb_tag()
     }
 }
 
@@ -166,22 +207,24 @@ mod tests {
         let body = br#"{"model":"m","messages":[{"role":"user","content":"hi [gb:abc-1] there"}]}"#;
         let r = ChatRequest::parse(body).expect("valid");
         assert!(!r.is_stream());
-        assert_eq!(r.body_request_id(), Some("abc-1"));
+        assert_eq!(r.body_request_id().as_deref(), Some("abc-1"));
         assert_eq!(r.prompt_tokens(), 3 + 4 + 5);
     }
 
     #[test]
     fn user_wins_over_tag_and_parts_are_read() {
-        let body = br#"{"model":"m","user":"u7","stream":true,"stream_options":{"include_usage":true},
+        let body =
+            br#"{"model":"m","user":"u7","stream":true,"stream_options":{"include_usage":true},
             "messages":[{"role":"user","content":[{"type":"text","text":"[gb:t]"}]}]}"#;
         let r = ChatRequest::parse(body).expect("valid");
-        assert_eq!(r.body_request_id(), Some("u7"));
+        assert_eq!(r.body_request_id().as_deref(), Some("u7"));
         assert!(r.is_stream() && r.include_usage());
     }
 
     #[test]
     fn rejects_bad_bodies() {
-        let cases: [&[u8]; 6] = [
+        let cases: [&[u8]; 7] = [
+            br#"{"model":"m","messages":[{"role":"user","content":5}]}"#,
             b"not json",
             br#"{"messages":[{"role":"user","content":"x"}]}"#,
             br#"{"model":"m"}"#,
@@ -190,9 +233,16 @@ mod tests {
             br#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#,
         ];
         for body in cases {
-            assert!(ChatRequest::parse(body).is_err(), "{}", String::from_utf8_lossy(body));
+            assert!(
+                ChatRequest::parse(body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
         let empty = br#"{"model":"m","messages":[]}"#;
-        assert_eq!(ChatRequest::parse(empty).unwrap_err(), BadRequest::NoMessages);
+        assert_eq!(
+            ChatRequest::parse(empty).unwrap_err(),
+            BadRequest::NoMessages
+        );
     }
 }

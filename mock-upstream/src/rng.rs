@@ -1,8 +1,8 @@
 //! Seeded randomness: every random choice the mock makes derives from (scenario seed, request id,
 //! purpose), so the same request id gives the same content, timings and faults on every run.
 
-use rand_pcg::Pcg64Mcg;
 use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
 
 /// Separate streams per purpose, so turning faults on never changes a response's content.
 pub mod purpose {
@@ -45,8 +45,18 @@ mod tests {
 
     #[test]
     fn same_inputs_same_stream() {
-        let a: Vec<u32> = (0..8).map({ let mut r = request_rng(1, "x", 1); move |_| r.gen() }).collect();
-        let b: Vec<u32> = (0..8).map({ let mut r = request_rng(1, "x", 1); move |_| r.gen() }).collect();
+        let a: Vec<u32> = (0..8)
+            .map({
+                let mut r = request_rng(1, "x", 1);
+                move |_| r.gen()
+            })
+            .collect();
+        let b: Vec<u32> = (0..8)
+            .map({
+                let mut r = request_rng(1, "x", 1);
+                move |_| r.gen()
+            })
+            .collect();
         assert_eq!(a, b);
     }
 

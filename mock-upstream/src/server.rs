@@ -43,8 +43,10 @@ pub struct MockState {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The listen address is taken or not allowed.
-    #[error("cannot listen on {addr}: {source} (choose another --port, or --port 0 for any free port)")]
-    Bind { addr: SocketAddr, source: io::Error },
+    #[error(
+        "cannot listen on {addr}: {cause} (choose another --port, or --port 0 for any free port)"
+    )]
+    Bind { addr: SocketAddr, cause: io::Error },
 }
 
 /// A running mock; dropping it without [`MockServer::shutdown`] leaves the task running.
@@ -60,10 +62,14 @@ impl MockServer {
     pub async fn start(listen: SocketAddr, config: MockConfig) -> Result<MockServer, ServeError> {
         let listener = TcpListener::bind(listen)
             .await
-            .map_err(|source| ServeError::Bind { addr: listen, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServeError::Bind { addr: listen, source })?;
+            .map_err(|cause| ServeError::Bind {
+                addr: listen,
+                cause,
+            })?;
+        let addr = listener.local_addr().map_err(|cause| ServeError::Bind {
+            addr: listen,
+            cause,
+        })?;
         let state = Arc::new(MockState {
             pacer: Pacer::new(config.pacing),
             timeline: Timeline::new(config.timeline_capacity),
@@ -103,7 +109,11 @@ impl MockServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<MockState>, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<MockState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -139,34 +149,64 @@ type MockResponse = Response<MockBody>;
 fn json_response(status: StatusCode, body: Bytes) -> MockResponse {
     let mut response = Response::new(MockBody::full(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
-fn error_response(status: StatusCode, message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> MockResponse {
+fn error_response(
+    status: StatusCode,
+    message: &str,
+    kind: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> MockResponse {
     json_response(status, wire::error_body(message, kind, param, code))
 }
 
-async fn route(state: Arc<MockState>, req: Request<Incoming>, fd: RawFd) -> Result<MockResponse, io::Error> {
+async fn route(
+    state: Arc<MockState>,
+    req: Request<Incoming>,
+    fd: RawFd,
+) -> Result<MockResponse, io::Error> {
     let path = req.uri().path();
     let response = match (req.method(), path) {
         (&Method::POST, "/v1/chat/completions") => return chat(state, req, fd).await,
-        (&Method::GET, "/health") => json_response(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
+        (&Method::GET, "/health") => {
+            json_response(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"))
+        }
         (&Method::GET, "/v1/models") => json_response(StatusCode::OK, models_body(&state.config)),
         (&Method::GET, "/__mock/stats") => {
             let snapshot = state.stats.snapshot(state.timeline.overwritten());
-            json_response(StatusCode::OK, Bytes::from(serde_json::to_vec(&snapshot).expect("stats serialize")))
+            json_response(
+                StatusCode::OK,
+                Bytes::from(serde_json::to_vec(&snapshot).expect("stats serialize")),
+            )
         }
         (&Method::GET, "/__mock/timeline") => {
             let (id, drain) = timeline_query(req.uri().query().unwrap_or(""));
             let records = state.timeline.read(id.as_deref(), drain);
-            json_response(StatusCode::OK, Bytes::from(serde_json::to_vec(&records).expect("timeline serializes")))
+            json_response(
+                StatusCode::OK,
+                Bytes::from(serde_json::to_vec(&records).expect("timeline serializes")),
+            )
         }
-        (_, "/v1/chat/completions" | "/health" | "/v1/models" | "/__mock/stats" | "/__mock/timeline") => {
-            error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path", "invalid_request_error", None, None)
-        }
+        (
+            _,
+            "/v1/chat/completions"
+            | "/health"
+            | "/v1/models"
+            | "/__mock/stats"
+            | "/__mock/timeline",
+        ) => error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this path",
+            "invalid_request_error",
+            None,
+            None,
+        ),
         _ => error_response(
             StatusCode::NOT_FOUND,
             &format!("unknown path {path}"),
@@ -201,7 +241,13 @@ fn models_body(config: &MockConfig) -> Bytes {
 
 fn bad_request(state: &MockState, error: &BadRequest) -> MockResponse {
     state.stats.bad_request();
-    error_response(StatusCode::BAD_REQUEST, &error.to_string(), "invalid_request_error", error.param(), None)
+    error_response(
+        StatusCode::BAD_REQUEST,
+        &error.to_string(),
+        "invalid_request_error",
+        error.param(),
+        None,
+    )
 }
 
 /// Makes the kernel answer the next close with RST instead of FIN.
@@ -211,7 +257,11 @@ fn arm_reset(fd: RawFd) {
     let _ = socket2::SockRef::from(&socket).set_linger(Some(Duration::ZERO));
 }
 
-async fn chat(state: Arc<MockState>, req: Request<Incoming>, fd: RawFd) -> Result<MockResponse, io::Error> {
+async fn chat(
+    state: Arc<MockState>,
+    req: Request<Incoming>,
+    fd: RawFd,
+) -> Result<MockResponse, io::Error> {
     let received_ns = monotonic_ns();
     state.stats.request();
     let (parts, body) = req.into_parts();
@@ -231,11 +281,21 @@ async fn chat(state: Arc<MockState>, req: Request<Incoming>, fd: RawFd) -> Resul
         Ok(request) => request,
         Err(error) => return Ok(bad_request(&state, &error)),
     };
-    let request_id = match parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+    let request_id = match parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(id) if !id.is_empty() => id.to_string(),
         _ => match request.body_request_id() {
-            Some(id) => id.to_string(),
-            None => format!("mock-{}", state.anonymous_ids.fetch_add(1, Ordering::Relaxed)),
+            Some(id) => id,
+            None => {
+                let n = state.anonymous_ids.fetch_add(1, Ordering::Relaxed);
+                let mut id = String::with_capacity(24);
+                id.push_str("mock-");
+                id.push_str(itoa::Buffer::new().format(n));
+                id
+            }
         },
     };
     let config = &state.config;
@@ -257,18 +317,42 @@ async fn chat(state: Arc<MockState>, req: Request<Incoming>, fd: RawFd) -> Resul
 
     let early = match plan.fault {
         Some(Fault::Status429) => {
-            let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, "mock fault: rate limited", "rate_limit_error", None, Some("rate_limit_exceeded"));
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(config.faults.retry_after_s));
+            let mut response = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "mock fault: rate limited",
+                "rate_limit_error",
+                None,
+                Some("rate_limit_exceeded"),
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(config.faults.retry_after_s),
+            );
             Some(response)
         }
-        Some(Fault::Status500) => Some(error_response(StatusCode::INTERNAL_SERVER_ERROR, "mock fault: internal error", "server_error", None, None)),
-        Some(Fault::Status503) => Some(error_response(StatusCode::SERVICE_UNAVAILABLE, "mock fault: overloaded", "server_error", None, None)),
+        Some(Fault::Status500) => Some(error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "mock fault: internal error",
+            "server_error",
+            None,
+            None,
+        )),
+        Some(Fault::Status503) => Some(error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "mock fault: overloaded",
+            "server_error",
+            None,
+            None,
+        )),
         Some(Fault::Reset) => {
             arm_reset(fd);
             record.status = None;
             record.done_ns = Some(monotonic_ns());
             state.timeline.push(record);
-            return Err(io::Error::new(io::ErrorKind::ConnectionReset, "mock fault: reset before head"));
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "mock fault: reset before head",
+            ));
         }
         _ => None,
     };
@@ -284,19 +368,36 @@ async fn chat(state: Arc<MockState>, req: Request<Incoming>, fd: RawFd) -> Resul
     let id = wire::completion_id(config.seed, &record.request_id);
     let prompt_tokens = request.prompt_tokens();
     if request.is_stream() {
-        let writer = wire::ChunkWriter::new(&id, config.created_unix_s, &request.model, request.include_usage());
+        let writer = wire::ChunkWriter::new(
+            &id,
+            config.created_unix_s,
+            &request.model,
+            request.include_usage(),
+        );
         record.head_ns = Some(monotonic_ns());
         let body = SseBody::new(state.clone(), writer, plan, prompt_tokens, record);
         let mut response = Response::new(MockBody::Sse(Box::new(body)));
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return Ok(with_request_id(response, &parts.headers));
     }
 
     // Non-stream: answer when the whole generation would have finished.
-    state.pacer.sleep_until(received_ns + plan.total_offset_ns()).await;
-    let full = wire::completion_body(&id, config.created_unix_s, &request.model, &plan, prompt_tokens);
+    state
+        .pacer
+        .sleep_until(received_ns + plan.total_offset_ns())
+        .await;
+    let full = wire::completion_body(
+        &id,
+        config.created_unix_s,
+        &request.model,
+        &plan,
+        prompt_tokens,
+    );
     let response = match plan.fault {
         Some(Fault::Disconnect) => {
             let mut response = json_response(StatusCode::OK, Bytes::new());

@@ -83,7 +83,11 @@ impl Timeline {
                 records.extend(kept);
                 taken
             }
-            (Some(id), false) => records.iter().filter(|r| r.request_id == id).cloned().collect(),
+            (Some(id), false) => records
+                .iter()
+                .filter(|r| r.request_id == id)
+                .cloned()
+                .collect(),
             (None, true) => records.drain(..).collect(),
             (None, false) => records.iter().cloned().collect(),
         }
@@ -119,7 +123,11 @@ mod tests {
         for id in ["a", "b", "c"] {
             t.push(record(id));
         }
-        let ids: Vec<_> = t.read(None, false).into_iter().map(|r| r.request_id).collect();
+        let ids: Vec<_> = t
+            .read(None, false)
+            .into_iter()
+            .map(|r| r.request_id)
+            .collect();
         assert_eq!(ids, ["b", "c"]);
         assert_eq!(t.overwritten(), 1);
     }

@@ -18,9 +18,18 @@ fn json_string(out: &mut Vec<u8>, text: &str) {
 
 /// The response id for a request: `chatcmpl-` and 24 hex digits derived from the request id.
 pub fn completion_id(seed: u64, request_id: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let a = crate::rng::fnv1a64(request_id.as_bytes()) ^ seed;
-    let b = crate::rng::fnv1a64(format!("{seed}:{request_id}").as_bytes());
-    format!("chatcmpl-{a:016x}{:08x}", b as u32)
+    let b = crate::rng::fnv1a64(&a.to_le_bytes()) ^ seed.rotate_left(17);
+    let mut id = String::with_capacity(33);
+    id.push_str("chatcmpl-");
+    for word in [a, b >> 32] {
+        let digits = if word == a { 16 } else { 8 };
+        for i in (0..digits).rev() {
+            id.push(char::from(HEX[((word >> (i * 4)) & 0xf) as usize]));
+        }
+    }
+    id
 }
 
 fn object_prefix(out: &mut Vec<u8>, id: &str, object: &str, created: u64, model: &str) {
@@ -29,7 +38,7 @@ fn object_prefix(out: &mut Vec<u8>, id: &str, object: &str, created: u64, model:
     out.extend_from_slice(b",\"object\":\"");
     out.extend_from_slice(object.as_bytes());
     out.extend_from_slice(b"\",\"created\":");
-    out.extend_from_slice(created.to_string().as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(created).as_bytes());
     out.extend_from_slice(b",\"model\":");
     json_string(out, model);
     out.extend_from_slice(b",\"system_fingerprint\":\"fp_gatebench_mock\",\"choices\":");
@@ -37,12 +46,14 @@ fn object_prefix(out: &mut Vec<u8>, id: &str, object: &str, created: u64, model:
 
 fn usage_json(out: &mut Vec<u8>, prompt_tokens: u32, completion_tokens: u32) {
     let total = u64::from(prompt_tokens) + u64::from(completion_tokens);
-    out.extend_from_slice(
-        format!(
-            "{{\"prompt_tokens\":{prompt_tokens},\"completion_tokens\":{completion_tokens},\"total_tokens\":{total}}}"
-        )
-        .as_bytes(),
-    );
+    let mut digits = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"prompt_tokens\":");
+    out.extend_from_slice(digits.format(prompt_tokens).as_bytes());
+    out.extend_from_slice(b",\"completion_tokens\":");
+    out.extend_from_slice(digits.format(completion_tokens).as_bytes());
+    out.extend_from_slice(b",\"total_tokens\":");
+    out.extend_from_slice(digits.format(total).as_bytes());
+    out.push(b'}');
 }
 
 impl ChunkWriter {
@@ -118,12 +129,22 @@ impl ChunkWriter {
 }
 
 /// A whole non-streamed `chat.completion` object.
-pub fn completion_body(id: &str, created: u64, model: &str, plan: &ResponsePlan, prompt_tokens: u32) -> Bytes {
-    let text: String = plan.full_text();
-    let mut out = Vec::with_capacity(256 + model.len() + text.len());
+pub fn completion_body(
+    id: &str,
+    created: u64,
+    model: &str,
+    plan: &ResponsePlan,
+    prompt_tokens: u32,
+) -> Bytes {
+    let text_len: usize = plan.chunks.iter().map(|c| c.text.len()).sum();
+    let mut out = Vec::with_capacity(320 + model.len() + text_len);
     object_prefix(&mut out, id, "chat.completion", created, model);
-    out.extend_from_slice(b"[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-    json_string(&mut out, &text);
+    out.extend_from_slice(b"[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
+    // Vocabulary words need no JSON escaping (checked by a test in `plan`).
+    for chunk in &plan.chunks {
+        out.extend_from_slice(chunk.text.as_bytes());
+    }
+    out.push(b'"');
     out.extend_from_slice(b",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"");
     out.extend_from_slice(plan.finish_reason.as_bytes());
     out.extend_from_slice(b"\"}],\"usage\":");
@@ -147,7 +168,10 @@ mod tests {
 
     fn event_json(event: &[u8]) -> Value {
         let text = std::str::from_utf8(event).expect("utf8");
-        let data = text.strip_prefix("data: ").and_then(|t| t.strip_suffix("\n\n")).expect("framed");
+        let data = text
+            .strip_prefix("data: ")
+            .and_then(|t| t.strip_suffix("\n\n"))
+            .expect("framed");
         serde_json::from_str(data).expect("valid json")
     }
 

@@ -21,7 +21,9 @@ fn fast_config() -> MockConfig {
 async fn stream_events_are_valid_and_done_is_last() {
     let mock = start_mock(fast_config()).await;
     let body = chat_body(true, r#""stream_options":{"include_usage":true},"#);
-    let reply = chat(mock.local_addr(), &[("x-request-id", "conf-1")], &body).await.expect("reply");
+    let reply = chat(mock.local_addr(), &[("x-request-id", "conf-1")], &body)
+        .await
+        .expect("reply");
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.headers["content-type"], "text/event-stream");
     assert_eq!(reply.headers["x-request-id"], "conf-1");
@@ -62,11 +64,16 @@ async fn stream_events_are_valid_and_done_is_last() {
 #[tokio::test]
 async fn stream_without_usage_has_no_usage_chunk() {
     let mock = start_mock(fast_config()).await;
-    let reply = chat(mock.local_addr(), &[], &chat_body(true, "")).await.expect("reply");
+    let reply = chat(mock.local_addr(), &[], &chat_body(true, ""))
+        .await
+        .expect("reply");
     let events = reply.sse_data();
     for event in &events[..events.len() - 1] {
         let v: Value = serde_json::from_str(event).expect("json");
-        assert!(v.get("usage").is_none(), "usage only with include_usage: {event}");
+        assert!(
+            v.get("usage").is_none(),
+            "usage only with include_usage: {event}"
+        );
     }
     mock.shutdown().await;
 }
@@ -74,13 +81,21 @@ async fn stream_without_usage_has_no_usage_chunk() {
 #[tokio::test]
 async fn non_stream_is_a_chat_completion_with_usage() {
     let mock = start_mock(fast_config()).await;
-    let reply = chat(mock.local_addr(), &[("x-mock-output-tokens", "7")], &chat_body(false, "")).await.expect("reply");
+    let reply = chat(
+        mock.local_addr(),
+        &[("x-mock-output-tokens", "7")],
+        &chat_body(false, ""),
+    )
+    .await
+    .expect("reply");
     assert_eq!(reply.status, StatusCode::OK);
     let v = reply.json();
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(v["choices"][0]["message"]["role"], "assistant");
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
-    let text = v["choices"][0]["message"]["content"].as_str().expect("content");
+    let text = v["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("content");
     assert_eq!(text.split_whitespace().count(), 7);
     assert_eq!(v["usage"]["completion_tokens"], 7);
     mock.shutdown().await;
@@ -89,7 +104,13 @@ async fn non_stream_is_a_chat_completion_with_usage() {
 #[tokio::test]
 async fn max_tokens_caps_output_with_length_finish() {
     let mock = start_mock(fast_config()).await;
-    let reply = chat(mock.local_addr(), &[], &chat_body(false, r#""max_tokens":3,"#)).await.expect("reply");
+    let reply = chat(
+        mock.local_addr(),
+        &[],
+        &chat_body(false, r#""max_tokens":3,"#),
+    )
+    .await
+    .expect("reply");
     let v = reply.json();
     assert_eq!(v["usage"]["completion_tokens"], 3);
     assert_eq!(v["choices"][0]["finish_reason"], "length");
@@ -99,13 +120,27 @@ async fn max_tokens_caps_output_with_length_finish() {
 #[tokio::test]
 async fn same_request_id_gives_identical_bytes_across_servers() {
     let body = chat_body(true, r#""stream_options":{"include_usage":true},"#);
-    let headers = [("x-request-id", "det-7"), ("x-mock-output-tokens", "uniform:5:40"), ("x-mock-tokens-per-chunk", "uniform:1:3")];
+    let headers = [
+        ("x-request-id", "det-7"),
+        ("x-mock-output-tokens", "uniform:5:40"),
+        ("x-mock-tokens-per-chunk", "uniform:1:3"),
+    ];
     let first = start_mock(fast_config()).await;
-    let a = chat(first.local_addr(), &headers, &body).await.expect("reply");
+    let a = chat(first.local_addr(), &headers, &body)
+        .await
+        .expect("reply");
     first.shutdown().await;
     let second = start_mock(fast_config()).await;
-    let b = chat(second.local_addr(), &headers, &body).await.expect("reply");
-    let other = chat(second.local_addr(), &[("x-request-id", "det-8"), headers[1], headers[2]], &body).await.expect("reply");
+    let b = chat(second.local_addr(), &headers, &body)
+        .await
+        .expect("reply");
+    let other = chat(
+        second.local_addr(),
+        &[("x-request-id", "det-8"), headers[1], headers[2]],
+        &body,
+    )
+    .await
+    .expect("reply");
     second.shutdown().await;
     assert_eq!(a.body, b.body, "same id, same bytes");
     assert_ne!(a.body, other.body, "another id, other content");
@@ -118,13 +153,27 @@ async fn header_distributions_have_the_right_mean() {
     let mut total = 0u64;
     for i in 0..n {
         let id = format!("mean-{i}");
-        let reply = chat(mock.local_addr(), &[("x-request-id", &id), ("x-mock-output-tokens", "uniform:10:30"), ("x-mock-ttft-ms", "0"), ("x-mock-itl-ms", "0")], &chat_body(false, ""))
-            .await
-            .expect("reply");
-        total += reply.json()["usage"]["completion_tokens"].as_u64().expect("tokens");
+        let reply = chat(
+            mock.local_addr(),
+            &[
+                ("x-request-id", &id),
+                ("x-mock-output-tokens", "uniform:10:30"),
+                ("x-mock-ttft-ms", "0"),
+                ("x-mock-itl-ms", "0"),
+            ],
+            &chat_body(false, ""),
+        )
+        .await
+        .expect("reply");
+        total += reply.json()["usage"]["completion_tokens"]
+            .as_u64()
+            .expect("tokens");
     }
     let mean = total as f64 / n as f64;
-    assert!((mean - 20.0).abs() < 1.0, "mean completion tokens {mean}, expected 20 ± 1");
+    assert!(
+        (mean - 20.0).abs() < 1.0,
+        "mean completion tokens {mean}, expected 20 ± 1"
+    );
     mock.shutdown().await;
 }
 
@@ -135,38 +184,73 @@ async fn models_health_and_unknown_paths() {
     assert_eq!(models["object"], "list");
     assert_eq!(models["data"][0]["object"], "model");
     assert_eq!(get_json(mock.local_addr(), "/health").await["status"], "ok");
-    let missing = send(mock.local_addr(), "GET", "/v2/nothing", &[], "").await.expect("reply");
+    let missing = send(mock.local_addr(), "GET", "/v2/nothing", &[], "")
+        .await
+        .expect("reply");
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(missing.json()["error"]["message"].as_str().is_some());
-    let wrong = send(mock.local_addr(), "GET", "/v1/chat/completions", &[], "").await.expect("reply");
+    let wrong = send(mock.local_addr(), "GET", "/v1/chat/completions", &[], "")
+        .await
+        .expect("reply");
     assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
     mock.shutdown().await;
 }
 
 #[tokio::test]
 async fn bad_bodies_get_400_openai_errors() {
-    let config = MockConfig { max_body_bytes: 4096, ..fast_config() };
+    let config = MockConfig {
+        max_body_bytes: 4096,
+        ..fast_config()
+    };
     let mock = start_mock(config).await;
-    let too_large = format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(10_000));
+    let too_large = format!(
+        r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(10_000)
+    );
     let cases: Vec<(&str, String)> = vec![
         ("not json", "this is not json".into()),
         ("empty", String::new()),
-        ("missing model", r#"{"messages":[{"role":"user","content":"x"}]}"#.into()),
+        (
+            "missing model",
+            r#"{"messages":[{"role":"user","content":"x"}]}"#.into(),
+        ),
         ("missing messages", r#"{"model":"m"}"#.into()),
         ("empty messages", r#"{"model":"m","messages":[]}"#.into()),
-        ("model wrong type", r#"{"model":1,"messages":[{"role":"user","content":"x"}]}"#.into()),
-        ("messages wrong type", r#"{"model":"m","messages":{"role":"user"}}"#.into()),
-        ("stream wrong type", r#"{"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]}"#.into()),
+        (
+            "model wrong type",
+            r#"{"model":1,"messages":[{"role":"user","content":"x"}]}"#.into(),
+        ),
+        (
+            "messages wrong type",
+            r#"{"model":"m","messages":{"role":"user"}}"#.into(),
+        ),
+        (
+            "stream wrong type",
+            r#"{"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]}"#.into(),
+        ),
         ("too large", too_large),
     ];
     for (name, body) in &cases {
-        let reply = chat(mock.local_addr(), &[], body).await.expect("a response, not a hang or reset");
+        let reply = chat(mock.local_addr(), &[], body)
+            .await
+            .expect("a response, not a hang or reset");
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
         let v = reply.json();
         assert_eq!(v["error"]["type"], "invalid_request_error", "{name}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{name}"
+        );
     }
-    let bad_header = chat(mock.local_addr(), &[("x-mock-ttft-ms", "soon")], &chat_body(false, "")).await.expect("reply");
+    let bad_header = chat(
+        mock.local_addr(),
+        &[("x-mock-ttft-ms", "soon")],
+        &chat_body(false, ""),
+    )
+    .await
+    .expect("reply");
     assert_eq!(bad_header.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad_header.json()["error"]["param"], "x-mock-ttft-ms");
     let stats = get_json(mock.local_addr(), "/__mock/stats").await;
@@ -182,7 +266,10 @@ async fn port_in_use_is_named() {
         .err()
         .expect("second bind on the same port fails");
     let text = err.to_string();
-    assert!(text.contains(&mock.local_addr().port().to_string()) && text.contains("--port"), "{text}");
+    assert!(
+        text.contains(&mock.local_addr().port().to_string()) && text.contains("--port"),
+        "{text}"
+    );
     assert!(!text.contains('\n'));
     mock.shutdown().await;
 }

@@ -17,14 +17,17 @@ fn config() -> MockConfig {
 }
 
 fn u64_at(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("{key} missing in {v}"))
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
 #[tokio::test]
 async fn tagged_request_has_monotonic_stamps_on_schedule() {
     let mock = start_mock(config()).await;
     let before = monotonic_ns();
-    let body = r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hello [gb:tag-42]"}]}"#;
+    let body =
+        r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hello [gb:tag-42]"}]}"#;
     chat(mock.local_addr(), &[], body).await.expect("reply");
     let after = monotonic_ns();
     let records = get_json(mock.local_addr(), "/__mock/timeline?id=tag-42").await;
@@ -33,14 +36,21 @@ async fn tagged_request_has_monotonic_stamps_on_schedule() {
     let received = u64_at(record, "received_ns");
     let head = u64_at(record, "head_ns");
     let done = u64_at(record, "done_ns");
-    assert!(before <= received && received <= head && head <= done && done <= after, "same clock as the client");
+    assert!(
+        before <= received && received <= head && head <= done && done <= after,
+        "same clock as the client"
+    );
     let chunks = record["chunks"].as_array().expect("chunks");
     assert_eq!(chunks.len(), 8);
     let mut last_sent = head;
     for (k, chunk) in chunks.iter().enumerate() {
         let scheduled = u64_at(chunk, "scheduled_ns");
         let sent = u64_at(chunk, "sent_ns");
-        assert_eq!(scheduled, received + 5_000_000 + k as u64 * 2_000_000, "absolute deadline of chunk {k}");
+        assert_eq!(
+            scheduled,
+            received + 5_000_000 + k as u64 * 2_000_000,
+            "absolute deadline of chunk {k}"
+        );
         assert!(sent >= scheduled, "chunk {k} sent before its deadline");
         assert!(sent >= last_sent, "chunk {k} out of order");
         last_sent = sent;
@@ -53,30 +63,72 @@ async fn tagged_request_has_monotonic_stamps_on_schedule() {
 async fn id_sources_in_priority_order() {
     let mock = start_mock(config()).await;
     let with_user = r#"{"model":"m","user":"from-user","messages":[{"role":"user","content":"[gb:from-tag]"}]}"#;
-    chat(mock.local_addr(), &[("x-request-id", "from-header")], with_user).await.expect("reply");
-    chat(mock.local_addr(), &[], with_user).await.expect("reply");
+    chat(
+        mock.local_addr(),
+        &[("x-request-id", "from-header")],
+        with_user,
+    )
+    .await
+    .expect("reply");
+    chat(mock.local_addr(), &[], with_user)
+        .await
+        .expect("reply");
     let tag_only = r#"{"model":"m","messages":[{"role":"system","content":"[gb:not-last]"},{"role":"user","content":"q [gb:from-tag]"}]}"#;
     chat(mock.local_addr(), &[], tag_only).await.expect("reply");
-    chat(mock.local_addr(), &[], r#"{"model":"m","messages":[{"role":"user","content":"q"}]}"#).await.expect("reply");
+    chat(
+        mock.local_addr(),
+        &[],
+        r#"{"model":"m","messages":[{"role":"user","content":"q"}]}"#,
+    )
+    .await
+    .expect("reply");
     let records = get_json(mock.local_addr(), "/__mock/timeline?drain=1").await;
-    let ids: Vec<&str> = records.as_array().expect("array").iter().map(|r| r["request_id"].as_str().expect("id")).collect();
+    let ids: Vec<&str> = records
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["request_id"].as_str().expect("id"))
+        .collect();
     assert_eq!(ids[..3], ["from-header", "from-user", "from-tag"]);
     assert!(ids[3].starts_with("mock-"));
     let drained = get_json(mock.local_addr(), "/__mock/timeline").await;
-    assert_eq!(drained.as_array().map(Vec::len), Some(0), "drain emptied the ring");
+    assert_eq!(
+        drained.as_array().map(Vec::len),
+        Some(0),
+        "drain emptied the ring"
+    );
     mock.shutdown().await;
 }
 
 #[tokio::test]
 async fn ring_is_bounded() {
-    let mock = start_mock(MockConfig { timeline_capacity: 3, ttft_ms: Distribution::Fixed(0.0), ..config() }).await;
+    let mock = start_mock(MockConfig {
+        timeline_capacity: 3,
+        ttft_ms: Distribution::Fixed(0.0),
+        ..config()
+    })
+    .await;
     for i in 0..5 {
         let id = format!("ring-{i}");
-        chat(mock.local_addr(), &[("x-request-id", &id)], &chat_body(false, "")).await.expect("reply");
+        chat(
+            mock.local_addr(),
+            &[("x-request-id", &id)],
+            &chat_body(false, ""),
+        )
+        .await
+        .expect("reply");
     }
     let records = get_json(mock.local_addr(), "/__mock/timeline").await;
-    let ids: Vec<&str> = records.as_array().expect("array").iter().map(|r| r["request_id"].as_str().expect("id")).collect();
+    let ids: Vec<&str> = records
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["request_id"].as_str().expect("id"))
+        .collect();
     assert_eq!(ids, ["ring-2", "ring-3", "ring-4"]);
-    assert_eq!(get_json(mock.local_addr(), "/__mock/stats").await["timeline_overwritten"], 2);
+    assert_eq!(
+        get_json(mock.local_addr(), "/__mock/stats").await["timeline_overwritten"],
+        2
+    );
     mock.shutdown().await;
 }

@@ -24,11 +24,17 @@ pub struct Measured<T> {
 impl<T> Measured<T> {
     /// A measured value.
     pub fn of(value: T) -> Self {
-        Measured { value: Some(value), reason: None }
+        Measured {
+            value: Some(value),
+            reason: None,
+        }
     }
     /// A value that could not be obtained, and why.
     pub fn missing(reason: impl Into<String>) -> Self {
-        Measured { value: None, reason: Some(reason.into()) }
+        Measured {
+            value: None,
+            reason: Some(reason.into()),
+        }
     }
 }
 
@@ -232,7 +238,10 @@ impl RunResult {
     pub fn from_json(text: &str) -> Result<RunResult, SchemaError> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| SchemaError::Malformed(e.to_string()))?;
-        let found = value.get("schema_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        let found = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
         if found != u64::from(SCHEMA_VERSION) {
             return Err(SchemaError::Version { found });
         }
@@ -249,7 +258,10 @@ mod tests {
         let m: Measured<f64> = Measured::missing("no samples");
         let text = serde_json::to_string(&m).expect("serializes");
         assert_eq!(text, r#"{"value":null,"reason":"no samples"}"#);
-        assert_eq!(serde_json::to_string(&Measured::of(1.5)).expect("ok"), r#"{"value":1.5}"#);
+        assert_eq!(
+            serde_json::to_string(&Measured::of(1.5)).expect("ok"),
+            r#"{"value":1.5}"#
+        );
     }
 
     #[test]

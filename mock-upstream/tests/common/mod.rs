@@ -35,7 +35,11 @@ impl Reply {
         self.text()
             .split("\n\n")
             .filter(|e| !e.is_empty())
-            .map(|e| e.strip_prefix("data: ").expect("every event is a data line").to_string())
+            .map(|e| {
+                e.strip_prefix("data: ")
+                    .expect("every event is a data line")
+                    .to_string()
+            })
             .collect()
     }
 }
@@ -62,7 +66,9 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
 ) -> Result<Reply, String> {
-    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| e.to_string())?;
@@ -76,7 +82,10 @@ pub async fn send(
         builder = builder.header(*name, *value);
     }
     let request = builder.body(Full::new(body.into())).expect("valid request");
-    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
     let (parts, mut incoming) = response.into_parts();
     let mut body = Vec::new();
     let mut body_error = None;
@@ -103,12 +112,21 @@ pub async fn send(
 
 /// POSTs a chat completion.
 pub async fn chat(addr: SocketAddr, headers: &[(&str, &str)], body: &str) -> Result<Reply, String> {
-    send(addr, "POST", "/v1/chat/completions", headers, body.to_string()).await
+    send(
+        addr,
+        "POST",
+        "/v1/chat/completions",
+        headers,
+        body.to_string(),
+    )
+    .await
 }
 
 /// GETs a JSON document.
 pub async fn get_json(addr: SocketAddr, path: &str) -> Value {
-    let reply = send(addr, "GET", path, &[], Bytes::new()).await.expect("GET works");
+    let reply = send(addr, "GET", path, &[], Bytes::new())
+        .await
+        .expect("GET works");
     assert_eq!(reply.status, StatusCode::OK, "{path}");
     reply.json()
 }
