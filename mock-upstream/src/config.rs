@@ -123,10 +123,7 @@ impl Default for MockConfig {
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read scenario {path}: {cause}")]
-    Read {
-        path: String,
-        cause: std::io::Error,
-    },
+    Read { path: String, cause: std::io::Error },
     /// The file is not valid TOML or the `[mock]` table has a bad field.
     #[error("scenario {path}: {message}")]
     Parse { path: String, message: String },
