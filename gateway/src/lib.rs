@@ -5,6 +5,7 @@
 //! buffered), so an SSE stream's chunks reach the client as the upstream sends them. The full
 //! ten-stage pipeline (parse … meter) replaces [`proxy`]'s single step in a later change.
 
+pub mod cli;
 pub mod proxy;
 
 pub use proxy::{Gateway, GatewayError};

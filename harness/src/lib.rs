@@ -1,7 +1,17 @@
 //! # harness
 //!
-//! The `gatebench` binary's library: `cli/` parses and dispatches, `scenario` resolves scenario
-//! files (one is embedded as the default). Load generation and orchestration join in later changes.
+//! The `gatebench` binary's library. `cli/` parses and dispatches; `load/` issues requests and
+//! times them; `orchestrate/` starts and stops the mock and gateways and talks to them between
+//! levels; `run` sequences a whole run; `analysis` turns measurements into results; `results`
+//! and `table` write and print them; `scenario` reads scenario files.
 
+pub mod analysis;
 pub mod cli;
+pub mod environment;
+pub mod load;
+pub mod orchestrate;
+pub mod progress;
+pub mod results;
+pub mod run;
 pub mod scenario;
+pub mod table;

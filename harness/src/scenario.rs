@@ -1,13 +1,166 @@
-//! Scenario files: TOML documents naming the mock's knobs (`[mock]`) and, later, the load.
-//! `quick.toml` is embedded in the binary and is what runs when no scenario is named.
+//! Scenario files: TOML documents that say what to run. Unknown fields are errors, and a bad file
+//! is reported as `FILE: line L: message` (one line). `quick.toml` is embedded in the binary.
+//!
+//! ```toml
+//! name = "quick"                 # names the run directory
+//! targets = ["direct", "reference"]   # `direct` (the mock itself) is always measured
+//! [load]
+//! model = "poisson"              # poisson | constant | closed
+//! levels = [50, 100]             # requests/s (open loop) or virtual users (closed)
+//! warmup_s = 2                   # discarded lead-in per level
+//! duration_s = 5                 # measured window per level
+//! connections = 64               # open loop: connection pool size
+//! timeout_s = 30                 # per request
+//! stream = true                  # SSE with stream_options.include_usage
+//! model_name = "gpt-4o-mini"     # the `model` field sent
+//! prompt = "Write a haiku."      # the user message (the request id tag is appended)
+//! max_tokens = 64                # optional
+//! http2 = false
+//! seed = 1                       # Poisson arrivals
+//! [slo]                          # goodput objectives, ms (each optional)
+//! ttft_ms = 200
+//! tpot_ms = 50
+//! e2e_ms = 2000
+//! [rig]
+//! threads = 1                    # load generator worker threads
+//! lag_threshold_ms = 1.0         # send-lag p99 above this flags the level rig_limited
+//! cpu_saturation_pct = 90        # generator CPU (per rig thread) above this flags it too
+//! [mock]                         # the mock's knobs (see README)
+//! ```
 
 use std::path::{Path, PathBuf};
+
+use mock_upstream::MockConfig;
+use serde::{Deserialize, Serialize};
 
 /// The embedded default scenario (`scenarios/quick.toml`).
 pub const QUICK_TOML: &str = include_str!("../../scenarios/quick.toml");
 
 /// Embedded scenarios by name.
 pub const EMBEDDED: &[(&str, &str)] = &[("quick", QUICK_TOML)];
+
+/// A whole scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, used in the run id.
+    pub name: String,
+    /// One line on what the scenario is for.
+    #[serde(default)]
+    pub description: String,
+    /// Targets to measure besides `direct`: `reference`, or `gateways/<name>` folder names.
+    #[serde(default = "default_targets")]
+    pub targets: Vec<String>,
+    /// The load.
+    pub load: LoadConfig,
+    /// Goodput objectives.
+    #[serde(default)]
+    pub slo: SloConfig,
+    /// Load generator settings.
+    #[serde(default)]
+    pub rig: RigConfig,
+    /// The mock's knobs.
+    #[serde(default)]
+    pub mock: MockConfig,
+}
+
+fn default_targets() -> Vec<String> {
+    vec!["direct".into(), "reference".into()]
+}
+
+/// Load model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadModel {
+    /// Open loop, Poisson arrivals (the default).
+    Poisson,
+    /// Open loop, evenly spaced.
+    Constant,
+    /// Closed loop, virtual users.
+    Closed,
+}
+
+/// `[load]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadConfig {
+    #[serde(default = "default_model")]
+    pub model: LoadModel,
+    /// Requests/s (open loop) or virtual users (closed), one level each.
+    pub levels: Vec<f64>,
+    #[serde(default = "default_warmup")]
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    #[serde(default = "default_connections")]
+    pub connections: usize,
+    #[serde(default = "default_timeout")]
+    pub timeout_s: f64,
+    #[serde(default = "default_true")]
+    pub stream: bool,
+    #[serde(default = "default_model_name")]
+    pub model_name: String,
+    #[serde(default = "default_prompt")]
+    pub prompt: String,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub http2: bool,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_model() -> LoadModel {
+    LoadModel::Poisson
+}
+fn default_warmup() -> f64 {
+    2.0
+}
+fn default_connections() -> usize {
+    256
+}
+fn default_timeout() -> f64 {
+    30.0
+}
+fn default_true() -> bool {
+    true
+}
+fn default_model_name() -> String {
+    "gpt-4o-mini".into()
+}
+fn default_prompt() -> String {
+    "Explain what an AI gateway does, in one paragraph.".into()
+}
+fn default_seed() -> u64 {
+    1
+}
+
+/// `[slo]`: goodput objectives in ms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloConfig {
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+}
+
+/// `[rig]`: the load generator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RigConfig {
+    pub threads: usize,
+    pub lag_threshold_ms: f64,
+    pub cpu_saturation_pct: f64,
+}
+
+impl Default for RigConfig {
+    fn default() -> Self {
+        RigConfig {
+            threads: 1,
+            lag_threshold_ms: 1.0,
+            cpu_saturation_pct: 90.0,
+        }
+    }
+}
 
 /// A scenario's text and where it came from (for error messages).
 #[derive(Debug, Clone)]
@@ -18,8 +171,59 @@ pub struct ScenarioSource {
     pub text: String,
 }
 
+/// Why a scenario could not be used; always one line naming the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ScenarioError(String);
+
+impl ScenarioSource {
+    /// Parses and validates the scenario.
+    pub fn parse(&self) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(&self.text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| self.text[..span.start.min(self.text.len())].lines().count().max(1));
+            let location = line.map(|l| format!(": line {l}")).unwrap_or_default();
+            ScenarioError(format!("{}{location}: {}", self.origin, e.message().replace('\n', " ")))
+        })?;
+        scenario
+            .validate()
+            .map_err(|message| ScenarioError(format!("{}: {message}", self.origin)))?;
+        Ok(scenario)
+    }
+}
+
+impl Scenario {
+    /// Cross-field checks; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let load = &self.load;
+        if load.levels.is_empty() {
+            return Err("[load] levels must list at least one level".into());
+        }
+        if let Some(bad) = load.levels.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
+            return Err(format!("[load] levels must be > 0, got {bad}"));
+        }
+        if load.model == LoadModel::Closed && load.levels.iter().any(|l| l.fract() != 0.0) {
+            return Err("[load] closed-loop levels are virtual users: whole numbers".into());
+        }
+        if !(load.duration_s > 0.0) || load.warmup_s < 0.0 || !(load.timeout_s > 0.0) {
+            return Err("[load] duration_s and timeout_s must be > 0 and warmup_s >= 0".into());
+        }
+        if load.connections == 0 {
+            return Err("[load] connections must be at least 1".into());
+        }
+        if self.rig.threads == 0 {
+            return Err("[rig] threads must be at least 1".into());
+        }
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!("name `{}` must be non-empty letters, digits, - or _", self.name));
+        }
+        self.mock.validate()
+    }
+}
+
 /// Resolves `PATH|NAME`: an existing file wins, else an embedded name, else `scenarios/NAME.toml`.
-pub fn resolve(spec: &str) -> anyhow::Result<ScenarioSource> {
+pub fn resolve(spec: &str) -> Result<ScenarioSource, ScenarioError> {
     let path = Path::new(spec);
     if path.is_file() {
         return read(path);
@@ -35,15 +239,15 @@ pub fn resolve(spec: &str) -> anyhow::Result<ScenarioSource> {
         return read(&in_dir);
     }
     let names: Vec<&str> = EMBEDDED.iter().map(|(n, _)| *n).collect();
-    anyhow::bail!(
+    Err(ScenarioError(format!(
         "scenario `{spec}` not found: not a file, not an embedded scenario ({}), and no scenarios/{spec}.toml",
         names.join(", ")
-    )
+    )))
 }
 
-fn read(path: &Path) -> anyhow::Result<ScenarioSource> {
+fn read(path: &Path) -> Result<ScenarioSource, ScenarioError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read scenario {}: {e}", path.display()))?;
+        .map_err(|e| ScenarioError(format!("cannot read scenario {}: {e}", path.display())))?;
     Ok(ScenarioSource {
         origin: path.display().to_string(),
         text,
@@ -54,19 +258,54 @@ fn read(path: &Path) -> anyhow::Result<ScenarioSource> {
 mod tests {
     use super::*;
 
+    fn source(text: &str) -> ScenarioSource {
+        ScenarioSource {
+            origin: "s.toml".into(),
+            text: text.into(),
+        }
+    }
+
     #[test]
-    fn embedded_quick_has_a_valid_mock_table() {
-        let source = resolve("quick").expect("embedded");
-        mock_upstream::MockConfig::from_scenario_str(&source.text, &source.origin)
-            .expect("valid [mock]");
+    fn embedded_quick_parses() {
+        let scenario = resolve("quick").expect("embedded").parse().expect("valid");
+        assert_eq!(scenario.name, "quick");
+        assert!(scenario.targets.contains(&"reference".to_string()));
+    }
+
+    #[test]
+    fn shipped_scenarios_parse() {
+        for entry in std::fs::read_dir("../scenarios").expect("scenarios dir") {
+            let path = entry.expect("entry").path();
+            let source = read(&path).expect("readable");
+            source.parse().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_and_field() {
+        let err = source("name = \"x\"\n[load]\nlevels = [1]\nduration_s = 1\nrate = 5\n")
+            .parse()
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("s.toml: line 5:"), "{err}");
+        assert!(err.contains("rate"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = source("name = \"x\"\n[load]\nlevels = []\nduration_s = 1\n").parse().unwrap_err().to_string();
+        assert!(err.contains("levels"), "{err}");
+        let err = source("name = \"x\"\n[load]\nmodel = \"closed\"\nlevels = [1.5]\nduration_s = 1\n")
+            .parse()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("virtual users"), "{err}");
     }
 
     #[test]
     fn unknown_scenario_is_named() {
         let err = resolve("no-such-scenario").unwrap_err().to_string();
-        assert!(
-            err.contains("no-such-scenario") && err.contains("quick"),
-            "{err}"
-        );
+        assert!(err.contains("no-such-scenario") && err.contains("quick"), "{err}");
     }
 }

@@ -102,6 +102,7 @@ impl PreciseTimer {
             shared: self.shared.clone(),
             deadline_ns,
             fired: None,
+            registered_waker: None,
         }
     }
 }
@@ -147,6 +148,7 @@ pub struct PreciseSleep {
     shared: Arc<Shared>,
     deadline_ns: u64,
     fired: Option<Arc<AtomicBool>>,
+    registered_waker: Option<Waker>,
 }
 
 impl Future for PreciseSleep {
@@ -161,7 +163,15 @@ impl Future for PreciseSleep {
         if monotonic_ns() >= self.deadline_ns {
             return Poll::Ready(());
         }
-        // (Re-)register: a spurious poll may carry a new waker; a stale entry only wakes twice.
+        // Polled again before the deadline (e.g. inside a select!): register only if the waker
+        // changed; a stale entry merely wakes a task once more.
+        if self
+            .registered_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
         let fired = Arc::new(AtomicBool::new(false));
         let is_earliest = {
             let mut queue = self.shared.queue.lock().expect("timer lock poisoned");
@@ -183,6 +193,7 @@ impl Future for PreciseSleep {
             self.shared.thread.unpark();
         }
         self.fired = Some(fired);
+        self.registered_waker = Some(cx.waker().clone());
         Poll::Pending
     }
 }

@@ -120,6 +120,9 @@ pub struct TargetInfo {
     pub served: bool,
     /// When not served (or it died mid-run): what happened, with evidence (log tail, status).
     pub not_served_reason: Option<String>,
+    /// Highest mean number of concurrent streams at a level where every stream completed, none
+    /// stalled longer than 10× the mock's gap, and stream errors stayed under 0.1%.
+    pub streams_sustained: Measured<f64>,
 }
 
 /// Kind of target.
@@ -181,8 +184,17 @@ pub struct LevelResult {
     pub achieved_rps: f64,
     /// Successful completions per second meeting every SLO of the scenario.
     pub goodput_rps: Measured<f64>,
-    /// Latency distributions by metric name (`e2e`, `e2e_uncorrected`, `ttfb`, `ttft`, `itl`,
-    /// `tpot`, and the timeline split `request_path`, `first_token_relay`, `chunk_relay`, `tail`).
+    /// Content-bearing SSE events received by successful requests (a chunk is not a token).
+    pub chunks_received: u64,
+    /// Completion tokens counted in the content received by successful requests.
+    pub tokens_received: u64,
+    /// Latency distributions by metric name: `e2e` (intended send → last byte, coordinated
+    /// omission corrected), `e2e_uncorrected` (actual send → last byte), `ttfb` (→ response head),
+    /// `ttft` (→ first content chunk), `itl` (every gap between content chunks), `tpot`
+    /// ((e2e − ttft) / (completion tokens − 1)), `max_gap` (longest gap per stream), and the
+    /// timeline split `request_path` (client send → mock received), `first_token_relay` (mock
+    /// sent first chunk → client got it), `chunk_relay` (same, chunks 2..n), `tail` (mock done →
+    /// client done).
     pub latency: BTreeMap<String, Measured<LatencySummary>>,
     /// Added latency vs `direct` at the same level, ms, by `<metric>_<percentile>` (e.g. `e2e_p99`).
     pub added_latency_ms: BTreeMap<String, Measured<f64>>,
@@ -199,8 +211,11 @@ pub struct LevelResult {
 pub struct RigHealth {
     /// Send lag (actual − intended send time).
     pub send_lag: Measured<LatencySummary>,
-    /// Sends that started more than the lag threshold late.
+    /// Sends that started more than the lag threshold late though a connection was free.
     pub late_sends: u64,
+    /// Sends that waited for a free connection (the target was slower than the offered rate;
+    /// their latency still counts from the intended send time).
+    pub queued_sends: u64,
     /// Sends never made because no connection or slot was free in time.
     pub dropped_sends: u64,
     /// Load generator CPU, percent of one core.

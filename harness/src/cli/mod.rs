@@ -1,15 +1,20 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own module; this file only
 //! declares the command tree and maps results to exit codes.
 //!
-//! Exit codes: 0 success, 1 a check failed (e.g. a regression), 2 usage or input error, 130 interrupted.
+//! Exit codes: 0 success, 1 a check failed (e.g. a regression), 2 usage or input error,
+//! 3 a run failed (a process would not start, results could not be written), 130 interrupted.
 
+mod gateway;
 mod mock;
+mod run;
 
 use clap::{Parser, Subcommand};
 
 /// gatebench — benchmark and flamegraph-profile AI gateways against a deterministic mock LLM.
+///
+/// Exit codes: 0 success, 2 bad input, 3 run failure, 130 interrupted (finished levels are kept).
 #[derive(Parser)]
-#[command(name = "gatebench", version, about, long_about = None)]
+#[command(name = "gatebench", version, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,19 +22,43 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Measure targets (direct baseline + gateways) under load; write results/<run-id>/.
+    ///
+    /// With no flags, runs the embedded `quick` scenario: the mock, `direct` and the reference
+    /// gateway, streaming, a short open-loop Poisson sweep (about a minute).
+    ///
+    /// Latency is measured from each request's *intended* send time (coordinated omission
+    /// corrected); errors never enter latency percentiles; a level where the load generator was
+    /// the bottleneck is flagged RIG_LIMITED, one where the mock was, MOCK_LIMITED.
+    ///
+    /// Examples:
+    ///   gatebench run
+    ///   gatebench run --scenario scenarios/seed-replica.toml --targets reference
+    ///   gatebench run --pin-rig 0 --pin-target 1 --json > run.json
+    #[command(verbatim_doc_comment)]
+    Run(run::RunCommand),
     /// Run the deterministic mock LLM upstream alone (until Ctrl-C).
     ///
     /// Examples:
     ///   gatebench mock --port 0                 # any free port; prints the address
     ///   gatebench mock --port 8080 --scenario quick
+    #[command(verbatim_doc_comment)]
     Mock(mock::MockCommand),
+    /// Run the reference gateway alone (until Ctrl-C).
+    ///
+    /// Example:
+    ///   gatebench gateway --listen 127.0.0.1:0 --upstream http://127.0.0.1:8080
+    #[command(verbatim_doc_comment)]
+    Gateway(gateway::GatewayCommand),
 }
 
 /// Parses arguments, runs the command, and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(cmd) => return run::execute(cmd),
         Command::Mock(cmd) => mock::run(cmd),
+        Command::Gateway(cmd) => gateway::run(cmd),
     };
     match result {
         Ok(()) => 0,

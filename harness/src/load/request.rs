@@ -1,0 +1,339 @@
+//! One request, start to finish: connect if needed, send, read the head, read the body as it
+//! arrives (SSE parsed incrementally and stamped per read), check it, and classify the outcome.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use mock_upstream::clock::monotonic_ns;
+use serde::Deserialize;
+
+use super::sse::{SseEvent, SseParser};
+
+/// Where requests go and how they look on the wire.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Target address (loopback).
+    pub addr: SocketAddr,
+    /// Request path, e.g. `/v1/chat/completions`.
+    pub path: String,
+    /// Extra headers the target needs (API key, provider routing, …).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Speak HTTP/2 (prior knowledge, h2c) instead of HTTP/1.1.
+    pub http2: bool,
+}
+
+/// The body of every request, with a slot for the request id.
+#[derive(Debug, Clone)]
+pub struct BodyTemplate {
+    before_user: String,
+    before_tag: String,
+    after_tag: String,
+}
+
+impl BodyTemplate {
+    /// A chat-completions body for `model` with `prompt`; `stream` adds `stream_options.include_usage`.
+    pub fn new(model: &str, prompt: &str, stream: bool, max_tokens: Option<u32>) -> BodyTemplate {
+        let json = |s: &str| serde_json::to_string(s).expect("a str serializes");
+        let mut before_user = format!("{{\"model\":{},\"stream\":{stream},", json(model));
+        if stream {
+            before_user.push_str("\"stream_options\":{\"include_usage\":true},");
+        }
+        if let Some(max) = max_tokens {
+            before_user.push_str(&format!("\"max_tokens\":{max},"));
+        }
+        before_user.push_str("\"user\":\"");
+        let prompt_json = json(prompt);
+        let prompt_inner = &prompt_json[1..prompt_json.len() - 1];
+        BodyTemplate {
+            before_user,
+            before_tag: format!("\",\"messages\":[{{\"role\":\"user\",\"content\":\"{prompt_inner} [gb:"),
+            after_tag: "]\"}]}".to_string(),
+        }
+    }
+
+    /// The body for one request id (the id must be JSON-safe; ours are `[A-Za-z0-9-]`).
+    pub fn render(&self, request_id: &str) -> Bytes {
+        let mut body = String::with_capacity(
+            self.before_user.len() + self.before_tag.len() + self.after_tag.len() + 2 * request_id.len(),
+        );
+        body.push_str(&self.before_user);
+        body.push_str(request_id);
+        body.push_str(&self.before_tag);
+        body.push_str(request_id);
+        body.push_str(&self.after_tag);
+        Bytes::from(body)
+    }
+}
+
+/// An open connection, reusable for the next request when healthy.
+pub enum Conn {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Complete and checked.
+    Ok,
+    /// Failed; the class name as recorded in results.
+    Failed(String),
+}
+
+/// Everything measured about one request.
+pub struct Exchange {
+    pub request_id: String,
+    pub outcome: Outcome,
+    /// Intended send time (the schedule's), CLOCK_MONOTONIC ns.
+    pub intended_ns: u64,
+    /// Actual send time, ns.
+    pub sent_ns: u64,
+    /// Response head arrival, ns.
+    pub head_ns: Option<u64>,
+    /// Arrival of each content-bearing event (stream) or of the whole body (non-stream), ns.
+    pub content_ns: Vec<u64>,
+    /// Response end (or failure), ns.
+    pub done_ns: u64,
+    /// Content-bearing chunks received.
+    pub chunks: u32,
+    /// Tokens counted in the received content (whitespace-separated words).
+    pub counted_tokens: u32,
+    /// `usage.completion_tokens`, when the response carried usage.
+    pub usage_tokens: Option<u32>,
+    /// The connection, if it can take another request.
+    pub conn: Option<Conn>,
+}
+
+/// Classifies a connect failure, naming resource exhaustion when it is the cause.
+fn connect_class(error: &std::io::Error) -> &'static str {
+    match error.raw_os_error() {
+        Some(libc::EADDRNOTAVAIL) => "connect_ephemeral_ports_exhausted",
+        Some(libc::EMFILE) | Some(libc::ENFILE) => "connect_file_descriptors_exhausted",
+        Some(libc::ECONNREFUSED) => "connect_refused",
+        _ => "connect",
+    }
+}
+
+/// Opens a connection to the endpoint.
+pub async fn connect(endpoint: &Endpoint) -> Result<Conn, &'static str> {
+    let stream = tokio::net::TcpStream::connect(endpoint.addr)
+        .await
+        .map_err(|e| connect_class(&e))?;
+    let _ = stream.set_nodelay(true);
+    let io = TokioIo::new(stream);
+    if endpoint.http2 {
+        let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(|_| "connect")?;
+        tokio::spawn(conn);
+        Ok(Conn::H2(sender))
+    } else {
+        let (sender, conn) = http1::handshake(io).await.map_err(|_| "connect")?;
+        tokio::spawn(conn);
+        Ok(Conn::H1(sender))
+    }
+}
+
+#[derive(Deserialize)]
+struct ChunkView<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<ChoiceView<'a>>,
+    #[serde(default)]
+    usage: Option<UsageView>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    #[serde(default, borrow)]
+    delta: Option<MessageView<'a>>,
+    #[serde(default, borrow)]
+    message: Option<MessageView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MessageView<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct UsageView {
+    completion_tokens: Option<u32>,
+}
+
+fn count_tokens(text: &str) -> u32 {
+    text.split_whitespace().count() as u32
+}
+
+/// Sends one request and reads the whole response.
+pub async fn execute(
+    endpoint: &Endpoint,
+    conn: Option<Conn>,
+    body: Bytes,
+    request_id: String,
+    intended_ns: u64,
+    stream: bool,
+    timeout: Duration,
+) -> Exchange {
+    let mut exchange = Exchange {
+        request_id,
+        outcome: Outcome::Ok,
+        intended_ns,
+        sent_ns: monotonic_ns(),
+        head_ns: None,
+        content_ns: Vec::new(),
+        done_ns: 0,
+        chunks: 0,
+        counted_tokens: 0,
+        usage_tokens: None,
+        conn: None,
+    };
+    let result = tokio::time::timeout(timeout, exchange_inner(endpoint, conn, body, stream, &mut exchange)).await;
+    exchange.done_ns = monotonic_ns();
+    match result {
+        Ok(Ok(conn)) => exchange.conn = conn,
+        Ok(Err(class)) => exchange.outcome = Outcome::Failed(class),
+        Err(_) => exchange.outcome = Outcome::Failed("timeout".into()),
+    }
+    exchange
+}
+
+async fn exchange_inner(
+    endpoint: &Endpoint,
+    conn: Option<Conn>,
+    body: Bytes,
+    stream: bool,
+    exchange: &mut Exchange,
+) -> Result<Option<Conn>, String> {
+    let mut conn = match conn {
+        Some(conn) => conn,
+        None => connect(endpoint).await.map_err(str::to_string)?,
+    };
+    let mut builder = Request::post(endpoint.path.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("x-request-id", exchange.request_id.as_str());
+    if !endpoint.http2 {
+        builder = builder.header(http::header::HOST, endpoint.addr.to_string());
+    } else {
+        builder = builder.uri(format!("http://{}{}", endpoint.addr, endpoint.path));
+    }
+    for (name, value) in &endpoint.headers {
+        builder = builder.header(name, value);
+    }
+    let request = builder.body(Full::new(body)).map_err(|_| "request_build".to_string())?;
+    exchange.sent_ns = monotonic_ns();
+    let response = match &mut conn {
+        Conn::H1(sender) => {
+            sender.ready().await.map_err(|_| "connect".to_string())?;
+            sender.send_request(request).await
+        }
+        Conn::H2(sender) => {
+            sender.ready().await.map_err(|_| "connect".to_string())?;
+            sender.send_request(request).await
+        }
+    }
+    .map_err(|_| "stream_broken".to_string())?;
+    exchange.head_ns = Some(monotonic_ns());
+    let status = response.status();
+    let mut incoming = response.into_body();
+    if !status.is_success() {
+        // Drain so the connection stays usable; the status is the outcome.
+        let _ = incoming.collect().await;
+        return Err(format!("http_{}", status.as_u16()));
+    }
+    if stream {
+        read_stream(&mut incoming, exchange).await?;
+    } else {
+        let bytes = incoming.collect().await.map_err(|_| "stream_broken".to_string())?.to_bytes();
+        exchange.content_ns.push(monotonic_ns());
+        let view: ChunkView = serde_json::from_slice(&bytes).map_err(|_| "malformed_body".to_string())?;
+        let text = view.choices.first().and_then(|c| c.message.as_ref()).and_then(|m| m.content.as_deref());
+        exchange.counted_tokens = text.map_or(0, count_tokens);
+        exchange.chunks = 1;
+        exchange.usage_tokens = view.usage.and_then(|u| u.completion_tokens);
+        check_token_count(exchange)?;
+    }
+    let reusable = match &conn {
+        Conn::H1(sender) => !sender.is_closed(),
+        Conn::H2(sender) => !sender.is_closed(),
+    };
+    Ok(reusable.then_some(conn))
+}
+
+async fn read_stream(incoming: &mut hyper::body::Incoming, exchange: &mut Exchange) -> Result<(), String> {
+    let mut parser = SseParser::new();
+    let mut events: Vec<SseEvent> = Vec::with_capacity(4);
+    let mut done = false;
+    let mut malformed = false;
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|_| "stream_broken".to_string())?;
+        let Some(data) = frame.data_ref() else { continue };
+        let read_ns = monotonic_ns();
+        parser.feed(data, &mut events);
+        for event in events.drain(..) {
+            if event.data == "[DONE]" {
+                done = true;
+                continue;
+            }
+            match serde_json::from_str::<ChunkView>(&event.data) {
+                Ok(view) => {
+                    if let Some(tokens) = view.usage.and_then(|u| u.completion_tokens) {
+                        exchange.usage_tokens = Some(tokens);
+                    }
+                    let text = view.choices.first().and_then(|c| c.delta.as_ref()).and_then(|d| d.content.as_deref());
+                    if let Some(text) = text.filter(|t| !t.is_empty()) {
+                        exchange.content_ns.push(read_ns);
+                        exchange.chunks += 1;
+                        exchange.counted_tokens += count_tokens(text);
+                    }
+                }
+                Err(_) => malformed = true,
+            }
+        }
+    }
+    if malformed {
+        return Err("malformed_sse".into());
+    }
+    if !done {
+        return Err("truncated".into());
+    }
+    check_token_count(exchange)
+}
+
+fn check_token_count(exchange: &Exchange) -> Result<(), String> {
+    match exchange.usage_tokens {
+        Some(usage) if exchange.counted_tokens < usage => Err("truncated".into()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_template_is_valid_json_with_id_in_user_and_tag() {
+        let template = BodyTemplate::new("gpt-\"x\"", "Say \"hi\"", true, Some(16));
+        let body = template.render("run1-direct-0-42");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+        assert_eq!(v["user"], "run1-direct-0-42");
+        assert_eq!(v["model"], "gpt-\"x\"");
+        assert_eq!(v["max_tokens"], 16);
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["messages"][0]["content"], "Say \"hi\" [gb:run1-direct-0-42]");
+    }
+
+    #[test]
+    fn connect_errors_name_exhaustion() {
+        let ports = std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL);
+        let fds = std::io::Error::from_raw_os_error(libc::EMFILE);
+        assert_eq!(connect_class(&ports), "connect_ephemeral_ports_exhausted");
+        assert_eq!(connect_class(&fds), "connect_file_descriptors_exhausted");
+    }
+}

@@ -1,0 +1,207 @@
+//! Child processes (the mock, gateways): started with their output captured to a log file,
+//! ready when they print their address, stopped with SIGTERM then SIGKILL, and always reaped —
+//! on drop too, so an error or Ctrl-C never leaves one behind. Children also get
+//! PR_SET_PDEATHSIG, so they end if gatebench itself is killed.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Why a child could not be started or made ready.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot start {name} ({program}): {cause}")]
+    Spawn { name: String, program: String, cause: std::io::Error },
+    #[error("{name} did not print its address within {waited_s} s; log: {log}")]
+    NotReady { name: String, waited_s: u64, log: String },
+    #[error("{name} exited during start-up ({status}); last log lines: {tail}")]
+    Exited { name: String, status: String, tail: String },
+}
+
+/// A running child process.
+pub struct ChildProcess {
+    name: String,
+    child: Child,
+    log_path: PathBuf,
+    /// The address it printed.
+    pub addr: SocketAddr,
+}
+
+/// Restricts the calling thread (and what it later spawns) to `cores`.
+pub fn pin_current_thread(cores: &[usize]) -> std::io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; we pass its exact size and pid 0 (this thread).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &core in cores {
+            libc::CPU_SET(core, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+impl ChildProcess {
+    /// Starts `program args…`, waits up to `timeout` for a stdout line containing
+    /// `listening on http://ADDR`, and keeps logging its output to `log_dir/<name>.log`.
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log_dir: &Path,
+        pin: Option<&[usize]>,
+        timeout: Duration,
+    ) -> Result<ChildProcess, ProcessError> {
+        let log_path = log_dir.join(format!("{name}.log"));
+        let spawn_err = |cause| ProcessError::Spawn {
+            name: name.into(),
+            program: program.display().to_string(),
+            cause,
+        };
+        let log = std::fs::File::create(&log_path).map_err(spawn_err)?;
+        let stderr_log = log.try_clone().map_err(spawn_err)?;
+        let mut command = Command::new(program);
+        command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr_log);
+        let cores: Option<Vec<usize>> = pin.map(<[usize]>::to_vec);
+        // SAFETY: the closure only makes async-signal-safe syscalls (prctl, sched_setaffinity).
+        unsafe {
+            command.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                if let Some(cores) = &cores {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    for &core in cores {
+                        libc::CPU_SET(core, &mut set);
+                    }
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(spawn_err)?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel::<SocketAddr>();
+        let mut stdout_log = log;
+        std::thread::Builder::new()
+            .name(format!("{name}-stdout"))
+            .spawn(move || {
+                let mut sent = false;
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let _ = writeln!(stdout_log, "{line}");
+                    if !sent {
+                        if let Some(addr) = line.rsplit("listening on http://").next().and_then(|a| a.trim().parse().ok()) {
+                            sent = tx.send(addr).is_ok();
+                        }
+                    }
+                }
+            })
+            .map_err(spawn_err)?;
+        let started = Instant::now();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(addr) => {
+                    return Ok(ChildProcess {
+                        name: name.into(),
+                        child,
+                        log_path,
+                        addr,
+                    })
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < timeout => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        return Err(ProcessError::Exited {
+                            name: name.into(),
+                            status: status.to_string(),
+                            tail: log_tail(&log_path, 5),
+                        });
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(ProcessError::NotReady {
+                        name: name.into(),
+                        waited_s: timeout.as_secs(),
+                        log: log_path.display().to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `Some(evidence)` if the process has exited.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!(
+                "{} exited ({status}); last log lines: {}",
+                self.name,
+                log_tail(&self.log_path, 5)
+            )),
+            _ => None,
+        }
+    }
+
+    /// SIGTERM, up to 3 s to exit, then SIGKILL; always reaped.
+    pub fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The last `lines` lines of a log file, joined with ` | ` (one line for error messages).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = &all[all.len().saturating_sub(lines)..];
+    if tail.is_empty() {
+        "(log empty)".into()
+    } else {
+        tail.join(" | ")
+    }
+}
+
+/// CPU time (user + system) of a process, ns; `None` if it is gone.
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(ticks * 1_000_000_000 / hz)
+}
+
+/// Resident set size of a process, bytes.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

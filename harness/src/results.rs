@@ -1,0 +1,92 @@
+//! Writing a run's results: `run.json` (the [`reports::RunResult`] contract) and `summary.csv`,
+//! each written to a temporary file and renamed, so a reader (or a crash) never sees half a file.
+
+use std::io::Write;
+use std::path::Path;
+
+use reports::{LevelResult, OfferedLoad, RunResult};
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Writes `run.json` and `summary.csv` into `dir`.
+pub fn write_run(dir: &Path, run: &RunResult) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?;
+    write_atomic(&dir.join("run.json"), &json)?;
+    write_atomic(&dir.join("summary.csv"), &summary_csv(run)?)
+}
+
+/// The offered load as a number and its unit.
+pub fn offered_parts(offered: &OfferedLoad) -> (f64, &'static str) {
+    match offered {
+        OfferedLoad::Constant { rate_rps } | OfferedLoad::Poisson { rate_rps } => (*rate_rps, "rps"),
+        OfferedLoad::Closed { virtual_users } => (f64::from(*virtual_users), "vus"),
+    }
+}
+
+/// A percentile of a latency metric, if measured.
+pub fn pct(level: &LevelResult, metric: &str, which: &str) -> Option<f64> {
+    let summary = level.latency.get(metric)?.value.as_ref()?;
+    Some(match which {
+        "p50" => summary.p50_ms,
+        "p90" => summary.p90_ms,
+        "p99" => summary.p99_ms,
+        "p999" => summary.p999_ms,
+        "mean" => summary.mean_ms,
+        _ => summary.max_ms,
+    })
+}
+
+fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record([
+        "target", "level", "offered", "offered_unit", "achieved_rps", "goodput_rps", "requests_sent", "requests_ok",
+        "errors", "e2e_p50_ms", "e2e_p90_ms", "e2e_p99_ms", "e2e_p999_ms", "e2e_uncorrected_p99_ms", "ttft_p50_ms",
+        "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms", "tpot_p50_ms", "added_e2e_p50_ms", "added_e2e_p99_ms",
+        "added_ttft_p50_ms", "added_ttft_p99_ms", "send_lag_p99_ms", "generator_cpu_pct", "rig_limited", "mock_limited",
+    ])?;
+    let num = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
+    for level in &run.levels {
+        let (offered, unit) = offered_parts(&level.offered);
+        let added = |k: &str| level.added_latency_ms.get(k).and_then(|m| m.value);
+        let errors: u64 = level.errors.values().sum();
+        writer.write_record([
+            level.target.clone(),
+            level.level.to_string(),
+            format!("{offered}"),
+            unit.to_string(),
+            format!("{:.3}", level.achieved_rps),
+            num(level.goodput_rps.value),
+            level.requests_sent.to_string(),
+            level.requests_ok.to_string(),
+            errors.to_string(),
+            num(pct(level, "e2e", "p50")),
+            num(pct(level, "e2e", "p90")),
+            num(pct(level, "e2e", "p99")),
+            num(pct(level, "e2e", "p999")),
+            num(pct(level, "e2e_uncorrected", "p99")),
+            num(pct(level, "ttft", "p50")),
+            num(pct(level, "ttft", "p99")),
+            num(pct(level, "itl", "p50")),
+            num(pct(level, "itl", "p99")),
+            num(pct(level, "tpot", "p50")),
+            num(added("e2e_p50")),
+            num(added("e2e_p99")),
+            num(added("ttft_p50")),
+            num(added("ttft_p99")),
+            num(level.rig.send_lag.value.as_ref().map(|s| s.p99_ms)),
+            num(level.rig.generator_cpu_pct.value),
+            level.rig.rig_limited.to_string(),
+            level.rig.mock_limited.to_string(),
+        ])?;
+    }
+    writer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))
+}
