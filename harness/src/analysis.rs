@@ -8,7 +8,9 @@ use hdrhistogram::Histogram;
 use mock_upstream::TimelineRecord;
 use reports::{LevelResult, Measured, OfferedLoad, Resources, RigHealth};
 
-use crate::load::metrics::{metric, new_histogram, record_ns, serialize_histogram, summarize, Recorder};
+use crate::load::metrics::{
+    metric, new_histogram, record_ns, serialize_histogram, summarize, Recorder,
+};
 use crate::load::LevelMeasurement;
 
 /// Inputs besides the measurement itself.
@@ -25,8 +27,14 @@ pub struct LevelContext<'a> {
 }
 
 /// Joins client stamps with mock timeline records by request id (same host, same clock).
-pub fn timeline_split(recorder: &Recorder, timeline: &[TimelineRecord]) -> BTreeMap<&'static str, Histogram<u64>> {
-    let by_id: HashMap<&str, &TimelineRecord> = timeline.iter().map(|r| (r.request_id.as_str(), r)).collect();
+pub fn timeline_split(
+    recorder: &Recorder,
+    timeline: &[TimelineRecord],
+) -> BTreeMap<&'static str, Histogram<u64>> {
+    let by_id: HashMap<&str, &TimelineRecord> = timeline
+        .iter()
+        .map(|r| (r.request_id.as_str(), r))
+        .collect();
     let mut split: BTreeMap<&'static str, Histogram<u64>> = [
         metric::REQUEST_PATH,
         metric::FIRST_TOKEN_RELAY,
@@ -38,13 +46,20 @@ pub fn timeline_split(recorder: &Recorder, timeline: &[TimelineRecord]) -> BTree
     .collect();
     let mut add = |name: &'static str, from_ns: u64, to_ns: u64| {
         if to_ns >= from_ns {
-            record_ns(split.get_mut(name).expect("name listed above"), to_ns - from_ns);
+            record_ns(
+                split.get_mut(name).expect("name listed above"),
+                to_ns - from_ns,
+            );
         }
     };
     for sample in &recorder.samples {
-        let Some(record) = by_id.get(sample.request_id.as_str()) else { continue };
+        let Some(record) = by_id.get(sample.request_id.as_str()) else {
+            continue;
+        };
         add(metric::REQUEST_PATH, sample.sent_ns, record.received_ns);
-        if let (Some(first_sent), Some(&first_got)) = (record.chunks.first(), sample.content_ns.first()) {
+        if let (Some(first_sent), Some(&first_got)) =
+            (record.chunks.first(), sample.content_ns.first())
+        {
             add(metric::FIRST_TOKEN_RELAY, first_sent.sent_ns, first_got);
         }
         // Per-chunk relay only when the gateway kept the chunking (no coalescing or splitting).
@@ -61,7 +76,11 @@ pub fn timeline_split(recorder: &Recorder, timeline: &[TimelineRecord]) -> BTree
 }
 
 /// Builds the level's result entry (added latency and `mock_limited` are filled in later).
-pub fn level_result(ctx: LevelContext<'_>, measurement: &LevelMeasurement, split: BTreeMap<&'static str, Histogram<u64>>) -> LevelResult {
+pub fn level_result(
+    ctx: LevelContext<'_>,
+    measurement: &LevelMeasurement,
+    split: BTreeMap<&'static str, Histogram<u64>>,
+) -> LevelResult {
     let recorder = &measurement.recorder;
     let window_s = measurement.window_s;
     let mut latency = BTreeMap::new();
@@ -69,15 +88,24 @@ pub fn level_result(ctx: LevelContext<'_>, measurement: &LevelMeasurement, split
     let no_ok = "no successful requests in the window";
     for (name, histogram) in recorder.histograms.iter().chain(split.iter()) {
         let reason = match *name {
-            metric::TTFT | metric::ITL | metric::TPOT | metric::MAX_GAP if !ctx.stream => "non-streaming scenario: no token timings",
-            metric::ITL | metric::TPOT | metric::MAX_GAP => "fewer than two content chunks per response",
-            metric::REQUEST_PATH | metric::FIRST_TOKEN_RELAY | metric::CHUNK_RELAY | metric::TAIL => {
-                "no sampled request matched a mock timeline record"
+            metric::TTFT | metric::ITL | metric::TPOT | metric::MAX_GAP if !ctx.stream => {
+                "non-streaming scenario: no token timings"
             }
+            metric::ITL | metric::TPOT | metric::MAX_GAP => {
+                "fewer than two content chunks per response"
+            }
+            metric::REQUEST_PATH
+            | metric::FIRST_TOKEN_RELAY
+            | metric::CHUNK_RELAY
+            | metric::TAIL => "no sampled request matched a mock timeline record",
             metric::SEND_LAG => "closed loop: sends follow responses, no schedule to lag",
             _ => no_ok,
         };
-        let reason = if recorder.ok == 0 && *name != metric::SEND_LAG { no_ok } else { reason };
+        let reason = if recorder.ok == 0 && *name != metric::SEND_LAG {
+            no_ok
+        } else {
+            reason
+        };
         if *name == metric::SEND_LAG {
             continue;
         }
@@ -87,14 +115,20 @@ pub fn level_result(ctx: LevelContext<'_>, measurement: &LevelMeasurement, split
         }
     }
     let lag = &recorder.histograms[metric::SEND_LAG];
-    let send_lag = summarize(lag, "closed loop: sends follow responses, no schedule to lag");
+    let send_lag = summarize(
+        lag,
+        "closed loop: sends follow responses, no schedule to lag",
+    );
     if !lag.is_empty() {
         histograms.insert(metric::SEND_LAG.to_string(), serialize_histogram(lag));
     }
     let mut reasons = Vec::new();
     let lag_p99_ms = send_lag.value.as_ref().map(|s| s.p99_ms);
     if let Some(p99) = lag_p99_ms.filter(|p| *p > ctx.lag_threshold_ms) {
-        reasons.push(format!("send lag p99 {p99:.2} ms > {:.2} ms threshold", ctx.lag_threshold_ms));
+        reasons.push(format!(
+            "send lag p99 {p99:.2} ms > {:.2} ms threshold",
+            ctx.lag_threshold_ms
+        ));
     }
     let cpu_limit = ctx.cpu_saturation_pct * ctx.rig_threads as f64;
     if measurement.cpu_pct > cpu_limit {
@@ -104,12 +138,19 @@ pub fn level_result(ctx: LevelContext<'_>, measurement: &LevelMeasurement, split
         ));
     }
     if recorder.dropped_sends > 0 {
-        reasons.push(format!("{} sends dropped: backlog full (target far slower than offered)", recorder.dropped_sends));
+        reasons.push(format!(
+            "{} sends dropped: backlog full (target far slower than offered)",
+            recorder.dropped_sends
+        ));
     }
-    let rig_limited = lag_p99_ms.is_some_and(|p| p > ctx.lag_threshold_ms) || measurement.cpu_pct > cpu_limit;
+    let rig_limited =
+        lag_p99_ms.is_some_and(|p| p > ctx.lag_threshold_ms) || measurement.cpu_pct > cpu_limit;
     for (class, count) in &recorder.errors {
         if class.contains("exhausted") {
-            reasons.push(format!("{count} connect errors: {}", class.replace('_', " ")));
+            reasons.push(format!(
+                "{count} connect errors: {}",
+                class.replace('_', " ")
+            ));
         }
     }
     let goodput = if recorder.sent == 0 {
@@ -149,23 +190,37 @@ pub fn level_result(ctx: LevelContext<'_>, measurement: &LevelMeasurement, split
 
 /// Fills `added_latency_ms` of `result` against the `direct` result at the same level.
 pub fn add_latency_vs_direct(result: &mut LevelResult, direct: Option<&LevelResult>) {
-    let keys = [("e2e", "p50"), ("e2e", "p90"), ("e2e", "p99"), ("ttft", "p50"), ("ttft", "p90"), ("ttft", "p99")];
+    let keys = [
+        ("e2e", "p50"),
+        ("e2e", "p90"),
+        ("e2e", "p99"),
+        ("ttft", "p50"),
+        ("ttft", "p90"),
+        ("ttft", "p99"),
+    ];
     for (metric_name, pct) in keys {
         let key = format!("{metric_name}_{pct}");
         let value = match direct {
             None => Measured::missing("direct baseline not measured at this level"),
             Some(direct) => {
                 let pick = |r: &LevelResult| {
-                    r.latency.get(metric_name).and_then(|m| m.value.as_ref()).map(|s| match pct {
-                        "p50" => s.p50_ms,
-                        "p90" => s.p90_ms,
-                        _ => s.p99_ms,
-                    })
+                    r.latency
+                        .get(metric_name)
+                        .and_then(|m| m.value.as_ref())
+                        .map(|s| match pct {
+                            "p50" => s.p50_ms,
+                            "p90" => s.p90_ms,
+                            _ => s.p99_ms,
+                        })
                 };
                 match (pick(result), pick(direct)) {
                     (Some(ours), Some(base)) => Measured::of(ours - base),
-                    (None, _) => Measured::missing(format!("{metric_name} not measured for this target")),
-                    (_, None) => Measured::missing(format!("{metric_name} not measured for direct")),
+                    (None, _) => {
+                        Measured::missing(format!("{metric_name} not measured for this target"))
+                    }
+                    (_, None) => {
+                        Measured::missing(format!("{metric_name} not measured for direct"))
+                    }
                 }
             }
         };
@@ -173,18 +228,23 @@ pub fn add_latency_vs_direct(result: &mut LevelResult, direct: Option<&LevelResu
     }
 }
 
-/// Flags levels where the mock, not the target, set the ceiling: direct fell short of the offered
-/// open-loop rate (by > 10%), and this target got within 10% of direct's achieved rate.
+/// Flags levels where the mock, not the target, set the ceiling. `direct` (the mock alone) is at
+/// its ceiling at a level when it could not keep up with what was sent: fewer than 90% of the
+/// window's requests completed, more than 1% waited for a connection, or any was dropped. A
+/// target whose achieved RPS is then within 10% of direct's is limited by the mock, not itself.
 pub fn flag_mock_limited(result: &mut LevelResult, direct: &LevelResult) {
-    let offered = match direct.offered {
-        OfferedLoad::Constant { rate_rps } | OfferedLoad::Poisson { rate_rps } => rate_rps,
-        OfferedLoad::Closed { .. } => return,
-    };
-    if direct.achieved_rps < 0.9 * offered && result.achieved_rps >= 0.9 * direct.achieved_rps {
+    if matches!(direct.offered, OfferedLoad::Closed { .. }) {
+        return;
+    }
+    let sent = direct.requests_sent.max(1) as f64;
+    let direct_at_ceiling = (direct.requests_ok as f64) < 0.9 * sent
+        || direct.rig.queued_sends as f64 > 0.01 * sent
+        || direct.rig.dropped_sends > 0;
+    if direct_at_ceiling && result.achieved_rps >= 0.9 * direct.achieved_rps {
         result.rig.mock_limited = true;
         result.rig.reasons.push(format!(
-            "direct (the mock alone) reached only {:.1} of {offered:.1} req/s offered: the mock set the ceiling",
-            direct.achieved_rps
+            "direct (the mock alone) could not keep up at this level ({} of {} completed, {} queued, {} dropped): the mock set the ceiling",
+            direct.requests_ok, direct.requests_sent, direct.rig.queued_sends, direct.rig.dropped_sends
         ));
     }
 }
@@ -197,13 +257,26 @@ pub fn streams_sustained(levels: &[&LevelResult], mock_gap_ms: f64) -> Measured<
         let stream_errors: u64 = level
             .errors
             .iter()
-            .filter(|(c, _)| matches!(c.as_str(), "stream_broken" | "truncated" | "malformed_sse" | "timeout"))
+            .filter(|(c, _)| {
+                matches!(
+                    c.as_str(),
+                    "stream_broken" | "truncated" | "malformed_sse" | "timeout"
+                )
+            })
             .map(|(_, n)| *n)
             .sum();
         let error_share = stream_errors as f64 / level.requests_sent.max(1) as f64;
-        let max_gap_ms = level.latency.get(metric::MAX_GAP).and_then(|m| m.value.as_ref()).map(|s| s.max_ms);
+        let max_gap_ms = level
+            .latency
+            .get(metric::MAX_GAP)
+            .and_then(|m| m.value.as_ref())
+            .map(|s| s.max_ms);
         let stalled = mock_gap_ms > 0.0 && max_gap_ms.is_some_and(|g| g > 10.0 * mock_gap_ms);
-        let mean_e2e_ms = level.latency.get(metric::E2E).and_then(|m| m.value.as_ref()).map(|s| s.mean_ms);
+        let mean_e2e_ms = level
+            .latency
+            .get(metric::E2E)
+            .and_then(|m| m.value.as_ref())
+            .map(|s| s.mean_ms);
         if stream_errors > 0 && error_share >= 0.001 || stalled || level.rig.rig_limited {
             continue;
         }

@@ -6,18 +6,24 @@ use std::process::Command;
 use reports::{Environment, Measured, Pinning};
 
 fn read_trimmed(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
     let output = Command::new(program).args(args).output().ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
 fn git_revision() -> Measured<String> {
     match command_output("git", &["rev-parse", "--short=12", "HEAD"]) {
         Some(rev) => {
-            let dirty = command_output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            let dirty = command_output("git", &["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
             Measured::of(if dirty { format!("{rev}-dirty") } else { rev })
         }
         None => Measured::missing("not a git checkout, or git not installed"),
@@ -34,19 +40,36 @@ pub fn collect(pinning: Option<Pinning>) -> Environment {
                 .and_then(|l| l.split_once(':'))
                 .map(|(_, v)| v.trim().to_string())
         });
-    let memory_bytes = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
-        let kib: u64 = text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
-    });
+    let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let kib: u64 = text
+                .lines()
+                .find(|l| l.starts_with("MemTotal:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some(kib * 1024)
+        });
     let mut tool_versions = BTreeMap::new();
     if let Some(rustc) = command_output("rustc", &["--version"]) {
         tool_versions.insert("rustc".to_string(), rustc);
     }
     Environment {
-        cpu_model: cpu_model.map_or_else(|| Measured::missing("no model name in /proc/cpuinfo"), Measured::of),
+        cpu_model: cpu_model.map_or_else(
+            || Measured::missing("no model name in /proc/cpuinfo"),
+            Measured::of,
+        ),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-        memory_bytes: memory_bytes.map_or_else(|| Measured::missing("no MemTotal in /proc/meminfo"), Measured::of),
-        kernel: read_trimmed("/proc/sys/kernel/osrelease").map_or_else(|| Measured::missing("no /proc/sys/kernel/osrelease"), Measured::of),
+        memory_bytes: memory_bytes.map_or_else(
+            || Measured::missing("no MemTotal in /proc/meminfo"),
+            Measured::of,
+        ),
+        kernel: read_trimmed("/proc/sys/kernel/osrelease").map_or_else(
+            || Measured::missing("no /proc/sys/kernel/osrelease"),
+            Measured::of,
+        ),
         git_revision: git_revision(),
         gatebench_version: env!("CARGO_PKG_VERSION").to_string(),
         tool_versions,
@@ -68,7 +91,12 @@ pub fn utc_stamp(unix_s: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]

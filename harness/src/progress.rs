@@ -46,11 +46,22 @@ impl Progress {
             );
             bar
         };
-        Progress { bar, quiet, done_s: 0.0 }
+        Progress {
+            bar,
+            quiet,
+            done_s: 0.0,
+        }
     }
 
     /// Starts ticking for a level of `level_s` seconds: live RPS (window only), p99, errors.
-    pub fn level(&self, label: String, level_s: f64, live: Arc<LiveStats>, generator: Arc<Generator>, warmup_s: f64) -> LevelTicker {
+    pub fn level(
+        &self,
+        label: String,
+        level_s: f64,
+        live: Arc<LiveStats>,
+        generator: Arc<Generator>,
+        warmup_s: f64,
+    ) -> LevelTicker {
         let running = Arc::new(AtomicBool::new(true));
         let bar = self.bar.clone();
         let done_s = self.done_s;
@@ -62,9 +73,19 @@ impl Progress {
                 bar.set_position((done_s + elapsed.min(level_s)) as u64);
                 let window = (elapsed - warmup_s).max(0.0);
                 let completed = live.completed.load(Ordering::Relaxed);
-                let rps = if window > 0.5 { completed as f64 / window } else { 0.0 };
-                let p99 = generator.live_p99_ms().map_or("-".to_string(), |p| format!("{p:.1}"));
-                let phase = if elapsed < warmup_s { "warmup" } else { "measuring" };
+                let rps = if window > 0.5 {
+                    completed as f64 / window
+                } else {
+                    0.0
+                };
+                let p99 = generator
+                    .live_p99_ms()
+                    .map_or("-".to_string(), |p| format!("{p:.1}"));
+                let phase = if elapsed < warmup_s {
+                    "warmup"
+                } else {
+                    "measuring"
+                };
                 bar.set_message(format!(
                     "{label} {phase}: {rps:.0} rps, p99 {p99} ms, errors {}",
                     live.errors.load(Ordering::Relaxed)

@@ -8,7 +8,10 @@ use reports::{LevelResult, OfferedLoad, RunResult};
 
 /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
     {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -27,7 +30,9 @@ pub fn write_run(dir: &Path, run: &RunResult) -> std::io::Result<()> {
 /// The offered load as a number and its unit.
 pub fn offered_parts(offered: &OfferedLoad) -> (f64, &'static str) {
     match offered {
-        OfferedLoad::Constant { rate_rps } | OfferedLoad::Poisson { rate_rps } => (*rate_rps, "rps"),
+        OfferedLoad::Constant { rate_rps } | OfferedLoad::Poisson { rate_rps } => {
+            (*rate_rps, "rps")
+        }
         OfferedLoad::Closed { virtual_users } => (f64::from(*virtual_users), "vus"),
     }
 }
@@ -48,10 +53,33 @@ pub fn pct(level: &LevelResult, metric: &str, which: &str) -> Option<f64> {
 fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record([
-        "target", "level", "offered", "offered_unit", "achieved_rps", "goodput_rps", "requests_sent", "requests_ok",
-        "errors", "e2e_p50_ms", "e2e_p90_ms", "e2e_p99_ms", "e2e_p999_ms", "e2e_uncorrected_p99_ms", "ttft_p50_ms",
-        "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms", "tpot_p50_ms", "added_e2e_p50_ms", "added_e2e_p99_ms",
-        "added_ttft_p50_ms", "added_ttft_p99_ms", "send_lag_p99_ms", "generator_cpu_pct", "rig_limited", "mock_limited",
+        "target",
+        "level",
+        "offered",
+        "offered_unit",
+        "achieved_rps",
+        "goodput_rps",
+        "requests_sent",
+        "requests_ok",
+        "errors",
+        "e2e_p50_ms",
+        "e2e_p90_ms",
+        "e2e_p99_ms",
+        "e2e_p999_ms",
+        "e2e_uncorrected_p99_ms",
+        "ttft_p50_ms",
+        "ttft_p99_ms",
+        "itl_p50_ms",
+        "itl_p99_ms",
+        "tpot_p50_ms",
+        "added_e2e_p50_ms",
+        "added_e2e_p99_ms",
+        "added_ttft_p50_ms",
+        "added_ttft_p99_ms",
+        "send_lag_p99_ms",
+        "generator_cpu_pct",
+        "rig_limited",
+        "mock_limited",
     ])?;
     let num = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
     for level in &run.levels {
@@ -88,5 +116,7 @@ fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
             level.rig.mock_limited.to_string(),
         ])?;
     }
-    writer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))
+    writer
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reports::{LevelResult, Measured, OfferedLoad, Pinning, Resources, RunResult, RunStatus, TargetInfo, TargetKind, SCHEMA_VERSION};
+use reports::{
+    LevelResult, Measured, OfferedLoad, Pinning, Resources, RunResult, RunStatus, TargetInfo,
+    TargetKind, SCHEMA_VERSION,
+};
 use tokio::sync::watch;
 
 use crate::analysis;
@@ -61,10 +64,15 @@ struct Target {
 }
 
 fn now_unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn target_list(scenario: &Scenario, override_targets: Option<Vec<String>>) -> Result<Vec<String>, RunError> {
+fn target_list(
+    scenario: &Scenario,
+    override_targets: Option<Vec<String>>,
+) -> Result<Vec<String>, RunError> {
     let mut names = vec!["direct".to_string()];
     for name in override_targets.unwrap_or_else(|| scenario.targets.clone()) {
         if name == "direct" || names.contains(&name) {
@@ -90,12 +98,20 @@ fn create_run_dir(out_dir: &Path, scenario: &Scenario) -> Result<(String, PathBu
         };
         let dir = out_dir.join(&run_id);
         if !dir.exists() {
-            std::fs::create_dir_all(dir.join("logs"))
-                .map_err(|e| RunError::Failed(format!("cannot create results directory {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir.join("logs")).map_err(|e| {
+                RunError::Failed(format!(
+                    "cannot create results directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
             return Ok((run_id, dir));
         }
     }
-    Err(RunError::Failed(format!("too many runs named {stamp}-{} in {}", scenario.name, out_dir.display())))
+    Err(RunError::Failed(format!(
+        "too many runs named {stamp}-{} in {}",
+        scenario.name,
+        out_dir.display()
+    )))
 }
 
 fn endpoint(addr: SocketAddr, scenario: &Scenario) -> Endpoint {
@@ -153,7 +169,11 @@ impl ResourceSampler {
         let peak = self.peak_rss.load(Ordering::Relaxed);
         Resources {
             cpu_pct,
-            rss_peak_bytes: if peak > 0 { Measured::of(peak) } else { Measured::missing("no /proc/PID/status") },
+            rss_peak_bytes: if peak > 0 {
+                Measured::of(peak)
+            } else {
+                Measured::missing("no /proc/PID/status")
+            },
         }
     }
 }
@@ -167,13 +187,18 @@ fn no_process_resources() -> Resources {
 
 /// Runs a scenario to the end (or until Ctrl-C). The caller prints or serializes the report.
 pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
-    let scenario = options.source.parse().map_err(|e| RunError::Input(e.to_string()))?;
+    let scenario = options
+        .source
+        .parse()
+        .map_err(|e| RunError::Input(e.to_string()))?;
     let target_names = target_list(&scenario, options.targets)?;
     if let Some(cores) = &options.pin_rig {
-        pin_current_thread(cores).map_err(|e| RunError::Input(format!("--pin-rig {cores:?}: {e}")))?;
+        pin_current_thread(cores)
+            .map_err(|e| RunError::Input(format!("--pin-rig {cores:?}: {e}")))?;
     }
     let generator = Arc::new(
-        Generator::new(scenario.rig.threads).map_err(|e| RunError::Failed(format!("cannot start the load generator: {e}")))?,
+        Generator::new(scenario.rig.threads)
+            .map_err(|e| RunError::Failed(format!("cannot start the load generator: {e}")))?,
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     generator.runtime().spawn(async move {
@@ -185,25 +210,45 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
     let scenario_path = dir.join("scenario.toml");
     std::fs::write(&scenario_path, &options.source.text)
         .map_err(|e| RunError::Failed(format!("cannot write {}: {e}", scenario_path.display())))?;
-    let exe = std::env::current_exe().map_err(|e| RunError::Failed(format!("cannot find the gatebench binary: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| RunError::Failed(format!("cannot find the gatebench binary: {e}")))?;
     let logs = dir.join("logs");
     let pin_target = options.pin_target.as_deref();
     let mut progress = Progress::new(
-        target_names.len() as f64 * scenario.load.levels.len() as f64 * (scenario.load.warmup_s + scenario.load.duration_s),
+        target_names.len() as f64
+            * scenario.load.levels.len() as f64
+            * (scenario.load.warmup_s + scenario.load.duration_s),
         options.quiet,
     );
     progress.line(&format!("gatebench: run {run_id} → {}", dir.display()));
 
-    let mock_args = vec!["mock".into(), "--port".into(), "0".into(), "--scenario".into(), scenario_path.display().to_string()];
-    let mock = ChildProcess::spawn("mock", &exe, &mock_args, &logs, pin_target, Duration::from_secs(10))
-        .map_err(|e| RunError::Failed(e.to_string()))?;
+    let mock_args = vec![
+        "mock".into(),
+        "--port".into(),
+        "0".into(),
+        "--scenario".into(),
+        scenario_path.display().to_string(),
+    ];
+    let mock = ChildProcess::spawn(
+        "mock",
+        &exe,
+        &mock_args,
+        &logs,
+        pin_target,
+        Duration::from_secs(10),
+    )
+    .map_err(|e| RunError::Failed(e.to_string()))?;
     let run_tag: String = run_id.chars().filter(char::is_ascii_alphanumeric).collect();
 
     let mut targets: Vec<Target> = Vec::new();
     for name in &target_names {
         let mut info = TargetInfo {
             name: name.clone(),
-            kind: if name == "direct" { TargetKind::Direct } else { TargetKind::Gateway },
+            kind: if name == "direct" {
+                TargetKind::Direct
+            } else {
+                TargetKind::Gateway
+            },
             runtime: (name != "direct").then(|| "process".to_string()),
             version: (name == "reference").then(|| env!("CARGO_PKG_VERSION").to_string()),
             served: true,
@@ -220,7 +265,14 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 "--upstream".into(),
                 format!("http://{}", mock.addr),
             ];
-            match ChildProcess::spawn(name, &exe, &args, &logs, pin_target, Duration::from_secs(10)) {
+            match ChildProcess::spawn(
+                name,
+                &exe,
+                &args,
+                &logs,
+                pin_target,
+                Duration::from_secs(10),
+            ) {
                 Ok(child) => (Some(child.addr), Some(child)),
                 Err(error) => {
                     info.served = false;
@@ -231,7 +283,11 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
         };
         let endpoint = addr.map(|a| endpoint(a, &scenario));
         if let Some(ep) = &endpoint {
-            let check = generator.runtime().block_on(control::functional_check(ep, &scenario.load.model_name, &run_tag));
+            let check = generator.runtime().block_on(control::functional_check(
+                ep,
+                &scenario.load.model_name,
+                &run_tag,
+            ));
             if let Err(reason) = check {
                 info.served = false;
                 info.not_served_reason = Some(format!("failed the functional check: {reason}"));
@@ -240,7 +296,11 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
         if let Some(reason) = &info.not_served_reason {
             progress.line(&format!("gatebench: {name} not served: {reason}"));
         }
-        targets.push(Target { info, endpoint, process });
+        targets.push(Target {
+            info,
+            endpoint,
+            process,
+        });
     }
 
     let started_unix_ms = now_unix_ms();
@@ -263,7 +323,9 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
         levels: Vec::new(),
     };
     let write = |run: &RunResult| {
-        results::write_run(&dir, run).map_err(|e| RunError::Failed(format!("cannot write results to {}: {e}", dir.display())))
+        results::write_run(&dir, run).map_err(|e| {
+            RunError::Failed(format!("cannot write results to {}: {e}", dir.display()))
+        })
     };
     write(&run)?;
 
@@ -273,19 +335,32 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
     let mut interrupted = false;
     'levels: for (level_index, &level_value) in load.levels.iter().enumerate() {
         let offered = match load.model {
-            LoadModel::Poisson => OfferedLoad::Poisson { rate_rps: level_value },
-            LoadModel::Constant => OfferedLoad::Constant { rate_rps: level_value },
-            LoadModel::Closed => OfferedLoad::Closed { virtual_users: level_value as u32 },
+            LoadModel::Poisson => OfferedLoad::Poisson {
+                rate_rps: level_value,
+            },
+            LoadModel::Constant => OfferedLoad::Constant {
+                rate_rps: level_value,
+            },
+            LoadModel::Closed => OfferedLoad::Closed {
+                virtual_users: level_value as u32,
+            },
         };
         let mut direct_result: Option<LevelResult> = None;
         for (target_index, target) in targets.iter_mut().enumerate() {
             let name = target.info.name.clone();
             if !target.info.served {
-                progress.finish_level(level_s, &format!("  skip {name} @ level {level_index}: not served"));
+                progress.finish_level(
+                    level_s,
+                    &format!("  skip {name} @ level {level_index}: not served"),
+                );
                 continue;
             }
-            let Some(endpoint) = target.endpoint.clone() else { continue };
-            let _ = generator.runtime().block_on(control::drain_timeline(mock.addr));
+            let Some(endpoint) = target.endpoint.clone() else {
+                continue;
+            };
+            let _ = generator
+                .runtime()
+                .block_on(control::drain_timeline(mock.addr));
             let spec = LevelSpec {
                 offered: offered.clone(),
                 warmup: Duration::from_secs_f64(load.warmup_s),
@@ -306,25 +381,44 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
             let live = Arc::new(LiveStats::default());
             let (offered_value, unit) = results::offered_parts(&offered);
             let label = format!("{name} @ {offered_value} {unit}");
-            let ticker = progress.level(label.clone(), level_s, live.clone(), generator.clone(), load.warmup_s);
-            let sampler = target.process.as_ref().map(|p| ResourceSampler::start(p.pid()));
+            let ticker = progress.level(
+                label.clone(),
+                level_s,
+                live.clone(),
+                generator.clone(),
+                load.warmup_s,
+            );
+            let sampler = target
+                .process
+                .as_ref()
+                .map(|p| ResourceSampler::start(p.pid()));
             let measurement = generator.run_level(&endpoint, &body, &spec, stop_rx.clone(), live);
             drop(ticker);
             let resources = sampler.map_or_else(no_process_resources, ResourceSampler::finish);
             if measurement.interrupted {
                 interrupted = true;
-                progress.line(&format!("gatebench: interrupted during {label}; keeping {} finished level(s)", run.levels.len()));
+                progress.line(&format!(
+                    "gatebench: interrupted during {label}; keeping {} finished level(s)",
+                    run.levels.len()
+                ));
                 break 'levels;
             }
             if let Some(evidence) = target.process.as_mut().and_then(ChildProcess::exited) {
                 target.info.served = false;
-                target.info.not_served_reason = Some(format!("died during level {level_index}: {evidence}"));
+                target.info.not_served_reason =
+                    Some(format!("died during level {level_index}: {evidence}"));
                 run.targets[target_index] = target.info.clone();
                 write(&run)?;
-                progress.finish_level(level_s, &format!("gatebench: {name} died mid-run: {evidence}"));
+                progress.finish_level(
+                    level_s,
+                    &format!("gatebench: {name} died mid-run: {evidence}"),
+                );
                 continue;
             }
-            let timeline = generator.runtime().block_on(control::drain_timeline(mock.addr)).unwrap_or_default();
+            let timeline = generator
+                .runtime()
+                .block_on(control::drain_timeline(mock.addr))
+                .unwrap_or_default();
             let split = analysis::timeline_split(&measurement.recorder, &timeline);
             let context = analysis::LevelContext {
                 target: &name,
@@ -358,7 +452,13 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 result.achieved_rps,
                 results::pct(&result, "e2e", "p50").map_or("-".into(), |v| format!("{v:.2}")),
                 results::pct(&result, "e2e", "p99").map_or("-".into(), |v| format!("{v:.2}")),
-                if result.rig.rig_limited { " [RIG_LIMITED]" } else if result.rig.mock_limited { " [MOCK_LIMITED]" } else { "" }
+                if result.rig.rig_limited {
+                    " [RIG_LIMITED]"
+                } else if result.rig.mock_limited {
+                    " [MOCK_LIMITED]"
+                } else {
+                    ""
+                }
             );
             run.levels.push(result);
             write(&run)?;
@@ -369,7 +469,11 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
 
     let mock_gap_ms = scenario.mock.itl_ms.mean();
     for target in targets.iter_mut() {
-        let levels: Vec<&LevelResult> = run.levels.iter().filter(|l| l.target == target.info.name).collect();
+        let levels: Vec<&LevelResult> = run
+            .levels
+            .iter()
+            .filter(|l| l.target == target.info.name)
+            .collect();
         target.info.streams_sustained = if load.stream {
             analysis::streams_sustained(&levels, mock_gap_ms)
         } else {
@@ -377,11 +481,19 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
         };
     }
     run.targets = targets.iter().map(|t| t.info.clone()).collect();
-    run.status = if interrupted { RunStatus::Interrupted } else { RunStatus::Complete };
+    run.status = if interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Complete
+    };
     run.finished_unix_ms = Some(now_unix_ms());
     write(&run)?;
     // Children stop (SIGTERM, then SIGKILL) and are reaped as they drop here.
     drop(targets);
     drop(mock);
-    Ok(RunReport { run, dir, interrupted })
+    Ok(RunReport {
+        run,
+        dir,
+        interrupted,
+    })
 }

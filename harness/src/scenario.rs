@@ -180,11 +180,18 @@ impl ScenarioSource {
     /// Parses and validates the scenario.
     pub fn parse(&self) -> Result<Scenario, ScenarioError> {
         let scenario: Scenario = toml::from_str(&self.text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|span| self.text[..span.start.min(self.text.len())].lines().count().max(1));
+            let line = e.span().map(|span| {
+                self.text[..span.start.min(self.text.len())]
+                    .matches('\n')
+                    .count()
+                    + 1
+            });
             let location = line.map(|l| format!(": line {l}")).unwrap_or_default();
-            ScenarioError(format!("{}{location}: {}", self.origin, e.message().replace('\n', " ")))
+            ScenarioError(format!(
+                "{}{location}: {}",
+                self.origin,
+                e.message().replace('\n', " ")
+            ))
         })?;
         scenario
             .validate()
@@ -206,7 +213,12 @@ impl Scenario {
         if load.model == LoadModel::Closed && load.levels.iter().any(|l| l.fract() != 0.0) {
             return Err("[load] closed-loop levels are virtual users: whole numbers".into());
         }
-        if !(load.duration_s > 0.0) || load.warmup_s < 0.0 || !(load.timeout_s > 0.0) {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let valid_times = positive(load.duration_s)
+            && positive(load.timeout_s)
+            && load.warmup_s.is_finite()
+            && load.warmup_s >= 0.0;
+        if !valid_times {
             return Err("[load] duration_s and timeout_s must be > 0 and warmup_s >= 0".into());
         }
         if load.connections == 0 {
@@ -215,8 +227,16 @@ impl Scenario {
         if self.rig.threads == 0 {
             return Err("[rig] threads must be at least 1".into());
         }
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(format!("name `{}` must be non-empty letters, digits, - or _", self.name));
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "name `{}` must be non-empty letters, digits, - or _",
+                self.name
+            ));
         }
         self.mock.validate()
     }
@@ -277,7 +297,9 @@ mod tests {
         for entry in std::fs::read_dir("../scenarios").expect("scenarios dir") {
             let path = entry.expect("entry").path();
             let source = read(&path).expect("readable");
-            source.parse().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            source
+                .parse()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
     }
 
@@ -294,18 +316,25 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let err = source("name = \"x\"\n[load]\nlevels = []\nduration_s = 1\n").parse().unwrap_err().to_string();
-        assert!(err.contains("levels"), "{err}");
-        let err = source("name = \"x\"\n[load]\nmodel = \"closed\"\nlevels = [1.5]\nduration_s = 1\n")
+        let err = source("name = \"x\"\n[load]\nlevels = []\nduration_s = 1\n")
             .parse()
             .unwrap_err()
             .to_string();
+        assert!(err.contains("levels"), "{err}");
+        let err =
+            source("name = \"x\"\n[load]\nmodel = \"closed\"\nlevels = [1.5]\nduration_s = 1\n")
+                .parse()
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("virtual users"), "{err}");
     }
 
     #[test]
     fn unknown_scenario_is_named() {
         let err = resolve("no-such-scenario").unwrap_err().to_string();
-        assert!(err.contains("no-such-scenario") && err.contains("quick"), "{err}");
+        assert!(
+            err.contains("no-such-scenario") && err.contains("quick"),
+            "{err}"
+        );
     }
 }

@@ -52,7 +52,10 @@ pub fn execute(cmd: RunCommand) -> i32 {
     match run(options) {
         Ok(report) => {
             if cmd.json {
-                println!("{}", serde_json::to_string_pretty(&report.run).expect("run serializes"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.run).expect("run serializes")
+                );
             } else if !cmd.quiet {
                 print!("{}", table::render(&report.run));
                 println!("results: {}", report.dir.join("run.json").display());

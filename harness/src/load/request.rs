@@ -52,7 +52,9 @@ impl BodyTemplate {
         let prompt_inner = &prompt_json[1..prompt_json.len() - 1];
         BodyTemplate {
             before_user,
-            before_tag: format!("\",\"messages\":[{{\"role\":\"user\",\"content\":\"{prompt_inner} [gb:"),
+            before_tag: format!(
+                "\",\"messages\":[{{\"role\":\"user\",\"content\":\"{prompt_inner} [gb:"
+            ),
             after_tag: "]\"}]}".to_string(),
         }
     }
@@ -60,7 +62,10 @@ impl BodyTemplate {
     /// The body for one request id (the id must be JSON-safe; ours are `[A-Za-z0-9-]`).
     pub fn render(&self, request_id: &str) -> Bytes {
         let mut body = String::with_capacity(
-            self.before_user.len() + self.before_tag.len() + self.after_tag.len() + 2 * request_id.len(),
+            self.before_user.len()
+                + self.before_tag.len()
+                + self.after_tag.len()
+                + 2 * request_id.len(),
         );
         body.push_str(&self.before_user);
         body.push_str(request_id);
@@ -194,7 +199,11 @@ pub async fn execute(
         usage_tokens: None,
         conn: None,
     };
-    let result = tokio::time::timeout(timeout, exchange_inner(endpoint, conn, body, stream, &mut exchange)).await;
+    let result = tokio::time::timeout(
+        timeout,
+        exchange_inner(endpoint, conn, body, stream, &mut exchange),
+    )
+    .await;
     exchange.done_ns = monotonic_ns();
     match result {
         Ok(Ok(conn)) => exchange.conn = conn,
@@ -226,7 +235,9 @@ async fn exchange_inner(
     for (name, value) in &endpoint.headers {
         builder = builder.header(name, value);
     }
-    let request = builder.body(Full::new(body)).map_err(|_| "request_build".to_string())?;
+    let request = builder
+        .body(Full::new(body))
+        .map_err(|_| "request_build".to_string())?;
     exchange.sent_ns = monotonic_ns();
     let response = match &mut conn {
         Conn::H1(sender) => {
@@ -238,7 +249,7 @@ async fn exchange_inner(
             sender.send_request(request).await
         }
     }
-    .map_err(|_| "stream_broken".to_string())?;
+    .map_err(|_| "reset_before_head".to_string())?;
     exchange.head_ns = Some(monotonic_ns());
     let status = response.status();
     let mut incoming = response.into_body();
@@ -250,10 +261,19 @@ async fn exchange_inner(
     if stream {
         read_stream(&mut incoming, exchange).await?;
     } else {
-        let bytes = incoming.collect().await.map_err(|_| "stream_broken".to_string())?.to_bytes();
+        let bytes = incoming
+            .collect()
+            .await
+            .map_err(|_| "stream_broken".to_string())?
+            .to_bytes();
         exchange.content_ns.push(monotonic_ns());
-        let view: ChunkView = serde_json::from_slice(&bytes).map_err(|_| "malformed_body".to_string())?;
-        let text = view.choices.first().and_then(|c| c.message.as_ref()).and_then(|m| m.content.as_deref());
+        let view: ChunkView =
+            serde_json::from_slice(&bytes).map_err(|_| "malformed_body".to_string())?;
+        let text = view
+            .choices
+            .first()
+            .and_then(|c| c.message.as_ref())
+            .and_then(|m| m.content.as_deref());
         exchange.counted_tokens = text.map_or(0, count_tokens);
         exchange.chunks = 1;
         exchange.usage_tokens = view.usage.and_then(|u| u.completion_tokens);
@@ -266,14 +286,19 @@ async fn exchange_inner(
     Ok(reusable.then_some(conn))
 }
 
-async fn read_stream(incoming: &mut hyper::body::Incoming, exchange: &mut Exchange) -> Result<(), String> {
+async fn read_stream(
+    incoming: &mut hyper::body::Incoming,
+    exchange: &mut Exchange,
+) -> Result<(), String> {
     let mut parser = SseParser::new();
     let mut events: Vec<SseEvent> = Vec::with_capacity(4);
     let mut done = false;
     let mut malformed = false;
     while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|_| "stream_broken".to_string())?;
-        let Some(data) = frame.data_ref() else { continue };
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
         let read_ns = monotonic_ns();
         parser.feed(data, &mut events);
         for event in events.drain(..) {
@@ -286,7 +311,11 @@ async fn read_stream(incoming: &mut hyper::body::Incoming, exchange: &mut Exchan
                     if let Some(tokens) = view.usage.and_then(|u| u.completion_tokens) {
                         exchange.usage_tokens = Some(tokens);
                     }
-                    let text = view.choices.first().and_then(|c| c.delta.as_ref()).and_then(|d| d.content.as_deref());
+                    let text = view
+                        .choices
+                        .first()
+                        .and_then(|c| c.delta.as_ref())
+                        .and_then(|d| d.content.as_deref());
                     if let Some(text) = text.filter(|t| !t.is_empty()) {
                         exchange.content_ns.push(read_ns);
                         exchange.chunks += 1;
@@ -326,7 +355,10 @@ mod tests {
         assert_eq!(v["model"], "gpt-\"x\"");
         assert_eq!(v["max_tokens"], 16);
         assert_eq!(v["stream_options"]["include_usage"], true);
-        assert_eq!(v["messages"][0]["content"], "Say \"hi\" [gb:run1-direct-0-42]");
+        assert_eq!(
+            v["messages"][0]["content"],
+            "Say \"hi\" [gb:run1-direct-0-42]"
+        );
     }
 
     #[test]

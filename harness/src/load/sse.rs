@@ -151,7 +151,10 @@ mod tests {
 
     #[test]
     fn crlf_and_cr_line_ends() {
-        assert_eq!(data(&parse_all(b"data: a\r\n\r\ndata: b\r\rdata: c\n\n")), ["a", "b", "c"]);
+        assert_eq!(
+            data(&parse_all(b"data: a\r\n\r\ndata: b\r\rdata: c\n\n")),
+            ["a", "b", "c"]
+        );
     }
 
     #[test]
@@ -166,7 +169,10 @@ mod tests {
 
     #[test]
     fn only_one_leading_space_is_removed() {
-        assert_eq!(data(&parse_all(b"data:  two\n\ndata:none\n\n")), [" two", "none"]);
+        assert_eq!(
+            data(&parse_all(b"data:  two\n\ndata:none\n\n")),
+            [" two", "none"]
+        );
     }
 
     #[test]

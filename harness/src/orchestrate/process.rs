@@ -15,11 +15,23 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error("cannot start {name} ({program}): {cause}")]
-    Spawn { name: String, program: String, cause: std::io::Error },
+    Spawn {
+        name: String,
+        program: String,
+        cause: std::io::Error,
+    },
     #[error("{name} did not print its address within {waited_s} s; log: {log}")]
-    NotReady { name: String, waited_s: u64, log: String },
+    NotReady {
+        name: String,
+        waited_s: u64,
+        log: String,
+    },
     #[error("{name} exited during start-up ({status}); last log lines: {tail}")]
-    Exited { name: String, status: String, tail: String },
+    Exited {
+        name: String,
+        status: String,
+        tail: String,
+    },
 }
 
 /// A running child process.
@@ -66,7 +78,11 @@ impl ChildProcess {
         let log = std::fs::File::create(&log_path).map_err(spawn_err)?;
         let stderr_log = log.try_clone().map_err(spawn_err)?;
         let mut command = Command::new(program);
-        command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr_log);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr_log);
         let cores: Option<Vec<usize>> = pin.map(<[usize]>::to_vec);
         // SAFETY: the closure only makes async-signal-safe syscalls (prctl, sched_setaffinity).
         unsafe {
@@ -93,7 +109,11 @@ impl ChildProcess {
                 for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                     let _ = writeln!(stdout_log, "{line}");
                     if !sent {
-                        if let Some(addr) = line.rsplit("listening on http://").next().and_then(|a| a.trim().parse().ok()) {
+                        if let Some(addr) = line
+                            .rsplit("listening on http://")
+                            .next()
+                            .and_then(|a| a.trim().parse().ok())
+                        {
                             sent = tx.send(addr).is_ok();
                         }
                     }
@@ -202,6 +222,12 @@ pub fn cpu_ns(pid: u32) -> Option<u64> {
 /// Resident set size of a process, bytes.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kib * 1024)
 }

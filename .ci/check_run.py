@@ -1,0 +1,25 @@
+"""Sanity checks on the run.json of the CI smoke run (scenarios/ci-tiny.toml)."""
+import json
+import pathlib
+import sys
+
+runs = sorted(pathlib.Path(sys.argv[1]).glob("*/run.json"))
+assert runs, f"no run.json under {sys.argv[1]}"
+run = json.loads(runs[-1].read_text())
+assert run["schema_version"] == 1, run["schema_version"]
+assert run["status"] == "complete", run["status"]
+assert [t["name"] for t in run["targets"]] == ["direct", "reference"], run["targets"]
+assert all(t["served"] for t in run["targets"]), run["targets"]
+assert len(run["levels"]) == 4, len(run["levels"])
+for level in run["levels"]:
+    name = f'{level["target"]}@{level["level"]}'
+    assert level["requests_ok"] > 0 and not level["errors"], (name, level["errors"])
+    ttft = level["latency"]["ttft"]["value"]["p50_ms"]
+    assert 29.0 < ttft < 35.0, (name, "ttft p50", ttft)
+    itl = level["latency"]["itl"]["value"]["p50_ms"]
+    assert 4.0 < itl < 6.5, (name, "itl p50", itl)
+    assert level["tokens_received"] == 16 * level["requests_ok"], name
+    assert level["latency"]["first_token_relay"]["value"]["count"] > 0, name
+    for key in ("e2e_p50", "e2e_p99", "ttft_p50"):
+        assert level["added_latency_ms"][key]["value"] is not None, (name, key)
+print(f"run.json ok: {runs[-1]} ({len(run['levels'])} levels)")

@@ -1,0 +1,99 @@
+//! Timing accuracy of a real run: the gatebench binary starts the real mock and the reference
+//! gateway; TTFT and ITL must match the mock's fixed 50 ms / 10 ms within 1 ms.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn ttft_and_itl_match_the_mock_and_the_gateway_adds_little() {
+    let dir = scratch_dir("accuracy");
+    let scenario = dir.join("accuracy.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+name = "accuracy"
+targets = ["direct", "reference"]
+[load]
+model = "constant"
+levels = [40]
+warmup_s = 0.5
+duration_s = 3
+connections = 32
+[mock]
+ttft_ms = 50
+itl_ms = 10
+output_tokens = 20
+"#,
+    )
+    .expect("write scenario");
+    let out = dir.join("results");
+    let output = gatebench(&[
+        "run",
+        "--scenario",
+        scenario.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+        "--quiet",
+    ]);
+    assert!(
+        output.status.success(),
+        "gatebench run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = read_run(&out);
+    assert_eq!(run.levels.len(), 2);
+    for level in &run.levels {
+        assert_eq!(
+            level.requests_sent, 120,
+            "{}: constant 40 rps × 3 s",
+            level.target
+        );
+        assert_eq!(
+            level.requests_ok, 120,
+            "{}: {:?}",
+            level.target, level.errors
+        );
+        let p50 = |metric: &str| {
+            level.latency[metric]
+                .value
+                .as_ref()
+                .expect("measured")
+                .p50_ms
+        };
+        assert!(
+            (p50("ttft") - 50.0).abs() < 1.0,
+            "{} TTFT p50 {}",
+            level.target,
+            p50("ttft")
+        );
+        assert!(
+            (p50("itl") - 10.0).abs() < 1.0,
+            "{} ITL p50 {}",
+            level.target,
+            p50("itl")
+        );
+        assert_eq!(level.tokens_received, 120 * 20);
+        assert_eq!(level.chunks_received, 120 * 20);
+        assert!(!level.rig.rig_limited, "{:?}", level.rig.reasons);
+    }
+    let direct = &run.levels[0];
+    assert_eq!(direct.added_latency_ms["e2e_p50"].value, Some(0.0));
+    let reference = &run.levels[1];
+    let added = reference.added_latency_ms["e2e_p50"]
+        .value
+        .expect("added latency measured");
+    assert!(
+        added.abs() < 2.0,
+        "pass-through gateway adds {added} ms at p50"
+    );
+    let relay = reference.latency["first_token_relay"]
+        .value
+        .as_ref()
+        .expect("timeline joined");
+    assert_eq!(
+        relay.count, 120,
+        "every request joined to the mock timeline"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

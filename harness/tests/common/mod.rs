@@ -1,0 +1,79 @@
+//! Helpers for harness integration tests: scratch directories, running the real `gatebench`
+//! binary, and driving the load generator directly against a server of the test's own.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::load::{
+    BodyTemplate, Endpoint, Generator, LevelMeasurement, LevelSpec, LiveStats, Slo,
+};
+use reports::{OfferedLoad, RunResult};
+
+/// A fresh directory under the system temp dir.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gatebench-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Runs `gatebench ARGS…` to completion.
+pub fn gatebench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gatebench"))
+        .args(args)
+        .output()
+        .expect("run gatebench")
+}
+
+/// The single run's `run.json` under `out`.
+pub fn read_run(out: &Path) -> RunResult {
+    let run_dir = std::fs::read_dir(out)
+        .expect("results dir")
+        .next()
+        .expect("one run")
+        .expect("entry")
+        .path();
+    let text = std::fs::read_to_string(run_dir.join("run.json")).expect("run.json");
+    RunResult::from_json(&text).expect("valid run.json")
+}
+
+/// A level spec with test-friendly defaults.
+pub fn spec(offered: OfferedLoad, duration_s: f64, stream: bool) -> LevelSpec {
+    LevelSpec {
+        offered,
+        warmup: Duration::ZERO,
+        duration: Duration::from_secs_f64(duration_s),
+        connections: 16,
+        timeout: Duration::from_secs(5),
+        stream,
+        slo: Slo::default(),
+        lag_threshold_ns: 1_000_000,
+        id_prefix: "t".into(),
+        seed: 1,
+        sample_cap: 1_000,
+    }
+}
+
+/// Drives one level at `addr` with the real load generator.
+pub fn drive(addr: std::net::SocketAddr, spec: &LevelSpec) -> LevelMeasurement {
+    let generator = Generator::new(1).expect("generator");
+    let endpoint = Endpoint {
+        addr,
+        path: "/v1/chat/completions".into(),
+        headers: Vec::new(),
+        http2: false,
+    };
+    let body = BodyTemplate::new("test-model", "hello", spec.stream, None);
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    generator.run_level(
+        &endpoint,
+        &body,
+        spec,
+        stop_rx,
+        Arc::new(LiveStats::default()),
+    )
+}

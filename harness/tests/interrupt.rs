@@ -1,0 +1,103 @@
+//! SIGINT during the second level: gatebench exits 130, run.json is valid with level one of
+//! every target in it, and no child process outlives it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use reports::RunStatus;
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            children.push(child);
+        }
+    }
+    children
+}
+
+#[test]
+fn sigint_keeps_finished_levels_and_reaps_children() {
+    let dir = scratch_dir("interrupt");
+    let scenario = dir.join("interrupt.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"interrupt\"\ntargets = [\"direct\", \"reference\"]\n[load]\nmodel = \"constant\"\nlevels = [20, 20, 20]\nwarmup_s = 0.2\nduration_s = 1.5\n[mock]\nttft_ms = 5\nitl_ms = 2\noutput_tokens = 8\n",
+    )
+    .expect("write scenario");
+    let out = dir.join("results");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatebench"))
+        .args([
+            "run",
+            "--quiet",
+            "--scenario",
+            scenario.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+        ])
+        .spawn()
+        .expect("start gatebench");
+    let pid = child.id();
+    // Wait until level one of both targets is on disk, then for the second level to be underway.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "level one never finished");
+        let done = std::fs::read_dir(&out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("run.json")).ok())
+            .and_then(|text| reports::RunResult::from_json(&text).ok())
+            .is_some_and(|run| run.levels.len() >= 2);
+        if done {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let children = children_of(pid);
+    assert!(
+        children.len() >= 2,
+        "mock and gateway are children: {children:?}"
+    );
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGINT);
+    }
+    let status = child.wait().expect("gatebench exits");
+    assert_eq!(status.code(), Some(130));
+    let run = read_run(&out);
+    assert_eq!(run.status, RunStatus::Interrupted);
+    let level_one: Vec<&str> = run
+        .levels
+        .iter()
+        .filter(|l| l.level == 0)
+        .map(|l| l.target.as_str())
+        .collect();
+    assert_eq!(level_one, ["direct", "reference"]);
+    assert!(
+        run.levels
+            .iter()
+            .all(|l| l.level == 0 || l.target == "direct"),
+        "no partial level recorded"
+    );
+    for child in children {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{child}")).exists(),
+            "child {child} outlived gatebench"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
