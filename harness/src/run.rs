@@ -115,12 +115,7 @@ fn create_run_dir(out_dir: &Path, scenario: &Scenario) -> Result<(String, PathBu
 }
 
 fn endpoint(addr: SocketAddr, scenario: &Scenario) -> Endpoint {
-    Endpoint {
-        addr,
-        path: "/v1/chat/completions".into(),
-        headers: Vec::new(),
-        http2: scenario.load.http2,
-    }
+    Endpoint::new(addr, "/v1/chat/completions", scenario.load.http2)
 }
 
 /// Samples a process's CPU and peak RSS while a level runs.

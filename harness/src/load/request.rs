@@ -26,6 +26,22 @@ pub struct Endpoint {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Speak HTTP/2 (prior knowledge, h2c) instead of HTTP/1.1.
     pub http2: bool,
+    /// `Host` header value (the address), rendered once.
+    host: HeaderValue,
+}
+
+impl Endpoint {
+    /// An endpoint for `path` on `addr`, with no extra headers.
+    pub fn new(addr: SocketAddr, path: &str, http2: bool) -> Endpoint {
+        Endpoint {
+            addr,
+            path: path.to_string(),
+            headers: Vec::new(),
+            http2,
+            host: HeaderValue::from_str(&addr.to_string())
+                .expect("a socket address is valid header text"),
+        }
+    }
 }
 
 /// The body of every request, with a slot for the request id.
@@ -213,6 +229,37 @@ pub async fn execute(
     exchange
 }
 
+fn build_request(
+    endpoint: &Endpoint,
+    request_id: &str,
+    body: Bytes,
+) -> Result<Request<Full<Bytes>>, String> {
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = if endpoint.http2 {
+        format!("http://{}{}", endpoint.addr, endpoint.path).parse()
+    } else {
+        endpoint.path.parse()
+    }
+    .map_err(|_| format!("invalid request path {}", endpoint.path))?;
+    let headers = request.headers_mut();
+    headers.reserve(4 + endpoint.headers.len());
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    // Request ids are ASCII letters, digits and dashes, so this never fails.
+    let id = HeaderValue::from_str(request_id).map_err(|_| "request_build".to_string())?;
+    headers.insert("x-request-id", id);
+    if !endpoint.http2 {
+        headers.insert(http::header::HOST, endpoint.host.clone());
+    }
+    for (name, value) in &endpoint.headers {
+        headers.insert(name, value.clone());
+    }
+    Ok(request)
+}
+
 async fn exchange_inner(
     endpoint: &Endpoint,
     conn: Option<Conn>,
@@ -224,20 +271,7 @@ async fn exchange_inner(
         Some(conn) => conn,
         None => connect(endpoint).await.map_err(str::to_string)?,
     };
-    let mut builder = Request::post(endpoint.path.as_str())
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header("x-request-id", exchange.request_id.as_str());
-    if !endpoint.http2 {
-        builder = builder.header(http::header::HOST, endpoint.addr.to_string());
-    } else {
-        builder = builder.uri(format!("http://{}{}", endpoint.addr, endpoint.path));
-    }
-    for (name, value) in &endpoint.headers {
-        builder = builder.header(name, value);
-    }
-    let request = builder
-        .body(Full::new(body))
-        .map_err(|_| "request_build".to_string())?;
+    let request = build_request(endpoint, &exchange.request_id, body)?;
     exchange.sent_ns = monotonic_ns();
     let response = match &mut conn {
         Conn::H1(sender) => {

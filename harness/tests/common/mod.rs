@@ -61,12 +61,7 @@ pub fn spec(offered: OfferedLoad, duration_s: f64, stream: bool) -> LevelSpec {
 /// Drives one level at `addr` with the real load generator.
 pub fn drive(addr: std::net::SocketAddr, spec: &LevelSpec) -> LevelMeasurement {
     let generator = Generator::new(1).expect("generator");
-    let endpoint = Endpoint {
-        addr,
-        path: "/v1/chat/completions".into(),
-        headers: Vec::new(),
-        http2: false,
-    };
+    let endpoint = Endpoint::new(addr, "/v1/chat/completions", false);
     let body = BodyTemplate::new("test-model", "hello", spec.stream, None);
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     generator.run_level(

@@ -1,0 +1,238 @@
+//! How fast is the load generator? Its max RPS against the real mock (non-stream, 16 tokens, no
+//! delay), closed loop over CONNS connections, beside `oha` and `wrk` hitting the same mock with
+//! the same connections in the same session (rounds interleaved, medians reported).
+//!
+//!   cargo bench -p harness --bench loadgen                      # needs wrk and oha on PATH
+//!   CONNS=64 DURATION=5 ROUNDS=3 cargo bench -p harness --bench loadgen
+//!   RSS_CHECK=600 cargo bench -p harness --bench loadgen        # RSS after 60 s vs after 600 s
+//!                                                                # of one streaming level
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use harness::load::{BodyTemplate, Endpoint, Generator, LevelSpec, LiveStats, Slo};
+use reports::OfferedLoad;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn start_mock(scenario: &str) -> (Child, std::net::SocketAddr) {
+    let path = std::env::temp_dir().join(format!("gatebench-loadgen-{}.toml", std::process::id()));
+    std::fs::write(&path, scenario).expect("write scenario");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatebench"))
+        .args(["mock", "--port", "0", "--threads", "1", "--scenario"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start gatebench mock");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address line");
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("mock address");
+    (child, addr)
+}
+
+fn spec(offered: OfferedLoad, duration_s: u64, stream: bool, connections: usize) -> LevelSpec {
+    LevelSpec {
+        offered,
+        warmup: Duration::from_secs(1),
+        duration: Duration::from_secs(duration_s),
+        connections,
+        timeout: Duration::from_secs(10),
+        stream,
+        slo: Slo::default(),
+        lag_threshold_ns: 1_000_000,
+        id_prefix: "bench".into(),
+        seed: 1,
+        sample_cap: 4_096,
+    }
+}
+
+fn endpoint(addr: std::net::SocketAddr) -> Endpoint {
+    Endpoint::new(addr, "/v1/chat/completions", false)
+}
+
+fn tool_rps(program: &str, args: &[String]) -> Option<f64> {
+    let output = Command::new(program).args(args).output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().find(|l| l.contains("Requests/sec"))?;
+    line.split_whitespace().last()?.parse().ok()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn rps_comparison(generator: &Generator, addr: std::net::SocketAddr) {
+    let conns = env_or("CONNS", 64) as usize;
+    let duration = env_or("DURATION", 5);
+    let rounds = env_or("ROUNDS", 3);
+    let body = r#"{"model":"bench","messages":[{"role":"user","content":"hello"}]}"#;
+    let lua = std::env::temp_dir().join(format!("gatebench-loadgen-{}.lua", std::process::id()));
+    std::fs::write(&lua, format!("wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"))
+        .expect("write lua");
+    let url = format!("http://{addr}/v1/chat/completions");
+    let template = BodyTemplate::new("bench", "hello", false, None);
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (mut ours, mut oha, mut wrk) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let level = spec(
+            OfferedLoad::Closed {
+                virtual_users: conns as u32,
+            },
+            duration,
+            false,
+            conns,
+        );
+        let m = generator.run_level(
+            &endpoint(addr),
+            &template,
+            &level,
+            stop_rx.clone(),
+            Arc::new(LiveStats::default()),
+        );
+        let rps = m.recorder.ok as f64 / m.window_s;
+        ours.push(rps);
+        let oha_args: Vec<String> = [
+            "--no-tui",
+            "-c",
+            &conns.to_string(),
+            "-z",
+            &format!("{duration}s"),
+            "-m",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            body,
+            &url,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let wrk_args: Vec<String> = [
+            "-t1",
+            "-c",
+            &conns.to_string(),
+            "-d",
+            &format!("{duration}s"),
+            "-s",
+            lua.to_str().expect("utf8"),
+            &url,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let oha_rps = tool_rps("oha", &oha_args);
+        let wrk_rps = tool_rps("wrk", &wrk_args);
+        println!(
+            "round {round}: gatebench {rps:.0} req/s (generator CPU {:.0}%, errors {:?}), oha {}, wrk {}",
+            m.cpu_pct,
+            m.recorder.errors,
+            oha_rps.map_or("not installed".into(), |r| format!("{r:.0} req/s")),
+            wrk_rps.map_or("not installed".into(), |r| format!("{r:.0} req/s")),
+        );
+        oha.extend(oha_rps);
+        wrk.extend(wrk_rps);
+    }
+    let ours_med = median(&mut ours);
+    println!("median: gatebench {ours_med:.0} req/s ({conns} connections, 1 rig thread, closed loop, non-stream)");
+    if !oha.is_empty() {
+        let m = median(&mut oha);
+        println!("  vs oha {m:.0} req/s: {:.2}x", ours_med / m);
+    }
+    if !wrk.is_empty() {
+        let m = median(&mut wrk);
+        println!("  vs wrk -t1 {m:.0} req/s: {:.2}x", ours_med / m);
+    }
+    println!("generator RSS {} MiB", rss_kib(std::process::id()) / 1024);
+}
+
+fn rss_check(generator: &Generator, addr: std::net::SocketAddr, total_s: u64) {
+    let pid = std::process::id();
+    let samples = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let running = Arc::new(AtomicBool::new(true));
+    let (s, r) = (samples.clone(), running.clone());
+    let sampler = std::thread::spawn(move || {
+        let started = Instant::now();
+        while r.load(Ordering::Relaxed) {
+            let t = started.elapsed().as_secs();
+            if t >= 61 && s[0].load(Ordering::Relaxed) == 0 {
+                s[0].store(rss_kib(pid), Ordering::Relaxed);
+            }
+            if t >= total_s {
+                s[1].store(rss_kib(pid), Ordering::Relaxed);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    let template = BodyTemplate::new("bench", "hello", true, None);
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let level = spec(OfferedLoad::Poisson { rate_rps: 500.0 }, total_s, true, 256);
+    let m = generator.run_level(
+        &endpoint(addr),
+        &template,
+        &level,
+        stop_rx,
+        Arc::new(LiveStats::default()),
+    );
+    running.store(false, Ordering::Relaxed);
+    let _ = sampler.join();
+    let (one_min, end) = (
+        samples[0].load(Ordering::Relaxed),
+        samples[1].load(Ordering::Relaxed),
+    );
+    println!(
+        "RSS after 1 min: {:.1} MiB, after {total_s} s: {:.1} MiB ({:+.1}%); {} ok requests, errors {:?}",
+        one_min as f64 / 1024.0,
+        end as f64 / 1024.0,
+        100.0 * (end as f64 - one_min as f64) / one_min.max(1) as f64,
+        m.recorder.ok,
+        m.recorder.errors
+    );
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rss_seconds = env_or("RSS_CHECK", 0);
+    let scenario = if rss_seconds > 0 {
+        "[mock]\nttft_ms = 20\nitl_ms = 10\noutput_tokens = 32\ntimeline_capacity = 1024\n"
+    } else {
+        "[mock]\nttft_ms = 0\nitl_ms = 0\noutput_tokens = 16\ntokens_per_chunk = 16\ntimeline_capacity = 1024\n"
+    };
+    let (mut mock, addr) = start_mock(scenario);
+    let generator = Generator::new(1).expect("generator");
+    if rss_seconds > 0 {
+        rss_check(&generator, addr, rss_seconds);
+    } else {
+        rps_comparison(&generator, addr);
+    }
+    let _ = mock.kill();
+    let _ = mock.wait();
+}
