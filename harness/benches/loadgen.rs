@@ -99,75 +99,105 @@ fn rps_comparison(generator: &Generator, addr: std::net::SocketAddr) {
     let template = BodyTemplate::new("bench", "hello", false, None);
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (mut ours, mut oha, mut wrk) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 1..=rounds {
-        let level = spec(
-            OfferedLoad::Closed {
-                virtual_users: conns as u32,
-            },
-            duration,
-            false,
-            conns,
-        );
-        let m = generator.run_level(
-            &endpoint(addr),
-            &template,
-            &level,
-            stop_rx.clone(),
-            Arc::new(LiveStats::default()),
-        );
-        let rps = m.recorder.ok as f64 / m.window_s;
+    let (mut vs_oha, mut vs_wrk) = (Vec::new(), Vec::new());
+    let oha_args: Vec<String> = [
+        "--no-tui",
+        "-c",
+        &conns.to_string(),
+        "-z",
+        &format!("{duration}s"),
+        "-m",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        body,
+        &url,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let wrk_args: Vec<String> = [
+        "-t1",
+        "-c",
+        &conns.to_string(),
+        "-d",
+        &format!("{duration}s"),
+        "-s",
+        lua.to_str().expect("utf8"),
+        &url,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for round in 0..rounds {
+        // Rotate who goes first, so drift on this shared machine does not favour one tool.
+        let mut results: [Option<f64>; 3] = [None; 3];
+        let mut cpu = 0.0;
+        for step in 0..3 {
+            match (round as usize + step) % 3 {
+                0 => {
+                    let level = spec(
+                        OfferedLoad::Closed {
+                            virtual_users: conns as u32,
+                        },
+                        duration,
+                        false,
+                        conns,
+                    );
+                    let m = generator.run_level(
+                        &endpoint(addr),
+                        &template,
+                        &level,
+                        stop_rx.clone(),
+                        Arc::new(LiveStats::default()),
+                    );
+                    assert!(
+                        m.recorder.errors.is_empty(),
+                        "errors: {:?}",
+                        m.recorder.errors
+                    );
+                    cpu = m.cpu_pct;
+                    results[0] = Some(m.recorder.ok as f64 / m.window_s);
+                }
+                1 => results[1] = tool_rps("oha", &oha_args),
+                _ => results[2] = tool_rps("wrk", &wrk_args),
+            }
+        }
+        let rps = results[0].expect("gatebench ran");
         ours.push(rps);
-        let oha_args: Vec<String> = [
-            "--no-tui",
-            "-c",
-            &conns.to_string(),
-            "-z",
-            &format!("{duration}s"),
-            "-m",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "-d",
-            body,
-            &url,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let wrk_args: Vec<String> = [
-            "-t1",
-            "-c",
-            &conns.to_string(),
-            "-d",
-            &format!("{duration}s"),
-            "-s",
-            lua.to_str().expect("utf8"),
-            &url,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let oha_rps = tool_rps("oha", &oha_args);
-        let wrk_rps = tool_rps("wrk", &wrk_args);
+        let show =
+            |r: Option<f64>| r.map_or("not installed".to_string(), |r| format!("{r:.0} req/s"));
         println!(
-            "round {round}: gatebench {rps:.0} req/s (generator CPU {:.0}%, errors {:?}), oha {}, wrk {}",
-            m.cpu_pct,
-            m.recorder.errors,
-            oha_rps.map_or("not installed".into(), |r| format!("{r:.0} req/s")),
-            wrk_rps.map_or("not installed".into(), |r| format!("{r:.0} req/s")),
+            "round {}: gatebench {rps:.0} req/s (generator CPU {cpu:.0}%), oha {}, wrk {}",
+            round + 1,
+            show(results[1]),
+            show(results[2])
         );
-        oha.extend(oha_rps);
-        wrk.extend(wrk_rps);
+        if let Some(r) = results[1] {
+            oha.push(r);
+            vs_oha.push(rps / r);
+        }
+        if let Some(r) = results[2] {
+            wrk.push(r);
+            vs_wrk.push(rps / r);
+        }
     }
     let ours_med = median(&mut ours);
     println!("median: gatebench {ours_med:.0} req/s ({conns} connections, 1 rig thread, closed loop, non-stream)");
     if !oha.is_empty() {
-        let m = median(&mut oha);
-        println!("  vs oha {m:.0} req/s: {:.2}x", ours_med / m);
+        println!(
+            "  oha median {:.0} req/s; median of per-round ratios gatebench/oha {:.2}x",
+            median(&mut oha),
+            median(&mut vs_oha)
+        );
     }
     if !wrk.is_empty() {
-        let m = median(&mut wrk);
-        println!("  vs wrk -t1 {m:.0} req/s: {:.2}x", ours_med / m);
+        println!(
+            "  wrk -t1 median {:.0} req/s; median of per-round ratios gatebench/wrk {:.2}x",
+            median(&mut wrk),
+            median(&mut vs_wrk)
+        );
     }
     println!("generator RSS {} MiB", rss_kib(std::process::id()) / 1024);
 }
