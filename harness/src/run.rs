@@ -173,6 +173,12 @@ impl ResourceSampler {
     }
 }
 
+/// Records that a gateway process died, with its exit status and log tail as evidence.
+fn mark_died(target: &mut Target, level_index: usize, evidence: &str) {
+    target.info.served = false;
+    target.info.not_served_reason = Some(format!("died by level {level_index}: {evidence}"));
+}
+
 fn no_process_resources() -> Resources {
     Resources {
         cpu_pct: Measured::missing("direct: no gateway process"),
@@ -353,6 +359,16 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
             let Some(endpoint) = target.endpoint.clone() else {
                 continue;
             };
+            if let Some(evidence) = target.process.as_mut().and_then(ChildProcess::exited) {
+                mark_died(target, level_index, &evidence);
+                run.targets[target_index] = target.info.clone();
+                write(&run)?;
+                progress.finish_level(
+                    level_s,
+                    &format!("gatebench: {name} died before level {level_index}: {evidence}"),
+                );
+                continue;
+            }
             let _ = generator
                 .runtime()
                 .block_on(control::drain_timeline(mock.addr));
@@ -399,9 +415,7 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 break 'levels;
             }
             if let Some(evidence) = target.process.as_mut().and_then(ChildProcess::exited) {
-                target.info.served = false;
-                target.info.not_served_reason =
-                    Some(format!("died during level {level_index}: {evidence}"));
+                mark_died(target, level_index, &evidence);
                 run.targets[target_index] = target.info.clone();
                 write(&run)?;
                 progress.finish_level(

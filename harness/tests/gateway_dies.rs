@@ -1,0 +1,84 @@
+//! A gateway killed mid-run is reported by name with evidence, and the run goes on with the
+//! other targets to a complete, exit-0 end.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use reports::RunStatus;
+
+/// The pid of a child of `parent` whose command line contains `needle`.
+fn child_with_arg(parent: u32, needle: &str) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_string_lossy().parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid: u32 = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
+            (ppid == parent && cmdline.split('\0').any(|a| a == needle)).then_some(pid)
+        })
+}
+
+#[test]
+fn killed_gateway_is_reported_and_the_run_goes_on() {
+    let dir = scratch_dir("gateway-dies");
+    let scenario = dir.join("dies.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"dies\"\ntargets = [\"direct\", \"reference\"]\n[load]\nmodel = \"constant\"\nlevels = [20, 20, 20]\nwarmup_s = 0.2\nduration_s = 1.5\n[mock]\nttft_ms = 5\nitl_ms = 2\noutput_tokens = 8\n",
+    )
+    .expect("write scenario");
+    let out = dir.join("results");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatebench"))
+        .args([
+            "run",
+            "--quiet",
+            "--scenario",
+            scenario.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+        ])
+        .spawn()
+        .expect("start gatebench");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let gateway = loop {
+        assert!(Instant::now() < deadline, "gateway child never appeared");
+        if let Some(pid) = child_with_arg(child.id(), "gateway") {
+            break pid;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Let level one finish, then kill the gateway during level two.
+    std::thread::sleep(Duration::from_millis(4_000));
+    // SAFETY: plain kill(2) on a process this test identified as gatebench's gateway child.
+    unsafe {
+        libc::kill(gateway as libc::pid_t, libc::SIGKILL);
+    }
+    let status = child.wait().expect("gatebench exits");
+    assert_eq!(status.code(), Some(0), "the run goes on and completes");
+    let run = read_run(&out);
+    assert_eq!(run.status, RunStatus::Complete);
+    let reference = run
+        .targets
+        .iter()
+        .find(|t| t.name == "reference")
+        .expect("reference target");
+    assert!(!reference.served);
+    let reason = reference.not_served_reason.as_deref().expect("a reason");
+    assert!(
+        reason.contains("reference") && reason.contains("died"),
+        "{reason}"
+    );
+    let direct_levels = run.levels.iter().filter(|l| l.target == "direct").count();
+    assert_eq!(direct_levels, 3, "direct measured at every level");
+    let _ = std::fs::remove_dir_all(&dir);
+}
