@@ -1,11 +1,17 @@
 //! # gateway
 //!
-//! The reference Rust AI gateway. For now a streaming pass-through proxy: a hyper server in front
-//! of a pooled hyper client, relaying each response body frame by frame as it arrives (never
-//! buffered), so an SSE stream's chunks reach the client as the upstream sends them. The full
-//! ten-stage pipeline (parse … meter) replaces [`proxy`]'s single step in a later change.
+//! The reference Rust AI gateway. Every chat completion runs the ten stages of DESIGN.md in order
+//! ([`stages`]: parse, auth, rate_limit, route, select, mutate, forward, relay, log, meter), each a
+//! named `#[inline(never)]` function timed into per-thread histograms ([`timing`]) and served by the
+//! loopback [`admin`] listener. Architecture switches in [`config`] rebuild a stage on purpose to
+//! show serialization: `rate_limit.impl`, `log.mode`, `meter.impl`.
 
+pub mod admin;
 pub mod cli;
+pub mod config;
 pub mod proxy;
+pub mod stages;
+pub mod timing;
 
+pub use config::GatewayConfig;
 pub use proxy::{Gateway, GatewayError};

@@ -1,21 +1,28 @@
-//! Pass-through proxy: accept, rewrite the URI to the upstream, forward on a pooled connection,
-//! stream the response back.
+//! The gateway's HTTP side: accept, run a chat completion through the ten stages, relay the
+//! answer. Other paths are relayed to the first upstream untouched (they carry no LLM work).
 
+use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::uri::{Authority, Scheme};
-use http::{Request, Response, StatusCode, Uri};
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use crate::admin;
+use crate::config::GatewayConfig;
+use crate::stages::relay::{Completion, RelayBody};
+use crate::stages::usage::LogRecord;
+use crate::stages::{self, ForwardError, GatewayState, Reject};
+use crate::timing::Stage;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -23,57 +30,71 @@ pub enum GatewayError {
     /// The listen address is taken or not allowed.
     #[error("cannot listen on {addr}: {cause} (choose another --listen port, or port 0)")]
     Bind { addr: SocketAddr, cause: io::Error },
-    /// The upstream URL is not `http://host:port`.
-    #[error("invalid upstream URL `{url}`: expected http://HOST:PORT")]
-    Upstream { url: String },
+    /// The configuration is unusable.
+    #[error("{0}")]
+    Config(String),
 }
 
-type ProxyBody = BoxBody<Bytes, hyper::Error>;
-type UpstreamClient = Client<HttpConnector, Incoming>;
+/// The body of every response: a buffer the gateway wrote, or the relayed upstream body.
+pub type GatewayBody = Either<Full<Bytes>, RelayBody>;
+
+const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// A running gateway.
 pub struct Gateway {
     addr: SocketAddr,
+    admin_addr: SocketAddr,
+    state: Arc<GatewayState>,
     shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), GatewayError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|cause| GatewayError::Bind { addr, cause })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|cause| GatewayError::Bind { addr, cause })?;
+    Ok((listener, bound))
 }
 
 impl Gateway {
-    /// Binds `listen` and relays every request to `upstream` (`http://host:port`).
+    /// A pass-through gateway: every request to `upstream` (`http://host:port`), no auth.
     pub async fn start(listen: SocketAddr, upstream: &str) -> Result<Gateway, GatewayError> {
-        let upstream_uri: Uri = upstream.parse().map_err(|_| GatewayError::Upstream {
-            url: upstream.into(),
-        })?;
-        let authority = match (upstream_uri.scheme_str(), upstream_uri.authority()) {
-            (Some("http"), Some(authority)) => authority.clone(),
-            _ => {
-                return Err(GatewayError::Upstream {
-                    url: upstream.into(),
-                })
-            }
-        };
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|cause| GatewayError::Bind {
-                addr: listen,
-                cause,
-            })?;
-        let addr = listener.local_addr().map_err(|cause| GatewayError::Bind {
-            addr: listen,
-            cause,
-        })?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client: UpstreamClient = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(1024)
-            .build(connector);
+        if !upstream.starts_with("http://") {
+            return Err(GatewayError::Config(format!(
+                "invalid upstream URL `{upstream}`: expected http://HOST:PORT"
+            )));
+        }
+        Gateway::start_with(listen, GatewayConfig::pass_through(upstream)).await
+    }
+
+    /// Starts with a full configuration.
+    pub async fn start_with(
+        listen: SocketAddr,
+        config: GatewayConfig,
+    ) -> Result<Gateway, GatewayError> {
+        config.validate().map_err(GatewayError::Config)?;
+        let admin_listen = config.admin.listen;
+        let state =
+            Arc::new(GatewayState::new(config).map_err(|e| GatewayError::Config(e.to_string()))?);
+        let (listener, addr) = bind(listen).await?;
+        let (admin_listener, admin_addr) = bind(admin_listen).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, client, authority, shutdown_rx));
+        let serve_state = state.clone();
+        let tasks = vec![
+            tokio::spawn(serve(listener, shutdown_rx.clone(), move |req| {
+                handle(serve_state.clone(), req)
+            })),
+            tokio::spawn(admin::serve(admin_listener, state.clone(), shutdown_rx)),
+        ];
         Ok(Gateway {
             addr,
+            admin_addr,
+            state,
             shutdown,
-            task,
+            tasks,
         })
     }
 
@@ -82,19 +103,31 @@ impl Gateway {
         self.addr
     }
 
+    /// The admin listener's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The shared state (stage histograms, meter), for tests and benches.
+    pub fn state(&self) -> &Arc<GatewayState> {
+        &self.state
+    }
+
     /// Stops accepting and closes open connections.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    client: UpstreamClient,
-    upstream: Authority,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Accepts connections until shutdown and serves each with `handler`.
+pub async fn serve<H, F>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, handler: H)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Result<Response<GatewayBody>, Infallible>> + Send + 'static,
+{
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -108,50 +141,237 @@ async fn accept_loop(
             _ = shutdown.changed() => return,
         };
         let _ = stream.set_nodelay(true);
-        let (client, upstream) = (client.clone(), upstream.clone());
+        let handler = handler.clone();
         let mut conn_shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| forward(client.clone(), upstream.clone(), req));
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             tokio::select! {
-                _ = builder.serve_connection(TokioIo::new(stream), service) => {}
+                _ = builder.serve_connection(TokioIo::new(stream), service_fn(handler)) => {}
                 _ = conn_shutdown.changed() => {}
             }
         });
     }
 }
 
-fn bad_gateway(message: String) -> Response<ProxyBody> {
-    let body = format!("{{\"error\":{{\"message\":{message:?},\"type\":\"upstream_error\",\"param\":null,\"code\":null}}}}");
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    *response.status_mut() = StatusCode::BAD_GATEWAY;
+/// A JSON response the gateway writes itself.
+pub fn json(status: StatusCode, body: Vec<u8>) -> Response<GatewayBody> {
+    let mut response = Response::new(Either::Left(Full::new(Bytes::from(body))));
+    *response.status_mut() = status;
     response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
     );
     response
 }
 
-async fn forward(
-    client: UpstreamClient,
-    upstream: Authority,
+fn reject(reject: Reject) -> Response<GatewayBody> {
+    let body = serde_json::json!({"error": {"message": reject.message, "type": reject.kind, "param": null, "code": null}});
+    let mut response = json(
+        reject.status,
+        serde_json::to_vec(&body).expect("json serializes"),
+    );
+    if let Some(seconds) = reject.retry_after_s {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+async fn handle(
+    state: Arc<GatewayState>,
     req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, io::Error> {
-    let (mut parts, body) = req.into_parts();
-    let path_and_query = parts.uri.path_and_query().cloned();
-    let mut uri = Uri::builder().scheme(Scheme::HTTP).authority(upstream);
-    if let Some(pq) = path_and_query {
-        uri = uri.path_and_query(pq);
+) -> Result<Response<GatewayBody>, Infallible> {
+    if req.method() == Method::GET && req.uri().path() == "/health" {
+        return Ok(json(StatusCode::OK, b"{\"status\":\"ok\"}".to_vec()));
     }
-    parts.uri = uri.build().map_err(io::Error::other)?;
-    parts.headers.remove(http::header::HOST);
-    parts.version = http::Version::HTTP_11;
-    match client.request(Request::from_parts(parts, body)).await {
-        Ok(response) => Ok(response.map(BodyExt::boxed)),
-        Err(error) => Ok(bad_gateway(format!("upstream request failed: {error}"))),
+    if req.method() != Method::POST || req.uri().path() != "/v1/chat/completions" {
+        return Ok(relay_other(&state, req).await);
     }
+    Ok(match chat(state, req).await {
+        Ok(response) => response,
+        Err(rejection) => reject(rejection),
+    })
+}
+
+async fn relay_other(state: &Arc<GatewayState>, req: Request<Incoming>) -> Response<GatewayBody> {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+    else {
+        return reject(Reject {
+            status: StatusCode::BAD_REQUEST,
+            message: "unreadable body".into(),
+            kind: "invalid_request_error",
+            retry_after_s: None,
+        });
+    };
+    let upstream = &state.upstreams[0];
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = parts.method;
+    *request.uri_mut() = http::Uri::builder()
+        .scheme("http")
+        .authority(upstream.authority.clone())
+        .path_and_query(parts.uri.path_and_query().map_or("/", |p| p.as_str()))
+        .build()
+        .expect("valid uri parts");
+    match stages::stage_forward(state, request).await {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let mut out = Response::from_parts(parts, Either::Left(Full::new(bytes)));
+            out.headers_mut().remove(header::TRANSFER_ENCODING);
+            out
+        }
+        Err(_) => reject(Reject {
+            status: StatusCode::BAD_GATEWAY,
+            message: "upstream unreachable".into(),
+            kind: "upstream_error",
+            retry_after_s: None,
+        }),
+    }
+}
+
+async fn chat(
+    state: Arc<GatewayState>,
+    req: Request<Incoming>,
+) -> Result<Response<GatewayBody>, Reject> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let parse_started = state.stages.start();
+    let raw = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            let message = if error.is::<LengthLimitError>() {
+                format!("request body is larger than {MAX_BODY_BYTES} bytes")
+            } else {
+                "request body could not be read".into()
+            };
+            return Err(Reject {
+                status: StatusCode::BAD_REQUEST,
+                message,
+                kind: "invalid_request_error",
+                retry_after_s: None,
+            });
+        }
+    };
+    let parsed = stages::stage_parse(&raw, &parts.headers);
+    state.stages.record(Stage::Parse, parse_started);
+    let parsed = parsed?;
+    let caller = state.timed(Stage::Auth, || stages::stage_auth(&state, &parts.headers))?;
+    state.timed(Stage::RateLimit, || {
+        stages::stage_rate_limit(&state, &caller)
+    })?;
+    let route = state.timed(Stage::Route, || {
+        stages::stage_route(&state, &parsed.model, &caller.tenant)
+    })?;
+
+    let attempts = state.config.retry.attempts;
+    let mut tried: Vec<usize> = Vec::new();
+    let mut last_failure = String::from("no upstream available");
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            let backoff = state
+                .config
+                .retry
+                .backoff_ms
+                .saturating_mul(1 << (attempt - 1).min(10));
+            tokio::time::sleep(Duration::from_millis(backoff)).await;
+        }
+        let selected = state.timed(Stage::Select, || {
+            stages::stage_select(&state, route, &tried)
+        });
+        let Some((index, upstream)) = selected else {
+            break;
+        };
+        tried.push(index);
+        let request = state.timed(Stage::Mutate, || {
+            stages::stage_mutate(upstream, route, &parts, &parsed, &raw)
+        });
+        let forward_started = state.stages.start();
+        let forwarded = stages::stage_forward(&state, request).await;
+        state.stages.record(Stage::Forward, forward_started);
+        match forwarded {
+            Ok(response) if response.status().is_server_error() && attempt + 1 < attempts => {
+                stages::mark_unhealthy(&state, index);
+                last_failure = format!(
+                    "upstream {} answered {}",
+                    upstream.config.name,
+                    response.status()
+                );
+            }
+            Ok(response) => {
+                if response.status().is_server_error() {
+                    stages::mark_unhealthy(&state, index);
+                }
+                let name = upstream.config.name.clone();
+                return Ok(respond(
+                    state.clone(),
+                    response,
+                    caller,
+                    parsed,
+                    name,
+                    started,
+                ));
+            }
+            Err(ForwardError::Connect(error)) => {
+                stages::mark_unhealthy(&state, index);
+                last_failure = format!("upstream {}: {error}", upstream.config.name);
+            }
+            Err(ForwardError::Timeout) => {
+                stages::mark_unhealthy(&state, index);
+                last_failure = format!(
+                    "upstream {} sent no response head in time",
+                    upstream.config.name
+                );
+            }
+        }
+        if tried.len() >= route.upstreams.len() && attempt + 1 < attempts {
+            tried.clear();
+        }
+    }
+    Err(Reject {
+        status: StatusCode::BAD_GATEWAY,
+        message: last_failure,
+        kind: "upstream_error",
+        retry_after_s: None,
+    })
+}
+
+fn respond(
+    state: Arc<GatewayState>,
+    response: Response<Incoming>,
+    caller: stages::Caller,
+    parsed: stages::Parsed,
+    upstream: String,
+    started: Instant,
+) -> Response<GatewayBody> {
+    let (mut parts, body) = response.into_parts();
+    for name in ["connection", "keep-alive", "transfer-encoding", "upgrade"] {
+        parts.headers.remove(name);
+    }
+    let completion = Completion {
+        key: caller.key,
+        record: LogRecord {
+            request_id: parsed.request_id,
+            tenant: caller.tenant,
+            model: parsed.model,
+            upstream,
+            status: parts.status.as_u16(),
+            stream: parsed.stream,
+            completion_tokens: 0,
+            duration_us: 0,
+        },
+        started,
+    };
+    Response::from_parts(
+        parts,
+        Either::Right(RelayBody::new(body, state, completion)),
+    )
 }
