@@ -1,11 +1,11 @@
 //! The pass-through gateway in front of the real mock: bodies relay intact, streams are not
 //! buffered, and an unreachable upstream is a 502.
 
+mod common;
+
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use mock_upstream::clock::monotonic_ns;
 use mock_upstream::{Distribution, MockConfig, MockServer};
 
@@ -17,17 +17,14 @@ async fn open(
     id: &str,
     body: &'static str,
 ) -> hyper::Response<hyper::body::Incoming> {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let request = http::Request::post("/v1/chat/completions")
-        .header("host", addr.to_string())
-        .header("x-request-id", id)
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .expect("request");
-    sender.send_request(request).await.expect("response")
+    common::open(
+        addr,
+        "POST",
+        "/v1/chat/completions",
+        &[("x-request-id", id)],
+        body,
+    )
+    .await
 }
 
 async fn start() -> (MockServer, gateway::Gateway) {
