@@ -72,12 +72,25 @@ impl Reject {
     }
 }
 
-/// What `stage_parse` keeps of the body.
+/// What `stage_parse` keeps of the body (the raw bytes are forwarded as they are unless the
+/// route renames the model).
 pub struct Parsed {
-    pub body: serde_json::Map<String, serde_json::Value>,
     pub model: String,
     pub stream: bool,
     pub request_id: String,
+}
+
+/// The fields the gateway reads; the rest of the body passes through untouched.
+#[derive(serde::Deserialize)]
+struct ChatFields<'a> {
+    #[serde(borrow)]
+    model: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    messages: Vec<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default, borrow)]
+    user: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// The caller, once authenticated.
@@ -169,44 +182,29 @@ impl GatewayState {
 /// parse: read the chat-completions JSON; 400 for bad JSON or missing/mistyped model/messages.
 #[inline(never)]
 pub fn stage_parse(body: &Bytes, headers: &HeaderMap) -> Result<Parsed, Reject> {
-    let bad =
-        |message: String| Reject::new(StatusCode::BAD_REQUEST, "invalid_request_error", message);
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| bad(format!("request body is not valid JSON: {e}")))?;
-    let serde_json::Value::Object(body) = value else {
-        return Err(bad("request body must be a JSON object".into()));
-    };
-    let model = match body.get("model") {
-        Some(serde_json::Value::String(model)) => model.clone(),
-        _ => return Err(bad("'model' is required and must be a string".into())),
-    };
-    match body.get("messages") {
-        Some(serde_json::Value::Array(messages)) if !messages.is_empty() => {}
-        _ => {
-            return Err(bad(
-                "'messages' is required and must be a non-empty array".into()
-            ))
-        }
+    let fields: ChatFields = serde_json::from_slice(body).map_err(|e| {
+        Reject::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("request body is not a valid chat completion: {e}"),
+        )
+    })?;
+    if fields.messages.is_empty() {
+        return Err(Reject::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "'messages' must contain at least one message",
+        ));
     }
-    let stream = match body.get("stream") {
-        None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::Bool(b)) => *b,
-        Some(_) => return Err(bad("'stream' must be a boolean".into())),
-    };
     let request_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| {
-            body.get("user")
-                .and_then(|u| u.as_str())
-                .map(str::to_string)
-        })
+        .or_else(|| fields.user.map(|u| u.into_owned()))
         .unwrap_or_default();
     Ok(Parsed {
-        body,
-        model,
-        stream,
+        model: fields.model.into_owned(),
+        stream: fields.stream.unwrap_or(false),
         request_id,
     })
 }
@@ -317,6 +315,17 @@ pub fn stage_select<'a>(
     None
 }
 
+/// The body with `model` replaced (the body was already validated by `stage_parse`).
+fn rename_model(raw: &Bytes, model: &str) -> Bytes {
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(raw) {
+        Ok(mut body) => {
+            body.insert("model".into(), serde_json::Value::String(model.to_string()));
+            Bytes::from(serde_json::to_vec(&body).expect("a JSON map serializes"))
+        }
+        Err(_) => raw.clone(),
+    }
+}
+
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
@@ -338,12 +347,8 @@ pub fn stage_mutate(
     raw: &Bytes,
 ) -> Request<Full<Bytes>> {
     let body = match &route.rename {
-        Some(model) => {
-            let mut body = parsed.body.clone();
-            body.insert("model".into(), serde_json::Value::String(model.clone()));
-            Bytes::from(serde_json::to_vec(&body).expect("a JSON map serializes"))
-        }
-        None => raw.clone(),
+        Some(model) if *model != parsed.model => rename_model(raw, model),
+        _ => raw.clone(),
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri = http::Uri::builder()
