@@ -20,6 +20,11 @@ for level in run["levels"]:
     assert 4.0 < itl < 6.5, (name, "itl p50", itl)
     assert level["tokens_received"] == 16 * level["requests_ok"], name
     assert level["latency"]["first_token_relay"]["value"]["count"] > 0, name
+    if level["target"] == "reference":
+        stages = level["stages"]
+        assert list(stages) == sorted(["parse", "auth", "rate_limit", "route", "select", "mutate", "forward", "relay", "log", "meter"]), list(stages)
+        assert all(s["count"] >= level["requests_ok"] for s in stages.values()), name
+        assert stages["forward"]["effective_parallelism"] > 0, name
     for key in ("e2e_p50", "e2e_p99", "ttft_p50"):
         assert level["added_latency_ms"][key]["value"] is not None, (name, key)
 print(f"run.json ok: {runs[-1]} ({len(run['levels'])} levels)")

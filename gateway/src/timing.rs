@@ -85,9 +85,12 @@ pub struct StageSummary {
     pub count: u64,
     /// Sum of all recorded times, µs (for effective parallelism = sum / wall time).
     pub total_us: f64,
+    pub min_us: u64,
+    pub mean_us: f64,
     pub p50_us: u64,
     pub p90_us: u64,
     pub p99_us: u64,
+    pub p999_us: u64,
     pub max_us: u64,
     /// The merged histogram, V2 + deflate, base64.
     pub histogram: String,
@@ -164,9 +167,12 @@ impl StageRecorder {
                 stage: stage.name().to_string(),
                 count: h.len(),
                 total_us: h.mean() * h.len() as f64,
+                min_us: h.min(),
+                mean_us: h.mean(),
                 p50_us: h.value_at_quantile(0.5),
                 p90_us: h.value_at_quantile(0.9),
                 p99_us: h.value_at_quantile(0.99),
+                p999_us: h.value_at_quantile(0.999),
                 max_us: h.max(),
                 histogram: serialize(h),
             })

@@ -185,6 +185,7 @@ pub fn level_result(
         },
         resources: ctx.resources,
         histograms,
+        stages: BTreeMap::new(),
     }
 }
 

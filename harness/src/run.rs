@@ -78,15 +78,48 @@ fn target_list(
         if name == "direct" || names.contains(&name) {
             continue;
         }
-        if !KNOWN_GATEWAYS.contains(&name.as_str()) {
+        let known = KNOWN_GATEWAYS.contains(&name.as_str())
+            || reference_variant(&name).is_some_and(|path| path.is_file());
+        if !known {
             return Err(RunError::Input(format!(
-                "unknown target `{name}`: known targets are direct, {}",
-                KNOWN_GATEWAYS.join(", ")
+                "unknown target `{name}`: known targets are direct, {}, and reference@VARIANT for each gateways/reference/VARIANT.toml{}",
+                KNOWN_GATEWAYS.join(", "),
+                variant_list()
             )));
         }
         names.push(name);
     }
     Ok(names)
+}
+
+/// `reference@VARIANT` → `gateways/reference/VARIANT.toml` (a reference gateway configuration).
+fn reference_variant(name: &str) -> Option<PathBuf> {
+    let variant = name.strip_prefix("reference@")?;
+    let valid = !variant.is_empty()
+        && variant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    valid.then(|| PathBuf::from("gateways/reference").join(format!("{variant}.toml")))
+}
+
+fn variant_list() -> String {
+    let mut variants: Vec<String> = std::fs::read_dir("gateways/reference")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".toml")
+                .map(|v| format!("reference@{v}"))
+        })
+        .collect();
+    variants.sort();
+    if variants.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", variants.join(", "))
+    }
 }
 
 fn create_run_dir(out_dir: &Path, scenario: &Scenario) -> Result<(String, PathBuf), RunError> {
@@ -115,7 +148,13 @@ fn create_run_dir(out_dir: &Path, scenario: &Scenario) -> Result<(String, PathBu
 }
 
 fn endpoint(addr: SocketAddr, scenario: &Scenario) -> Endpoint {
-    Endpoint::new(addr, "/v1/chat/completions", scenario.load.http2)
+    let mut endpoint = Endpoint::new(addr, "/v1/chat/completions", scenario.load.http2);
+    if let Some(key) = &scenario.load.api_key {
+        if let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {key}")) {
+            endpoint.headers.push((http::header::AUTHORIZATION, value));
+        }
+    }
+    endpoint
 }
 
 /// Samples a process's CPU and peak RSS while a level runs.
@@ -259,13 +298,17 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
         let (addr, process) = if name == "direct" {
             (Some(mock.addr), None)
         } else {
-            let args = vec![
+            let mut args = vec![
                 "gateway".into(),
                 "--listen".into(),
                 "127.0.0.1:0".into(),
                 "--upstream".into(),
                 format!("http://{}", mock.addr),
             ];
+            if let Some(path) = reference_variant(name) {
+                args.push("--config".into());
+                args.push(path.display().to_string());
+            }
             match ChildProcess::spawn(
                 name,
                 &exe,
@@ -403,7 +446,16 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 .process
                 .as_ref()
                 .map(|p| ResourceSampler::start(p.pid()));
+            let admin = target.process.as_ref().and_then(ChildProcess::admin_addr);
+            if let Some(admin) = admin {
+                // Reset the gateway's stage histograms so they cover this level only.
+                let _ = generator
+                    .runtime()
+                    .block_on(control::scrape_stages(admin, 1.0));
+            }
+            let level_started = std::time::Instant::now();
             let measurement = generator.run_level(&endpoint, &body, &spec, stop_rx.clone(), live);
+            let level_wall_s = level_started.elapsed().as_secs_f64();
             drop(ticker);
             let resources = sampler.map_or_else(no_process_resources, ResourceSampler::finish);
             if measurement.interrupted {
@@ -441,6 +493,18 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 resources,
             };
             let mut result = analysis::level_result(context, &measurement, split);
+            if let Some(admin) = admin {
+                match generator
+                    .runtime()
+                    .block_on(control::scrape_stages(admin, level_wall_s))
+                {
+                    Ok(stages) => result.stages = stages,
+                    Err(error) => result
+                        .rig
+                        .reasons
+                        .push(format!("stage timings unavailable: {error}")),
+                }
+            }
             match target.info.kind {
                 TargetKind::Direct => {
                     let baseline = result.clone();

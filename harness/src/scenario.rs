@@ -17,6 +17,7 @@
 //! max_tokens = 64                # optional
 //! http2 = false
 //! seed = 1                       # Poisson arrivals
+//! api_key = "sk-gb-bench"        # optional: Authorization: Bearer … on every request
 //! [slo]                          # goodput objectives, ms (each optional)
 //! ttft_ms = 200
 //! tpot_ms = 50
@@ -48,7 +49,8 @@ pub struct Scenario {
     /// One line on what the scenario is for.
     #[serde(default)]
     pub description: String,
-    /// Targets to measure besides `direct`: `reference`, or `gateways/<name>` folder names.
+    /// Targets to measure besides `direct`: `reference`, or `reference@VARIANT` for the reference
+    /// gateway run with `gateways/reference/VARIANT.toml`.
     #[serde(default = "default_targets")]
     pub targets: Vec<String>,
     /// The load.
@@ -107,6 +109,9 @@ pub struct LoadConfig {
     pub http2: bool,
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Sent as `Authorization: Bearer <api_key>` (gateways with virtual keys need one).
+    #[serde(default)]
+    pub api_key: Option<String>,
 }
 
 fn default_model() -> LoadModel {

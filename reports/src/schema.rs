@@ -204,6 +204,24 @@ pub struct LevelResult {
     pub resources: Resources,
     /// Serialized HdrHistograms (V2, deflate, base64) by metric name, in µs, for exact merging.
     pub histograms: BTreeMap<String, String>,
+    /// Per-stage timings the gateway itself reported (reference gateway: `/admin/stages`), by
+    /// stage name; empty for targets that report none.
+    #[serde(default)]
+    pub stages: BTreeMap<String, StageResult>,
+}
+
+/// One pipeline stage at one level, as the gateway timed it (warmup included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageResult {
+    /// Times the stage ran.
+    pub count: u64,
+    /// Wall time per run, ms.
+    pub latency: Measured<LatencySummary>,
+    /// Σ stage time / level wall time: the mean number of requests inside the stage. A stage whose
+    /// time grows with load while this stays near 1 is serialized (a lock or a single thread).
+    pub effective_parallelism: f64,
+    /// The stage's HdrHistogram (µs, V2 + deflate, base64).
+    pub histogram: String,
 }
 
 /// Whether the load generator (or the mock) limited this level, and the evidence.

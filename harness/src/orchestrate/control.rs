@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use mock_upstream::clock::monotonic_ns;
 use mock_upstream::TimelineRecord;
+use reports::{LatencySummary, Measured, StageResult};
 
 use crate::load::request::{execute, Outcome};
 use crate::load::{BodyTemplate, Endpoint};
@@ -86,4 +87,47 @@ fn kind(stream: bool) -> &'static str {
     } else {
         "non-streaming"
     }
+}
+
+/// Reads (and resets) the reference gateway's per-stage histograms; `wall_s` is the time they
+/// cover, for effective parallelism.
+pub async fn scrape_stages(
+    admin: SocketAddr,
+    wall_s: f64,
+) -> Result<std::collections::BTreeMap<String, StageResult>, String> {
+    #[derive(serde::Deserialize)]
+    struct Stages {
+        stages: Vec<gateway::timing::StageSummary>,
+    }
+    let body = http_get(admin, "/admin/stages?reset=1").await?;
+    let stages: Stages = serde_json::from_slice(&body)
+        .map_err(|e| format!("gateway /admin/stages is not valid JSON: {e}"))?;
+    let ms = |us: u64| us as f64 / 1000.0;
+    Ok(stages
+        .stages
+        .into_iter()
+        .map(|s| {
+            let latency = if s.count == 0 {
+                Measured::missing("the stage did not run")
+            } else {
+                Measured::of(LatencySummary {
+                    count: s.count,
+                    min_ms: ms(s.min_us),
+                    mean_ms: s.mean_us / 1000.0,
+                    p50_ms: ms(s.p50_us),
+                    p90_ms: ms(s.p90_us),
+                    p99_ms: ms(s.p99_us),
+                    p999_ms: ms(s.p999_us),
+                    max_ms: ms(s.max_us),
+                })
+            };
+            let result = StageResult {
+                count: s.count,
+                latency,
+                effective_parallelism: s.total_us / 1e6 / wall_s.max(1e-9),
+                histogram: s.histogram,
+            };
+            (s.stage, result)
+        })
+        .collect())
 }

@@ -41,6 +41,8 @@ pub struct ChildProcess {
     log_path: PathBuf,
     /// The address it printed.
     pub addr: SocketAddr,
+    /// The admin address, if it printed `admin on http://ADDR` (the reference gateway does).
+    admin_addr: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>>,
 }
 
 /// Restricts the calling thread (and what it later spawns) to `cores`.
@@ -102,19 +104,26 @@ impl ChildProcess {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel::<SocketAddr>();
         let mut stdout_log = log;
+        let admin_addr = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let admin_slot = admin_addr.clone();
         std::thread::Builder::new()
             .name(format!("{name}-stdout"))
             .spawn(move || {
                 let mut sent = false;
                 for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                     let _ = writeln!(stdout_log, "{line}");
+                    let printed = |marker: &str| {
+                        line.split_once(marker)
+                            .and_then(|(_, a)| a.trim().parse::<SocketAddr>().ok())
+                    };
                     if !sent {
-                        if let Some(addr) = line
-                            .rsplit("listening on http://")
-                            .next()
-                            .and_then(|a| a.trim().parse().ok())
-                        {
+                        if let Some(addr) = printed("listening on http://") {
                             sent = tx.send(addr).is_ok();
+                        }
+                    }
+                    if let Some(addr) = printed("admin on http://") {
+                        if let Ok(mut slot) = admin_slot.lock() {
+                            *slot = Some(addr);
                         }
                     }
                 }
@@ -129,6 +138,7 @@ impl ChildProcess {
                         child,
                         log_path,
                         addr,
+                        admin_addr,
                     })
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < timeout => {
@@ -150,6 +160,20 @@ impl ChildProcess {
                     });
                 }
             }
+        }
+    }
+
+    /// The admin address the process printed, if any (waits up to 1 s for the line).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            if let Some(addr) = self.admin_addr.lock().ok().and_then(|slot| *slot) {
+                return Some(addr);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
