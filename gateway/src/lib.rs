@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod profile;
 pub mod proxy;
 pub mod stages;
 pub mod timing;

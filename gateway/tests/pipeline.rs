@@ -227,3 +227,51 @@ async fn sync_log_serializes_and_channel_does_not() {
         "channel log effective parallelism {channel:.2}, expected about 0"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_returns_folded_stacks_under_load() {
+    let mock = mock(4.0, FaultConfig::default()).await;
+    let gw = gateway(&config(&[("m", mock.local_addr())], "")).await;
+    let (addr, admin_addr) = (gw.local_addr(), gw.admin_addr());
+    let profile = tokio::spawn(async move {
+        let response = open(
+            admin_addr,
+            "POST",
+            "/admin/profile?seconds=1&hz=499",
+            &[],
+            "",
+        )
+        .await;
+        let status = response.status().as_u16();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("profile body")
+            .to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    });
+    let load = tokio::spawn(async move {
+        let started = Instant::now();
+        while started.elapsed().as_millis() < 1_200 {
+            let batch: Vec<_> = (0..16)
+                .map(|_| tokio::spawn(async move { send(addr, &[KEY], PLAIN).await.0 }))
+                .collect();
+            for request in batch {
+                assert_eq!(request.await.expect("request"), 200);
+            }
+        }
+    });
+    let (status, folded) = profile.await.expect("profile task");
+    load.await.expect("load task");
+    assert_eq!(status, 200, "{folded}");
+    let lines: Vec<&str> = folded.lines().collect();
+    assert!(!lines.is_empty(), "no samples");
+    for line in &lines {
+        let (stack, count) = line.rsplit_once(' ').expect("`stack count`");
+        assert!(
+            stack.contains(';') && count.parse::<u64>().is_ok(),
+            "{line}"
+        );
+    }
+    gw.shutdown().await;
+    mock.shutdown().await;
+}

@@ -186,6 +186,8 @@ pub fn level_result(
         resources: ctx.resources,
         histograms,
         stages: BTreeMap::new(),
+        stage_cpu_share: BTreeMap::new(),
+        flamegraph: None,
     }
 }
 

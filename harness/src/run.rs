@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::analysis;
 use crate::environment;
+use crate::flamegraphs;
 use crate::load::{BodyTemplate, Endpoint, Generator, LevelSpec, LiveStats, Slo};
 use crate::orchestrate::control;
 use crate::orchestrate::process::{self, pin_current_thread, ChildProcess};
@@ -95,7 +96,8 @@ fn target_list(
 /// `reference@VARIANT` → `gateways/reference/VARIANT.toml` (a reference gateway configuration).
 fn reference_variant(name: &str) -> Option<PathBuf> {
     let variant = name.strip_prefix("reference@")?;
-    let valid = !variant.is_empty()
+    let valid = variant != "gateway"
+        && !variant.is_empty()
         && variant
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -375,6 +377,7 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
 
     let load = &scenario.load;
     let level_s = load.warmup_s + load.duration_s;
+    let stage_map = flamegraphs::reference_stage_map().map_err(RunError::Input)?;
     let body = BodyTemplate::new(&load.model_name, &load.prompt, load.stream, load.max_tokens);
     let mut interrupted = false;
     'levels: for (level_index, &level_value) in load.levels.iter().enumerate() {
@@ -453,9 +456,22 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                     .runtime()
                     .block_on(control::scrape_stages(admin, 1.0));
             }
+            // One profile window per gateway × level, inside the measured window.
+            let profile_s = (load.duration_s - 0.5).clamp(1.0, 3.0) as u64;
+            let profile = admin.filter(|_| load.duration_s >= 1.5).map(|admin| {
+                let delay = Duration::from_secs_f64(load.warmup_s + 0.25);
+                generator.runtime().spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    control::http_post(admin, &format!("/admin/profile?seconds={profile_s}&hz=499"))
+                        .await
+                })
+            });
             let level_started = std::time::Instant::now();
             let measurement = generator.run_level(&endpoint, &body, &spec, stop_rx.clone(), live);
             let level_wall_s = level_started.elapsed().as_secs_f64();
+            let folded = profile
+                .and_then(|task| generator.runtime().block_on(task).ok())
+                .and_then(Result::ok);
             drop(ticker);
             let resources = sampler.map_or_else(no_process_resources, ResourceSampler::finish);
             if measurement.interrupted {
@@ -503,6 +519,20 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                         .rig
                         .reasons
                         .push(format!("stage timings unavailable: {error}")),
+                }
+            }
+            if let Some(folded) = folded.filter(|f| !f.is_empty()) {
+                let file = format!("{}-l{level_index}", name.replace('@', "_"));
+                let title = format!("{name} @ {offered_value} {unit}");
+                match flamegraphs::store(&dir, &file, &folded, &title, &stage_map) {
+                    Ok((svg, shares)) => {
+                        result.flamegraph = Some(svg);
+                        result.stage_cpu_share = shares;
+                    }
+                    Err(error) => result
+                        .rig
+                        .reasons
+                        .push(format!("flamegraph not written: {error}")),
                 }
             }
             match target.info.kind {

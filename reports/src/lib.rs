@@ -4,6 +4,7 @@
 //! `run.json` schema ([`schema`]). Later modules add statistics, compare/gate and HTML rendering;
 //! this crate never starts processes.
 
+pub mod flamegraph;
 pub mod schema;
 
 pub use schema::*;

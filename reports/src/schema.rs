@@ -208,6 +208,13 @@ pub struct LevelResult {
     /// stage name; empty for targets that report none.
     #[serde(default)]
     pub stages: BTreeMap<String, StageResult>,
+    /// Share of CPU samples per stage (plus `runtime/other`) from this level's profile window,
+    /// attributed by the gateway's stage map; empty when the target was not profiled.
+    #[serde(default)]
+    pub stage_cpu_share: BTreeMap<String, f64>,
+    /// This level's flamegraph SVG, relative to the run directory (folded stacks beside it).
+    #[serde(default)]
+    pub flamegraph: Option<String>,
 }
 
 /// One pipeline stage at one level, as the gateway timed it (warmup included).

@@ -42,6 +42,39 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Result<Bytes, String> {
         .to_bytes())
 }
 
+/// POSTs (empty body) to `path` on `addr`; the response body as text.
+pub async fn http_post(addr: SocketAddr, path: &str) -> Result<String, String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let request = http::Request::post(path)
+        .header(http::header::HOST, addr.to_string())
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(format!(
+            "POST {path} on {addr}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 /// Takes (drains) every record from the mock's timeline.
 pub async fn drain_timeline(mock: SocketAddr) -> Result<Vec<TimelineRecord>, String> {
     let body = http_get(mock, "/__mock/timeline?drain=1").await?;

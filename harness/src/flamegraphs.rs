@@ -1,0 +1,50 @@
+//! Storing a level's profile: folded stacks and an inferno SVG under `flamegraphs/`, and the
+//! per-stage CPU shares the gateway's stage map gives.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use reports::flamegraph::{render_svg, StageMap};
+
+/// Where the reference gateway's definition (with its stage map) lives, relative to the checkout.
+const REFERENCE_DEFINITION: &str = "gateways/reference/gateway.toml";
+
+/// The reference gateway's stage map: from its `gateway.toml` when present, else `stage_<name>`
+/// frame patterns (the gateway's stage function names).
+pub fn reference_stage_map() -> Result<StageMap, String> {
+    #[derive(serde::Deserialize)]
+    struct Definition {
+        #[serde(default)]
+        stage_map: BTreeMap<String, String>,
+    }
+    let rules: Vec<(String, String)> = match std::fs::read_to_string(REFERENCE_DEFINITION) {
+        Ok(text) => {
+            let definition: Definition = toml::from_str(&text)
+                .map_err(|e| format!("{REFERENCE_DEFINITION}: {}", e.message()))?;
+            definition.stage_map.into_iter().collect()
+        }
+        Err(_) => gateway::timing::Stage::ALL
+            .iter()
+            .map(|s| (s.name().to_string(), format!("stage_{}", s.name())))
+            .collect(),
+    };
+    StageMap::new(&rules).map_err(|e| format!("{REFERENCE_DEFINITION}: {e}"))
+}
+
+/// Writes `flamegraphs/<file>.folded` and `.svg`; returns the SVG's path relative to `run_dir`
+/// and the stage CPU shares.
+pub fn store(
+    run_dir: &Path,
+    file: &str,
+    folded: &str,
+    title: &str,
+    map: &StageMap,
+) -> Result<(String, BTreeMap<String, f64>), String> {
+    let dir = run_dir.join("flamegraphs");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::write(dir.join(format!("{file}.folded")), folded).map_err(|e| e.to_string())?;
+    let svg = render_svg(folded, title).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join(format!("{file}.svg")), svg).map_err(|e| e.to_string())?;
+    let shares = map.cpu_shares(folded).unwrap_or_default();
+    Ok((format!("flamegraphs/{file}.svg"), shares))
+}
