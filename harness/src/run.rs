@@ -456,16 +456,22 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                     .runtime()
                     .block_on(control::scrape_stages(admin, 1.0));
             }
-            // One profile window per gateway × level, inside the measured window.
-            let profile_s = (load.duration_s - 0.5).clamp(1.0, 3.0) as u64;
-            let profile = admin.filter(|_| load.duration_s >= 1.5).map(|admin| {
-                let delay = Duration::from_secs_f64(load.warmup_s + 0.25);
-                generator.runtime().spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    control::http_post(admin, &format!("/admin/profile?seconds={profile_s}&hz=499"))
-                        .await
-                })
-            });
+            // One profile window per gateway × level, taken during the warmup (same offered
+            // load) and finished before the measured window, so the sampler and its report
+            // building never perturb the figures. Needs warmup_s >= 1.5.
+            let profile_s = (load.warmup_s - 0.7).floor().min(3.0);
+            let profile = admin
+                .filter(|_| scenario.profile.enabled && profile_s >= 1.0)
+                .map(|admin| {
+                    let path = format!(
+                        "/admin/profile?seconds={profile_s}&hz={}",
+                        scenario.profile.hz
+                    );
+                    generator.runtime().spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        control::http_post(admin, &path).await
+                    })
+                });
             let level_started = std::time::Instant::now();
             let measurement = generator.run_level(&endpoint, &body, &spec, stop_rx.clone(), live);
             let level_wall_s = level_started.elapsed().as_secs_f64();

@@ -26,6 +26,9 @@
 //! threads = 1                    # load generator worker threads
 //! lag_threshold_ms = 1.0         # send-lag p99 above this flags the level rig_limited
 //! cpu_saturation_pct = 90        # generator CPU (per rig thread) above this flags it too
+//! [profile]                      # gateways that can be profiled (reference: /admin/profile)
+//! enabled = true                 # one window per gateway × level, during the warmup
+//! hz = 499                       #   (needs warmup_s >= 1.5; up to 3 s long)
 //! [mock]                         # the mock's knobs (see README)
 //! ```
 
@@ -61,6 +64,9 @@ pub struct Scenario {
     /// Load generator settings.
     #[serde(default)]
     pub rig: RigConfig,
+    /// Gateway profiling.
+    #[serde(default)]
+    pub profile: ProfileConfig,
     /// The mock's knobs.
     #[serde(default)]
     pub mock: MockConfig,
@@ -163,6 +169,24 @@ impl Default for RigConfig {
             threads: 1,
             lag_threshold_ms: 1.0,
             cpu_saturation_pct: 90.0,
+        }
+    }
+}
+
+/// `[profile]`: one CPU profile window per gateway × level, taken during the warmup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileConfig {
+    pub enabled: bool,
+    /// Sampling frequency, Hz.
+    pub hz: u32,
+}
+
+impl Default for ProfileConfig {
+    fn default() -> Self {
+        ProfileConfig {
+            enabled: true,
+            hz: 499,
         }
     }
 }
