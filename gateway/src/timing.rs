@@ -174,20 +174,10 @@ impl StageRecorder {
                 p99_us: h.value_at_quantile(0.99),
                 p999_us: h.value_at_quantile(0.999),
                 max_us: h.max(),
-                histogram: serialize(h),
+                histogram: reports::histogram::serialize_histogram(h),
             })
             .collect()
     }
-}
-
-fn serialize(histogram: &Histogram<u64>) -> String {
-    use base64::Engine as _;
-    use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
-    let mut bytes = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(histogram, &mut bytes)
-        .expect("serializing into a Vec cannot fail");
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]

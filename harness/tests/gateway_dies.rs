@@ -8,26 +8,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use reports::RunStatus;
 
-/// The pid of a child of `parent` whose command line contains `needle`.
-fn child_with_arg(parent: u32, needle: &str) -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_string_lossy().parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let ppid: u32 = stat
-                .rsplit(')')
-                .next()?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
-            (ppid == parent && cmdline.split('\0').any(|a| a == needle)).then_some(pid)
-        })
-}
-
 #[test]
 fn killed_gateway_is_reported_and_the_run_goes_on() {
     let dir = scratch_dir("gateway-dies");
@@ -52,7 +32,10 @@ fn killed_gateway_is_reported_and_the_run_goes_on() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let gateway = loop {
         assert!(Instant::now() < deadline, "gateway child never appeared");
-        if let Some(pid) = child_with_arg(child.id(), "gateway") {
+        let gateway = children_of(child.id())
+            .into_iter()
+            .find(|(_, cmd)| cmd.split(' ').any(|a| a == "gateway"));
+        if let Some((pid, _)) = gateway {
             break pid;
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -8,27 +8,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use reports::RunStatus;
 
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut children = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            children.push(child);
-        }
-    }
-    children
-}
-
 #[test]
 fn sigint_keeps_finished_levels_and_reaps_children() {
     let dir = scratch_dir("interrupt");
@@ -67,7 +46,10 @@ fn sigint_keeps_finished_levels_and_reaps_children() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(600));
-    let children = children_of(pid);
+    let children: Vec<u32> = children_of(pid)
+        .into_iter()
+        .map(|(child, _)| child)
+        .collect();
     assert!(
         children.len() >= 2,
         "mock and gateway are children: {children:?}"

@@ -5,6 +5,7 @@
 //! this crate never starts processes.
 
 pub mod flamegraph;
+pub mod histogram;
 pub mod schema;
 
 pub use schema::*;

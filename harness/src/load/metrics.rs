@@ -166,16 +166,7 @@ impl Recorder {
     }
 }
 
-/// Serializes a histogram as V2 + deflate, base64: exact, mergeable, and compact.
-pub fn serialize_histogram(histogram: &Histogram<u64>) -> String {
-    use base64::Engine as _;
-    use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
-    let mut bytes = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(histogram, &mut bytes)
-        .expect("serializing into a Vec cannot fail");
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
+pub use reports::histogram::serialize_histogram;
 
 #[cfg(test)]
 mod tests {

@@ -14,8 +14,13 @@ use reports::{LatencySummary, Measured, StageResult};
 use crate::load::request::{execute, Outcome};
 use crate::load::{BodyTemplate, Endpoint};
 
-/// GETs `path` from `addr` on a fresh HTTP/1.1 connection.
-pub async fn http_get(addr: SocketAddr, path: &str) -> Result<Bytes, String> {
+/// Sends a bodiless `method` request for `path` to `addr` on a fresh HTTP/1.1 connection;
+/// the body of a 2xx response, else an error naming the request and status.
+async fn control_request(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+) -> Result<Bytes, String> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
@@ -23,35 +28,9 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Result<Bytes, String> {
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
-    let request = http::Request::get(path)
-        .header(http::header::HOST, addr.to_string())
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("GET {path} on {addr}: HTTP {}", response.status()));
-    }
-    Ok(response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes())
-}
-
-/// POSTs (empty body) to `path` on `addr`; the response body as text.
-pub async fn http_post(addr: SocketAddr, path: &str) -> Result<String, String> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let request = http::Request::post(path)
+    let request = http::Request::builder()
+        .method(method.clone())
+        .uri(path)
         .header(http::header::HOST, addr.to_string())
         .body(Full::new(Bytes::new()))
         .map_err(|e| e.to_string())?;
@@ -68,10 +47,21 @@ pub async fn http_post(addr: SocketAddr, path: &str) -> Result<String, String> {
         .to_bytes();
     if !status.is_success() {
         return Err(format!(
-            "POST {path} on {addr}: HTTP {status}: {}",
+            "{method} {path} on {addr}: HTTP {status}: {}",
             String::from_utf8_lossy(&body)
         ));
     }
+    Ok(body)
+}
+
+/// GETs `path` from `addr`.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<Bytes, String> {
+    control_request(addr, http::Method::GET, path).await
+}
+
+/// POSTs (empty body) to `path` on `addr`; the response body as text.
+pub async fn http_post(addr: SocketAddr, path: &str) -> Result<String, String> {
+    let body = control_request(addr, http::Method::POST, path).await?;
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
