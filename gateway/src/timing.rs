@@ -127,20 +127,21 @@ impl StageRecorder {
         }
         MINE.with(|cell| {
             let mut mine = cell.borrow_mut();
-            let set = match mine.iter().find(|(id, _)| *id == self.id) {
-                Some((_, set)) => set.clone(),
+            let index = match mine.iter().position(|(id, _)| *id == self.id) {
+                Some(index) => index,
                 None => {
                     let set = Arc::new(Mutex::new(new_set()));
                     self.sets
                         .lock()
                         .expect("stage registry lock")
                         .push(set.clone());
-                    mine.push((self.id, set.clone()));
-                    set
+                    mine.push((self.id, set));
+                    mine.len() - 1
                 }
             };
-            drop(mine);
-            let mut guard = set
+            // No refcount traffic on the hot path: lock this thread's set in place.
+            let mut guard = mine[index]
+                .1
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             guard[stage as usize].saturating_record(micros.max(1));

@@ -214,10 +214,16 @@ impl ResourceSampler {
     }
 }
 
-/// Records that a gateway process died, with its exit status and log tail as evidence.
-fn mark_died(target: &mut Target, level_index: usize, evidence: &str) {
+/// If the target's process has exited: marks it not served, with its exit status and log tail as
+/// evidence, and returns the line to print.
+fn died(target: &mut Target, level_index: usize) -> Option<String> {
+    let evidence = target.process.as_mut().and_then(ChildProcess::exited)?;
     target.info.served = false;
     target.info.not_served_reason = Some(format!("died by level {level_index}: {evidence}"));
+    Some(format!(
+        "gatebench: {} died mid-run: {evidence}",
+        target.info.name
+    ))
 }
 
 fn no_process_resources() -> Resources {
@@ -405,14 +411,11 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
             let Some(endpoint) = target.endpoint.clone() else {
                 continue;
             };
-            if let Some(evidence) = target.process.as_mut().and_then(ChildProcess::exited) {
-                mark_died(target, level_index, &evidence);
+            // Checked before the level (skip it) and after it (discard its figures).
+            if let Some(line) = died(target, level_index) {
                 run.targets[target_index] = target.info.clone();
                 write(&run)?;
-                progress.finish_level(
-                    level_s,
-                    &format!("gatebench: {name} died before level {level_index}: {evidence}"),
-                );
+                progress.finish_level(level_s, &line);
                 continue;
             }
             let _ = generator
@@ -488,14 +491,11 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 ));
                 break 'levels;
             }
-            if let Some(evidence) = target.process.as_mut().and_then(ChildProcess::exited) {
-                mark_died(target, level_index, &evidence);
+            // Checked before the level (skip it) and after it (discard its figures).
+            if let Some(line) = died(target, level_index) {
                 run.targets[target_index] = target.info.clone();
                 write(&run)?;
-                progress.finish_level(
-                    level_s,
-                    &format!("gatebench: {name} died mid-run: {evidence}"),
-                );
+                progress.finish_level(level_s, &line);
                 continue;
             }
             let timeline = generator

@@ -10,25 +10,7 @@ use reports::RunStatus;
 
 #[test]
 fn killed_gateway_is_reported_and_the_run_goes_on() {
-    let dir = scratch_dir("gateway-dies");
-    let scenario = dir.join("dies.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"dies\"\ntargets = [\"direct\", \"reference\"]\n[load]\nmodel = \"constant\"\nlevels = [20, 20, 20]\nwarmup_s = 0.2\nduration_s = 1.5\n[mock]\nttft_ms = 5\nitl_ms = 2\noutput_tokens = 8\n",
-    )
-    .expect("write scenario");
-    let out = dir.join("results");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatebench"))
-        .args([
-            "run",
-            "--quiet",
-            "--scenario",
-            scenario.to_str().expect("utf8"),
-            "--out",
-            out.to_str().expect("utf8"),
-        ])
-        .spawn()
-        .expect("start gatebench");
+    let (mut child, dir, out) = spawn_run("dies", THREE_SHORT_LEVELS);
     let deadline = Instant::now() + Duration::from_secs(20);
     let gateway = loop {
         assert!(Instant::now() < deadline, "gateway child never appeared");

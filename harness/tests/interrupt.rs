@@ -10,25 +10,7 @@ use reports::RunStatus;
 
 #[test]
 fn sigint_keeps_finished_levels_and_reaps_children() {
-    let dir = scratch_dir("interrupt");
-    let scenario = dir.join("interrupt.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"interrupt\"\ntargets = [\"direct\", \"reference\"]\n[load]\nmodel = \"constant\"\nlevels = [20, 20, 20]\nwarmup_s = 0.2\nduration_s = 1.5\n[mock]\nttft_ms = 5\nitl_ms = 2\noutput_tokens = 8\n",
-    )
-    .expect("write scenario");
-    let out = dir.join("results");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatebench"))
-        .args([
-            "run",
-            "--quiet",
-            "--scenario",
-            scenario.to_str().expect("utf8"),
-            "--out",
-            out.to_str().expect("utf8"),
-        ])
-        .spawn()
-        .expect("start gatebench");
+    let (mut child, dir, out) = spawn_run("interrupt", THREE_SHORT_LEVELS);
     let pid = child.id();
     // Wait until level one of both targets is on disk, then for the second level to be underway.
     let deadline = Instant::now() + Duration::from_secs(30);

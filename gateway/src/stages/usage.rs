@@ -166,20 +166,23 @@ impl Meter {
             }
             MeterImpl::PerCore => THREAD_USAGE.with(|cell| {
                 let mut mine = cell.borrow_mut();
-                let map = match mine.iter().find(|(id, _)| *id == self.id) {
-                    Some((_, map)) => map.clone(),
+                let index = match mine.iter().position(|(id, _)| *id == self.id) {
+                    Some(index) => index,
                     None => {
                         let map = Arc::new(Mutex::new(HashMap::new()));
                         self.per_thread
                             .lock()
                             .expect("meter registry lock")
                             .push(map.clone());
-                        mine.push((self.id, map.clone()));
-                        map
+                        mine.push((self.id, map));
+                        mine.len() - 1
                     }
                 };
-                drop(mine);
-                Self::add_to(&mut map.lock().expect("meter shard lock"), key, tokens);
+                Self::add_to(
+                    &mut mine[index].1.lock().expect("meter shard lock"),
+                    key,
+                    tokens,
+                );
             }),
         }
     }

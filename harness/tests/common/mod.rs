@@ -96,3 +96,27 @@ pub fn children_of(parent: u32) -> Vec<(u32, String)> {
     }
     children
 }
+
+/// Three short constant-rate levels, direct + reference: long enough to act on mid-run.
+pub const THREE_SHORT_LEVELS: &str = "targets = [\"direct\", \"reference\"]\n[load]\nmodel = \"constant\"\nlevels = [20, 20, 20]\nwarmup_s = 0.2\nduration_s = 1.5\n[mock]\nttft_ms = 5\nitl_ms = 2\noutput_tokens = 8\n";
+
+/// Starts `gatebench run --quiet` on a scenario named `name` with `body` in a fresh scratch dir;
+/// returns the child, the scratch dir, and the results root.
+pub fn spawn_run(name: &str, body: &str) -> (std::process::Child, PathBuf, PathBuf) {
+    let dir = scratch_dir(name);
+    let scenario = dir.join(format!("{name}.toml"));
+    std::fs::write(&scenario, format!("name = \"{name}\"\n{body}")).expect("write scenario");
+    let out = dir.join("results");
+    let child = Command::new(env!("CARGO_BIN_EXE_gatebench"))
+        .args([
+            "run",
+            "--quiet",
+            "--scenario",
+            scenario.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+        ])
+        .spawn()
+        .expect("start gatebench");
+    (child, dir, out)
+}
