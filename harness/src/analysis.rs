@@ -188,6 +188,7 @@ pub fn level_result(
         stages: BTreeMap::new(),
         stage_cpu_share: BTreeMap::new(),
         flamegraph: None,
+        flamegraph_missing: None,
     }
 }
 

@@ -38,13 +38,13 @@ pub fn store(
     file: &str,
     folded: &str,
     title: &str,
-    map: &StageMap,
+    map: Option<&StageMap>,
 ) -> Result<(String, BTreeMap<String, f64>), String> {
     let dir = run_dir.join("flamegraphs");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     std::fs::write(dir.join(format!("{file}.folded")), folded).map_err(|e| e.to_string())?;
     let svg = render_svg(folded, title).map_err(|e| e.to_string())?;
     std::fs::write(dir.join(format!("{file}.svg")), svg).map_err(|e| e.to_string())?;
-    let shares = map.cpu_shares(folded).unwrap_or_default();
+    let shares = map.and_then(|m| m.cpu_shares(folded)).unwrap_or_default();
     Ok((format!("flamegraphs/{file}.svg"), shares))
 }

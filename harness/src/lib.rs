@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod cli;
 pub mod environment;
 pub mod flamegraphs;
+pub mod gateways;
 pub mod load;
 pub mod orchestrate;
 pub mod progress;

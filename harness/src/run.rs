@@ -5,28 +5,29 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use reports::flamegraph::StageMap;
 use reports::{
-    LevelResult, Measured, OfferedLoad, Pinning, Resources, RunResult, RunStatus, TargetInfo,
-    TargetKind, SCHEMA_VERSION,
+    LevelResult, Measured, MemoryArc, OfferedLoad, Pinning, Resources, RunResult, RunStatus,
+    TargetInfo, TargetKind, SCHEMA_VERSION,
 };
 use tokio::sync::watch;
 
 use crate::analysis;
 use crate::environment;
 use crate::flamegraphs;
+use crate::gateways::launch::{self, Launched, Runtime, Usage};
+use crate::gateways::profilers::{self, Profiler};
+use crate::gateways::{self, Placeholders};
 use crate::load::{BodyTemplate, Endpoint, Generator, LevelSpec, LiveStats, Slo};
 use crate::orchestrate::control;
-use crate::orchestrate::process::{self, pin_current_thread, ChildProcess};
+use crate::orchestrate::process::{pin_current_thread, ChildProcess};
 use crate::progress::Progress;
 use crate::results;
 use crate::scenario::{LoadModel, Scenario, ScenarioSource};
-
-/// Targets gatebench knows how to start (besides `direct`).
-pub const KNOWN_GATEWAYS: &[&str] = &["reference"];
 
 /// What to run and where to write it.
 pub struct RunOptions {
@@ -38,6 +39,8 @@ pub struct RunOptions {
     pub quiet: bool,
     pub pin_rig: Option<Vec<usize>>,
     pub pin_target: Option<Vec<usize>>,
+    /// How third-party gateways are started.
+    pub runtime: Runtime,
 }
 
 /// How a run ended.
@@ -61,7 +64,40 @@ pub enum RunError {
 struct Target {
     info: TargetInfo,
     endpoint: Option<Endpoint>,
-    process: Option<ChildProcess>,
+    /// Request bodies (the model name can differ per gateway).
+    body: BodyTemplate,
+    running: Option<Running>,
+    profiler: Option<Profiler>,
+    stage_map: Option<StageMap>,
+}
+
+/// A started gateway.
+enum Running {
+    /// The reference gateway (`gatebench gateway`).
+    Reference(ChildProcess),
+    /// A third-party gateway from `gateways/<name>/`.
+    External(Launched),
+}
+
+impl Running {
+    fn usage(&self) -> Usage {
+        match self {
+            Running::Reference(child) => Usage::Tree(child.pid()),
+            Running::External(launched) => launched.usage.clone(),
+        }
+    }
+    fn exited(&mut self) -> Option<String> {
+        match self {
+            Running::Reference(child) => child.exited(),
+            Running::External(launched) => launched.exited(),
+        }
+    }
+    fn admin_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Running::Reference(child) => child.admin_addr(),
+            Running::External(_) => None,
+        }
+    }
 }
 
 fn now_unix_ms() -> u64 {
@@ -75,17 +111,22 @@ fn target_list(
     override_targets: Option<Vec<String>>,
 ) -> Result<Vec<String>, RunError> {
     let mut names = vec!["direct".to_string()];
+    let third_party: Vec<String> = gateways::names()
+        .into_iter()
+        .filter(|n| n != "reference")
+        .collect();
     for name in override_targets.unwrap_or_else(|| scenario.targets.clone()) {
         if name == "direct" || names.contains(&name) {
             continue;
         }
-        let known = KNOWN_GATEWAYS.contains(&name.as_str())
+        let known = name == "reference"
+            || third_party.contains(&name)
             || reference_variant(&name).is_some_and(|path| path.is_file());
         if !known {
             return Err(RunError::Input(format!(
-                "unknown target `{name}`: known targets are direct, {}, and reference@VARIANT for each gateways/reference/VARIANT.toml{}",
-                KNOWN_GATEWAYS.join(", "),
-                variant_list()
+                "unknown target `{name}`: known targets are direct, reference, reference@VARIANT for each gateways/reference/VARIANT.toml{}, and the gateways in gateways/ ({}); see `gatebench gateways list`",
+                variant_list(),
+                third_party.join(", ")
             )));
         }
         names.push(name);
@@ -149,44 +190,98 @@ fn create_run_dir(out_dir: &Path, scenario: &Scenario) -> Result<(String, PathBu
     )))
 }
 
-fn endpoint(addr: SocketAddr, scenario: &Scenario) -> Endpoint {
-    let mut endpoint = Endpoint::new(addr, "/v1/chat/completions", scenario.load.http2);
-    if let Some(key) = &scenario.load.api_key {
-        if let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {key}")) {
-            endpoint.headers.push((http::header::AUTHORIZATION, value));
-        }
-    }
-    endpoint
+/// The endpoint the load generator uses for a target: the scenario's API key, or the gateway's
+/// own request spec (path, key, headers).
+fn endpoint(
+    addr: SocketAddr,
+    scenario: &Scenario,
+    spec: Option<&gateways::RequestSpec>,
+) -> Result<Endpoint, String> {
+    gateway_endpoint(
+        addr,
+        scenario.load.http2,
+        spec,
+        scenario.load.api_key.as_ref(),
+    )
 }
 
-/// Samples a process's CPU and peak RSS while a level runs.
+/// The endpoint for a gateway's request spec (path, API key, headers); `fallback_key` is used
+/// when the spec has no key.
+pub fn gateway_endpoint(
+    addr: SocketAddr,
+    http2: bool,
+    spec: Option<&gateways::RequestSpec>,
+    fallback_key: Option<&String>,
+) -> Result<Endpoint, String> {
+    let path = spec.map_or("/v1/chat/completions", |s| s.path.as_str());
+    let mut endpoint = Endpoint::new(addr, path, http2);
+    let key = spec.and_then(|s| s.api_key.as_ref()).or(fallback_key);
+    if let Some(key) = key {
+        let value = http::HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| format!("API key `{key}` is not valid header text"))?;
+        endpoint.headers.push((http::header::AUTHORIZATION, value));
+    }
+    for (name, value) in spec.iter().flat_map(|s| s.headers.iter()) {
+        let header = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        );
+        match header {
+            (Ok(name), Ok(value)) => endpoint.headers.push((name, value)),
+            _ => return Err(format!("request header `{name}: {value}` is not valid")),
+        }
+    }
+    Ok(endpoint)
+}
+
+/// Samples a gateway's CPU and RSS every 100 ms while a level runs; CPU and the RSS trend cover
+/// the measured window (after warmup), the peak covers the whole level.
 struct ResourceSampler {
-    pid: u32,
-    cpu_start_ns: Option<u64>,
-    started: std::time::Instant,
-    peak_rss: Arc<AtomicU64>,
     running: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<Resources>>,
 }
 
 impl ResourceSampler {
-    fn start(pid: u32) -> ResourceSampler {
-        let peak_rss = Arc::new(AtomicU64::new(process::rss_bytes(pid).unwrap_or(0)));
+    fn start(usage: Usage, warmup: Duration) -> ResourceSampler {
         let running = Arc::new(AtomicBool::new(true));
-        let (peak, flag) = (peak_rss.clone(), running.clone());
+        let flag = running.clone();
         let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let mut peak = 0u64;
+            let mut window: Vec<(f64, u64)> = Vec::new();
+            let mut cpu_start: Option<(std::time::Instant, u64)> = None;
             while flag.load(Ordering::Relaxed) {
-                if let Some(rss) = process::rss_bytes(pid) {
-                    peak.fetch_max(rss, Ordering::Relaxed);
+                let rss = usage.rss_bytes();
+                peak = peak.max(rss.unwrap_or(0));
+                if started.elapsed() >= warmup {
+                    if cpu_start.is_none() {
+                        cpu_start = usage.cpu_ns().map(|c| (std::time::Instant::now(), c));
+                    }
+                    if let Some(rss) = rss {
+                        window.push((started.elapsed().as_secs_f64(), rss));
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
+            let cpu_pct = match (cpu_start, usage.cpu_ns()) {
+                (Some((at, a)), Some(b)) => Measured::of(
+                    100.0 * b.saturating_sub(a) as f64 / at.elapsed().as_nanos().max(1) as f64,
+                ),
+                _ => Measured::missing("the gateway's CPU time could not be read (it exited?)"),
+            };
+            let (steady, growth) = rss_trend(&window);
+            Resources {
+                cpu_pct,
+                rss_peak_bytes: if peak > 0 {
+                    Measured::of(peak)
+                } else {
+                    Measured::missing("RSS could not be read")
+                },
+                rss_steady_bytes: steady,
+                rss_growth_mib_per_min: growth,
+            }
         });
         ResourceSampler {
-            pid,
-            cpu_start_ns: process::cpu_ns(pid),
-            started: std::time::Instant::now(),
-            peak_rss,
             running,
             thread: Some(thread),
         }
@@ -194,30 +289,49 @@ impl ResourceSampler {
 
     fn finish(mut self) -> Resources {
         self.running.store(false, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        let wall_ns = self.started.elapsed().as_nanos().max(1) as f64;
-        let cpu_pct = match (self.cpu_start_ns, process::cpu_ns(self.pid)) {
-            (Some(a), Some(b)) => Measured::of(100.0 * (b - a) as f64 / wall_ns),
-            _ => Measured::missing("process exited during the level"),
-        };
-        let peak = self.peak_rss.load(Ordering::Relaxed);
-        Resources {
-            cpu_pct,
-            rss_peak_bytes: if peak > 0 {
-                Measured::of(peak)
-            } else {
-                Measured::missing("no /proc/PID/status")
-            },
-        }
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_else(|| no_process_resources("resource sampler failed"))
     }
+}
+
+/// Median RSS of the window's second half (when it settled) and the least-squares growth,
+/// MiB/min. "Settled": growth over the window under 1 MiB or 2% of the median.
+fn rss_trend(samples: &[(f64, u64)]) -> (Measured<u64>, Measured<f64>) {
+    if samples.len() < 5 {
+        let why = "fewer than 5 RSS samples in the measured window";
+        return (Measured::missing(why), Measured::missing(why));
+    }
+    let n = samples.len() as f64;
+    let mean_t = samples.iter().map(|s| s.0).sum::<f64>() / n;
+    let mean_r = samples.iter().map(|s| s.1 as f64).sum::<f64>() / n;
+    let (mut num, mut den) = (0.0, 0.0);
+    for (t, r) in samples {
+        num += (t - mean_t) * (*r as f64 - mean_r);
+        den += (t - mean_t) * (t - mean_t);
+    }
+    let slope_bytes_per_s = if den > 0.0 { num / den } else { 0.0 };
+    let growth = slope_bytes_per_s * 60.0 / (1024.0 * 1024.0);
+    let mut half: Vec<u64> = samples[samples.len() / 2..].iter().map(|s| s.1).collect();
+    half.sort_unstable();
+    let median = half[half.len() / 2];
+    let span_s = samples[samples.len() - 1].0 - samples[0].0;
+    let grew = (slope_bytes_per_s * span_s).abs();
+    let steady = if grew < (1024.0 * 1024.0_f64).max(0.02 * median as f64) {
+        Measured::of(median)
+    } else {
+        Measured::missing(format!(
+            "RSS kept moving ({growth:+.1} MiB/min over the window)"
+        ))
+    };
+    (steady, Measured::of(growth))
 }
 
 /// If the target's process has exited: marks it not served, with its exit status and log tail as
 /// evidence, and returns the line to print.
 fn died(target: &mut Target, level_index: usize) -> Option<String> {
-    let evidence = target.process.as_mut().and_then(ChildProcess::exited)?;
+    let evidence = target.running.as_mut().and_then(Running::exited)?;
     target.info.served = false;
     target.info.not_served_reason = Some(format!("died by level {level_index}: {evidence}"));
     Some(format!(
@@ -226,11 +340,156 @@ fn died(target: &mut Target, level_index: usize) -> Option<String> {
     ))
 }
 
-fn no_process_resources() -> Resources {
+fn no_process_resources(reason: &str) -> Resources {
     Resources {
-        cpu_pct: Measured::missing("direct: no gateway process"),
-        rss_peak_bytes: Measured::missing("direct: no gateway process"),
+        cpu_pct: Measured::missing(reason),
+        rss_peak_bytes: Measured::missing(reason),
+        rss_steady_bytes: Measured::missing(reason),
+        rss_growth_mib_per_min: Measured::missing(reason),
     }
+}
+
+/// A started target: what it serves on, what runs it, how to profile it.
+struct Started {
+    addr: SocketAddr,
+    running: Option<Running>,
+    profiler: Option<Profiler>,
+    stage_map: Option<StageMap>,
+}
+
+/// Context for starting targets.
+struct StartContext<'a> {
+    exe: &'a Path,
+    logs: &'a Path,
+    dir: &'a Path,
+    mock: SocketAddr,
+    pin: Option<&'a [usize]>,
+    runtime: Runtime,
+    scenario: &'a Scenario,
+    profile_hz: u32,
+    rt: &'a tokio::runtime::Runtime,
+}
+
+/// Starts the reference gateway (or a variant of it).
+fn start_reference(
+    name: &str,
+    info: &mut TargetInfo,
+    ctx: &StartContext,
+) -> Result<Started, String> {
+    let mut args = vec![
+        "gateway".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--upstream".into(),
+        format!("http://{}", ctx.mock),
+    ];
+    if let Some(path) = reference_variant(name) {
+        args.push("--config".into());
+        args.push(path.display().to_string());
+    }
+    let child = ChildProcess::spawn(
+        name,
+        ctx.exe,
+        &args,
+        ctx.logs,
+        ctx.pin,
+        Duration::from_secs(10),
+    )
+    .map_err(|e| e.to_string())?;
+    info.version = Some(env!("CARGO_PKG_VERSION").to_string());
+    info.profiler = Some("admin".into());
+    info.workers = Some(format!(
+        "{} (tokio worker threads)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    ));
+    Ok(Started {
+        addr: child.addr,
+        profiler: child.admin_addr().map(Profiler::Admin),
+        running: Some(Running::Reference(child)),
+        stage_map: Some(flamegraphs::reference_stage_map()?),
+    })
+}
+
+/// Starts a third-party gateway from `gateways/<name>/gateway.toml`.
+fn start_external(
+    name: &str,
+    info: &mut TargetInfo,
+    endpoint_extra: &mut Option<gateways::RequestSpec>,
+    ctx: &StartContext,
+) -> Result<Started, String> {
+    let definition = gateways::load(name)?;
+    let work = ctx.dir.join("gateways").join(name);
+    let profiles = work.join("profiles");
+    std::fs::create_dir_all(&profiles).map_err(|e| format!("{}: {e}", work.display()))?;
+    std::fs::create_dir_all(work.join("logs")).map_err(|e| format!("{}: {e}", work.display()))?;
+    let port = launch::free_port()?;
+    let model = definition
+        .request
+        .model
+        .clone()
+        .unwrap_or_else(|| ctx.scenario.load.model_name.clone());
+    let placeholders = Placeholders::new(&definition, port, ctx.mock, &work, &model);
+    info.version = definition.version(&placeholders);
+    info.workers = definition.workers.as_ref().map(|w| placeholders.render(w));
+    info.profiler = Some(definition.profiler.clone());
+    let mut definition = definition;
+    if let Some(process) = definition.process.as_mut() {
+        // The node preload script writes its profiles here, at this sampling interval.
+        process.env.insert(
+            "GATEBENCH_PROFILE_DIR".into(),
+            profiles.display().to_string(),
+        );
+        process.env.insert(
+            "GATEBENCH_PROFILE_INTERVAL_US".into(),
+            (1_000_000 / ctx.profile_hz.max(1)).to_string(),
+        );
+    }
+    let plan = launch::Plan {
+        definition: &definition,
+        runtime: ctx.runtime,
+        placeholders: &placeholders,
+        port,
+        log_dir: ctx.logs,
+        work: &work,
+        pin: ctx.pin,
+    };
+    let launched = launch::start(&plan, ctx.rt)?;
+    let profiler = match definition.profiler.as_str() {
+        "perf" => Some(Profiler::Perf { root: launched.pid }),
+        "py-spy" => {
+            let local = definition.cache_dir().join("venv/bin/py-spy");
+            let program = if local.is_file() {
+                local
+            } else {
+                PathBuf::from("py-spy")
+            };
+            Some(Profiler::PySpy {
+                pid: launched.pid,
+                program,
+            })
+        }
+        "node" => Some(Profiler::Node {
+            pid: launched.pid,
+            dir: profiles,
+        }),
+        _ => None,
+    };
+    let rules: Vec<(String, String)> = definition.stage_map.clone().into_iter().collect();
+    let stage_map = StageMap::new(&rules).map_err(|e| format!("{name} stage_map: {e}"))?;
+    let mut request = definition.request.clone();
+    request.model = Some(model);
+    request.headers = request
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), placeholders.render(v)))
+        .collect();
+    *endpoint_extra = Some(request);
+    Ok(Started {
+        addr: launched.addr,
+        running: Some(Running::External(launched)),
+        profiler,
+        stage_map: Some(stage_map),
+    })
 }
 
 /// Runs a scenario to the end (or until Ctrl-C). The caller prints or serializes the report.
@@ -288,8 +547,21 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
     .map_err(|e| RunError::Failed(e.to_string()))?;
     let run_tag: String = run_id.chars().filter(char::is_ascii_alphanumeric).collect();
 
+    let ctx = StartContext {
+        exe: &exe,
+        logs: &logs,
+        dir: &dir,
+        mock: mock.addr,
+        pin: pin_target,
+        runtime: options.runtime,
+        scenario: &scenario,
+        profile_hz: scenario.profile.hz,
+        rt: generator.runtime(),
+    };
+    let mock_gap_ms = scenario.mock.itl_ms.mean();
     let mut targets: Vec<Target> = Vec::new();
     for name in &target_names {
+        let reference = name == "reference" || reference_variant(name).is_some();
         let mut info = TargetInfo {
             name: name.clone(),
             kind: if name == "direct" {
@@ -297,62 +569,99 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
             } else {
                 TargetKind::Gateway
             },
-            runtime: (name != "direct").then(|| "process".to_string()),
-            version: (name == "reference").then(|| env!("CARGO_PKG_VERSION").to_string()),
+            runtime: match name.as_str() {
+                "direct" => None,
+                _ if reference => Some("process".to_string()),
+                _ => Some(options.runtime.name().to_string()),
+            },
+            version: None,
             served: true,
             not_served_reason: None,
             streams_sustained: Measured::missing("not measured yet"),
+            workers: None,
+            profiler: None,
+            resources_source: None,
+            memory: MemoryArc::missing("direct: no gateway process"),
         };
-        let (addr, process) = if name == "direct" {
-            (Some(mock.addr), None)
+        let mut spec: Option<gateways::RequestSpec> = None;
+        let started = if name == "direct" {
+            Ok(Started {
+                addr: mock.addr,
+                running: None,
+                profiler: None,
+                stage_map: None,
+            })
         } else {
-            let mut args = vec![
-                "gateway".into(),
-                "--listen".into(),
-                "127.0.0.1:0".into(),
-                "--upstream".into(),
-                format!("http://{}", mock.addr),
-            ];
-            if let Some(path) = reference_variant(name) {
-                args.push("--config".into());
-                args.push(path.display().to_string());
+            progress.line(&format!("gatebench: starting {name}…"));
+            if reference {
+                start_reference(name, &mut info, &ctx)
+            } else {
+                start_external(name, &mut info, &mut spec, &ctx)
             }
-            match ChildProcess::spawn(
-                name,
-                &exe,
-                &args,
-                &logs,
-                pin_target,
-                Duration::from_secs(10),
-            ) {
-                Ok(child) => (Some(child.addr), Some(child)),
-                Err(error) => {
-                    info.served = false;
-                    info.not_served_reason = Some(error.to_string());
-                    (None, None)
+        };
+        let model = spec
+            .as_ref()
+            .and_then(|s| s.model.clone())
+            .unwrap_or_else(|| scenario.load.model_name.clone());
+        let body = BodyTemplate::new(
+            &model,
+            &scenario.load.prompt,
+            scenario.load.stream,
+            scenario.load.max_tokens,
+        );
+        let mut target = Target {
+            info,
+            endpoint: None,
+            body,
+            running: None,
+            profiler: None,
+            stage_map: None,
+        };
+        match started {
+            Ok(started) => {
+                if let Some(running) = &started.running {
+                    let usage = running.usage();
+                    target.info.resources_source = Some(usage.source().to_string());
+                    target.info.memory = MemoryArc::missing("not measured yet");
+                    target.info.memory.idle_rss_bytes = usage
+                        .rss_bytes()
+                        .map_or_else(|| Measured::missing("RSS could not be read"), Measured::of);
+                }
+                target.running = started.running;
+                target.profiler = started.profiler;
+                target.stage_map = started.stage_map;
+                match endpoint(started.addr, &scenario, spec.as_ref()) {
+                    Ok(ep) => {
+                        let check = generator.runtime().block_on(control::functional_check(
+                            &ep,
+                            &model,
+                            &run_tag,
+                            mock_gap_ms,
+                        ));
+                        if let Err(reason) = check {
+                            target.info.served = false;
+                            target.info.not_served_reason =
+                                Some(format!("failed the functional check: {reason}"));
+                        }
+                        target.endpoint = Some(ep);
+                    }
+                    Err(error) => {
+                        target.info.served = false;
+                        target.info.not_served_reason = Some(error);
+                    }
                 }
             }
-        };
-        let endpoint = addr.map(|a| endpoint(a, &scenario));
-        if let Some(ep) = &endpoint {
-            let check = generator.runtime().block_on(control::functional_check(
-                ep,
-                &scenario.load.model_name,
-                &run_tag,
-            ));
-            if let Err(reason) = check {
-                info.served = false;
-                info.not_served_reason = Some(format!("failed the functional check: {reason}"));
+            Err(error) => {
+                target.info.served = false;
+                target.info.not_served_reason = Some(error);
             }
         }
-        if let Some(reason) = &info.not_served_reason {
+        if let Some(reason) = &target.info.not_served_reason {
             progress.line(&format!("gatebench: {name} not served: {reason}"));
+            // Nothing to measure: stop it now rather than let it idle through the run.
+            target.running = None;
         }
-        targets.push(Target {
-            info,
-            endpoint,
-            process,
-        });
+        targets.push(target);
     }
 
     let started_unix_ms = now_unix_ms();
@@ -383,8 +692,6 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
 
     let load = &scenario.load;
     let level_s = load.warmup_s + load.duration_s;
-    let stage_map = flamegraphs::reference_stage_map().map_err(RunError::Input)?;
-    let body = BodyTemplate::new(&load.model_name, &load.prompt, load.stream, load.max_tokens);
     let mut interrupted = false;
     'levels: for (level_index, &level_value) in load.levels.iter().enumerate() {
         let offered = match load.model {
@@ -449,40 +756,46 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 load.warmup_s,
             );
             let sampler = target
-                .process
+                .running
                 .as_ref()
-                .map(|p| ResourceSampler::start(p.pid()));
-            let admin = target.process.as_ref().and_then(ChildProcess::admin_addr);
+                .map(|r| ResourceSampler::start(r.usage(), Duration::from_secs_f64(load.warmup_s)));
+            let admin = target.running.as_ref().and_then(Running::admin_addr);
             if let Some(admin) = admin {
-                // Reset the gateway's stage histograms so they cover this level only.
-                let _ = generator
-                    .runtime()
-                    .block_on(control::scrape_stages(admin, 1.0));
+                // Reset the gateway's stage histograms when the warmup ends, so they (and
+                // effective parallelism) cover the measured window only.
+                let warmup = Duration::from_secs_f64(load.warmup_s);
+                generator.runtime().spawn(async move {
+                    tokio::time::sleep(warmup).await;
+                    control::scrape_stages(admin, 1.0).await
+                });
             }
             // One profile window per gateway × level, taken during the warmup (same offered
-            // load) and finished before the measured window, so the sampler and its report
-            // building never perturb the figures. Needs warmup_s >= 1.5.
+            // load) and finished before the measured window, so the profiler never perturbs
+            // the figures. Needs warmup_s >= 1.7; perf and py-spy output is converted after
+            // the level.
             let profile_s = (load.warmup_s - 0.7).floor().min(3.0);
-            let profile = admin
+            let file = format!("{}-l{level_index}", name.replace('@', "_"));
+            let window = target
+                .profiler
+                .as_ref()
                 .filter(|_| scenario.profile.enabled && profile_s >= 1.0)
-                .map(|admin| {
-                    let path = format!(
-                        "/admin/profile?seconds={profile_s}&hz={}",
-                        scenario.profile.hz
-                    );
-                    generator.runtime().spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        control::http_post(admin, &path).await
-                    })
+                .map(|profiler| {
+                    profilers::start(
+                        profiler,
+                        profile_s,
+                        scenario.profile.hz,
+                        dir.join("gateways").join(&file),
+                        generator.runtime(),
+                    )
                 });
-            let level_started = std::time::Instant::now();
-            let measurement = generator.run_level(&endpoint, &body, &spec, stop_rx.clone(), live);
-            let level_wall_s = level_started.elapsed().as_secs_f64();
-            let folded = profile
-                .and_then(|task| generator.runtime().block_on(task).ok())
-                .and_then(Result::ok);
+            let measurement =
+                generator.run_level(&endpoint, &target.body, &spec, stop_rx.clone(), live);
             drop(ticker);
-            let resources = sampler.map_or_else(no_process_resources, ResourceSampler::finish);
+            let resources = sampler.map_or_else(
+                || no_process_resources("direct: no gateway process"),
+                ResourceSampler::finish,
+            );
+            let folded = window.map(|w| w.finish(generator.runtime()));
             if measurement.interrupted {
                 interrupted = true;
                 progress.line(&format!(
@@ -518,7 +831,7 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
             if let Some(admin) = admin {
                 match generator
                     .runtime()
-                    .block_on(control::scrape_stages(admin, level_wall_s))
+                    .block_on(control::scrape_stages(admin, load.duration_s))
                 {
                     Ok(stages) => result.stages = stages,
                     Err(error) => result
@@ -527,18 +840,39 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                         .push(format!("stage timings unavailable: {error}")),
                 }
             }
-            if let Some(folded) = folded.filter(|f| !f.is_empty()) {
-                let file = format!("{}-l{level_index}", name.replace('@', "_"));
-                let title = format!("{name} @ {offered_value} {unit}");
-                match flamegraphs::store(&dir, &file, &folded, &title, &stage_map) {
-                    Ok((svg, shares)) => {
-                        result.flamegraph = Some(svg);
-                        result.stage_cpu_share = shares;
+            match folded {
+                Some(Ok(folded)) if !folded.trim().is_empty() => {
+                    let title = format!("{name} @ {offered_value} {unit}");
+                    let map = target.stage_map.as_ref();
+                    match flamegraphs::store(&dir, &file, &folded, &title, map) {
+                        Ok((svg, shares)) => {
+                            result.flamegraph = Some(svg);
+                            result.stage_cpu_share = shares;
+                        }
+                        Err(error) => {
+                            result.flamegraph_missing =
+                                Some(format!("flamegraph not written: {error}"))
+                        }
                     }
-                    Err(error) => result
-                        .rig
-                        .reasons
-                        .push(format!("flamegraph not written: {error}")),
+                }
+                Some(Ok(_)) => {
+                    result.flamegraph_missing = Some("the profile window caught no samples".into())
+                }
+                Some(Err(error)) => result.flamegraph_missing = Some(error),
+                None if target.info.kind == TargetKind::Direct => {}
+                None if !scenario.profile.enabled => {
+                    result.flamegraph_missing =
+                        Some("profiling is off ([profile] enabled = false)".into())
+                }
+                None if target.profiler.is_none() => {
+                    result.flamegraph_missing = Some(format!(
+                        "no profiler for this target (profiler = {})",
+                        target.info.profiler.as_deref().unwrap_or("none")
+                    ))
+                }
+                None => {
+                    result.flamegraph_missing =
+                        Some("warmup_s under 1.7 s leaves no room for a profile window".into())
                 }
             }
             match target.info.kind {
@@ -576,7 +910,11 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
     }
     progress.finish();
 
-    let mock_gap_ms = scenario.mock.itl_ms.mean();
+    // The memory arc: after-load RSS a second after the last level, steady/growth from the
+    // target's last level.
+    if targets.iter().any(|t| t.running.is_some()) && !interrupted {
+        std::thread::sleep(Duration::from_secs(1));
+    }
     for target in targets.iter_mut() {
         let levels: Vec<&LevelResult> = run
             .levels
@@ -588,6 +926,27 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
         } else {
             Measured::missing("non-streaming scenario")
         };
+        if let Some(running) = target.running.as_mut() {
+            let memory = &mut target.info.memory;
+            memory.after_load_rss_bytes = match running.exited() {
+                Some(_) => Measured::missing("the gateway had exited"),
+                None => running
+                    .usage()
+                    .rss_bytes()
+                    .map_or_else(|| Measured::missing("RSS could not be read"), Measured::of),
+            };
+            match levels.last() {
+                Some(last) => {
+                    memory.steady_rss_bytes = last.resources.rss_steady_bytes.clone();
+                    memory.growth_mib_per_min = last.resources.rss_growth_mib_per_min.clone();
+                }
+                None => {
+                    let why = "no level was measured";
+                    memory.steady_rss_bytes = Measured::missing(why);
+                    memory.growth_mib_per_min = Measured::missing(why);
+                }
+            }
+        }
     }
     run.targets = targets.iter().map(|t| t.info.clone()).collect();
     run.status = if interrupted {

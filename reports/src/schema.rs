@@ -123,6 +123,49 @@ pub struct TargetInfo {
     /// Highest mean number of concurrent streams at a level where every stream completed, none
     /// stalled longer than 10× the mock's gap, and stream errors stayed under 0.1%.
     pub streams_sustained: Measured<f64>,
+    /// Worker processes or threads the gateway was told to use (its `gateway.toml` `workers`,
+    /// rendered), so a comparison can be checked for fairness.
+    #[serde(default)]
+    pub workers: Option<String>,
+    /// The profiler its flamegraphs came from (`admin`, `perf`, `py-spy`, `node`), or `none`.
+    #[serde(default)]
+    pub profiler: Option<String>,
+    /// Where its CPU and memory were read: `proc tree` (the process and its descendants) or
+    /// `cgroup` (a container's).
+    #[serde(default)]
+    pub resources_source: Option<String>,
+    /// Memory over the run: idle, under load, after load.
+    #[serde(default = "MemoryArc::unmeasured")]
+    pub memory: MemoryArc,
+}
+
+/// A gateway's memory as an arc over the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryArc {
+    /// RSS of the fresh process after it became ready, before its first request, bytes.
+    pub idle_rss_bytes: Measured<u64>,
+    /// RSS under the last level's fixed load once settled (median of the window's second half),
+    /// bytes; null with a reason when it kept growing (see `growth_mib_per_min`).
+    pub steady_rss_bytes: Measured<u64>,
+    /// RSS growth over the last level's window, MiB per minute (least-squares slope).
+    pub growth_mib_per_min: Measured<f64>,
+    /// RSS about a second after its last level ended, bytes.
+    pub after_load_rss_bytes: Measured<u64>,
+}
+
+impl MemoryArc {
+    /// Every part missing for the same reason.
+    pub fn missing(reason: &str) -> MemoryArc {
+        MemoryArc {
+            idle_rss_bytes: Measured::missing(reason),
+            steady_rss_bytes: Measured::missing(reason),
+            growth_mib_per_min: Measured::missing(reason),
+            after_load_rss_bytes: Measured::missing(reason),
+        }
+    }
+    fn unmeasured() -> MemoryArc {
+        MemoryArc::missing("not recorded by this gatebench version")
+    }
 }
 
 /// Kind of target.
@@ -215,9 +258,12 @@ pub struct LevelResult {
     /// This level's flamegraph SVG, relative to the run directory (folded stacks beside it).
     #[serde(default)]
     pub flamegraph: Option<String>,
+    /// Why there is no flamegraph for a gateway at this level (profiler missing or failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flamegraph_missing: Option<String>,
 }
 
-/// One pipeline stage at one level, as the gateway timed it (warmup included).
+/// One pipeline stage at one level, as the gateway timed it over the measured window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageResult {
     /// Times the stage ran.
@@ -260,6 +306,16 @@ pub struct Resources {
     pub cpu_pct: Measured<f64>,
     /// Peak resident set size, bytes.
     pub rss_peak_bytes: Measured<u64>,
+    /// Median RSS over the window's second half, bytes.
+    #[serde(default = "not_recorded")]
+    pub rss_steady_bytes: Measured<u64>,
+    /// RSS growth over the window, MiB per minute (least-squares slope of 100 ms samples).
+    #[serde(default = "not_recorded")]
+    pub rss_growth_mib_per_min: Measured<f64>,
+}
+
+fn not_recorded<T>() -> Measured<T> {
+    Measured::missing("not recorded by this gatebench version")
 }
 
 /// Why a `run.json` could not be read.

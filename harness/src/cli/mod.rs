@@ -5,6 +5,7 @@
 //! 3 a run failed (a process would not start, results could not be written), 130 interrupted.
 
 mod gateway;
+mod gateways;
 mod mock;
 mod run;
 
@@ -50,6 +51,14 @@ enum Command {
     ///   gatebench gateway --listen 127.0.0.1:0 --upstream http://127.0.0.1:8080
     #[command(verbatim_doc_comment)]
     Gateway(gateway::GatewayCommand),
+    /// The gateways under test (gateways/<name>/gateway.toml): list, install, check.
+    ///
+    /// Examples:
+    ///   gatebench gateways list
+    ///   gatebench gateways install litellm     # runs gateways/litellm/install.sh
+    ///   gatebench gateways check nginx         # start it before a mock; stream + non-stream
+    #[command(verbatim_doc_comment)]
+    Gateways(gateways::GatewaysCommand),
 }
 
 /// Parses arguments, runs the command, and returns the process exit code.
@@ -59,6 +68,7 @@ pub fn main() -> i32 {
         Command::Run(cmd) => return run::execute(cmd),
         Command::Mock(cmd) => mock::run(cmd),
         Command::Gateway(cmd) => gateway::run(cmd),
+        Command::Gateways(cmd) => return gateways::execute(cmd),
     };
     match result {
         Ok(()) => 0,

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::gateways::launch::Runtime;
 use crate::run::{run, RunError, RunOptions};
 use crate::scenario;
 use crate::table;
@@ -30,6 +31,10 @@ pub struct RunCommand {
     /// Pin the mock and gateway processes to these cores.
     #[arg(long, value_delimiter = ',', value_name = "CORES")]
     pin_target: Option<Vec<usize>>,
+    /// How third-party gateways (gateways/<name>/) start: a local process, or a container with
+    /// host networking (the image must be present; nothing is pulled).
+    #[arg(long, value_enum, default_value = "process")]
+    runtime: Runtime,
 }
 
 /// Runs and returns the exit code: 0 complete, 2 bad input, 3 failure, 130 interrupted.
@@ -48,6 +53,7 @@ pub fn execute(cmd: RunCommand) -> i32 {
         quiet: cmd.quiet,
         pin_rig: cmd.pin_rig,
         pin_target: cmd.pin_target,
+        runtime: cmd.runtime,
     };
     match run(options) {
         Ok(report) => {

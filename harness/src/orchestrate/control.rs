@@ -21,6 +21,33 @@ async fn control_request(
     method: http::Method,
     path: &str,
 ) -> Result<Bytes, String> {
+    let (status, body) = exchange(addr, method.clone(), path, &[], Bytes::new()).await?;
+    if !status.is_success() {
+        return Err(format!(
+            "{method} {path} on {addr}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    Ok(body)
+}
+
+/// The status `GET path` gets from `addr` (a readiness probe).
+pub async fn http_status(addr: SocketAddr, path: &str) -> Result<u16, String> {
+    let probe = exchange(addr, http::Method::GET, path, &[], Bytes::new());
+    match tokio::time::timeout(Duration::from_secs(2), probe).await {
+        Ok(result) => result.map(|(status, _)| status.as_u16()),
+        Err(_) => Err(format!("GET {path} on {addr}: no answer in 2 s")),
+    }
+}
+
+/// One request on a fresh HTTP/1.1 connection: its status and whole body.
+async fn exchange(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    headers: &[(http::HeaderName, http::HeaderValue)],
+    body: Bytes,
+) -> Result<(http::StatusCode, Bytes), String> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
@@ -28,12 +55,17 @@ async fn control_request(
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
-    let request = http::Request::builder()
-        .method(method.clone())
+    let mut request = http::Request::builder()
+        .method(method)
         .uri(path)
-        .header(http::header::HOST, addr.to_string())
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
+        .header(http::header::HOST, addr.to_string());
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    if !body.is_empty() {
+        request = request.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
     let response = sender
         .send_request(request)
         .await
@@ -45,13 +77,7 @@ async fn control_request(
         .await
         .map_err(|e| e.to_string())?
         .to_bytes();
-    if !status.is_success() {
-        return Err(format!(
-            "{method} {path} on {addr}: HTTP {status}: {}",
-            String::from_utf8_lossy(&body)
-        ));
-    }
-    Ok(body)
+    Ok((status, body))
 }
 
 /// GETs `path` from `addr`.
@@ -71,11 +97,14 @@ pub async fn drain_timeline(mock: SocketAddr) -> Result<Vec<TimelineRecord>, Str
     serde_json::from_slice(&body).map_err(|e| format!("mock timeline is not valid JSON: {e}"))
 }
 
-/// One streamed and one non-streamed request through `endpoint`; `Err` names what failed.
+/// One streamed and one non-streamed request through `endpoint`; `Err` names what failed, with
+/// evidence (status and body excerpt). A stream whose chunks all arrive together (the gateway
+/// buffered it) fails too: `mock_gap_ms` is the mock's mean inter-chunk gap.
 pub async fn functional_check(
     endpoint: &Endpoint,
     model: &str,
     run_tag: &str,
+    mock_gap_ms: f64,
 ) -> Result<(), String> {
     for stream in [true, false] {
         let body = BodyTemplate::new(model, "functional check", stream, Some(8));
@@ -87,7 +116,7 @@ pub async fn functional_check(
             endpoint,
             None,
             body.render(&id),
-            id,
+            id.clone(),
             monotonic_ns(),
             stream,
             Duration::from_secs(10),
@@ -97,11 +126,47 @@ pub async fn functional_check(
             Outcome::Ok if exchange.chunks > 0 => {}
             Outcome::Ok => return Err(format!("{} request returned no content", kind(stream))),
             Outcome::Failed(class) => {
-                return Err(format!("{} request failed: {class}", kind(stream)))
+                let evidence = evidence(endpoint, body.render(&id)).await;
+                return Err(format!(
+                    "{} request failed: {class}; {evidence}",
+                    kind(stream)
+                ));
+            }
+        }
+        if stream && exchange.content_ns.len() >= 4 && mock_gap_ms >= 2.0 {
+            let first = exchange.content_ns[0];
+            let last = exchange.content_ns[exchange.content_ns.len() - 1];
+            let spread_ms = (last - first) as f64 / 1e6;
+            let expected_ms = mock_gap_ms * (exchange.content_ns.len() - 1) as f64;
+            if spread_ms < 0.25 * expected_ms {
+                return Err(format!(
+                    "buffers streams: {} chunks arrived within {spread_ms:.1} ms though the mock spaced them ~{mock_gap_ms:.0} ms apart",
+                    exchange.content_ns.len()
+                ));
             }
         }
     }
     Ok(())
+}
+
+/// What a failing request gets back, for the record: `HTTP 500: {"error": …}` (first 200 bytes).
+async fn evidence(endpoint: &Endpoint, body: Bytes) -> String {
+    let answer = exchange(
+        endpoint.addr,
+        http::Method::POST,
+        &endpoint.path,
+        &endpoint.headers,
+        body,
+    );
+    match tokio::time::timeout(Duration::from_secs(10), answer).await {
+        Ok(Ok((status, body))) => {
+            let text = String::from_utf8_lossy(&body);
+            let excerpt: String = text.chars().take(200).collect();
+            format!("a retry got HTTP {status}: {}", excerpt.trim())
+        }
+        Ok(Err(error)) => format!("a retry failed: {error}"),
+        Err(_) => "a retry got no answer in 10 s".into(),
+    }
 }
 
 fn kind(stream: bool) -> &'static str {

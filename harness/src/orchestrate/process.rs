@@ -60,6 +60,21 @@ pub fn pin_current_thread(cores: &[usize]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How to start a child.
+pub struct Launch<'a> {
+    /// Name for messages and the log file (`<log_dir>/<name>.log`).
+    pub name: &'a str,
+    pub program: &'a Path,
+    pub args: &'a [String],
+    /// Added to gatebench's own environment.
+    pub env: &'a [(String, String)],
+    /// Working directory (default: gatebench's).
+    pub cwd: Option<&'a Path>,
+    pub log_dir: &'a Path,
+    /// Cores to confine it to.
+    pub pin: Option<&'a [usize]>,
+}
+
 impl ChildProcess {
     /// Starts `program args…`, waits up to `timeout` for a stdout line containing
     /// `listening on http://ADDR`, and keeps logging its output to `log_dir/<name>.log`.
@@ -71,24 +86,93 @@ impl ChildProcess {
         pin: Option<&[usize]>,
         timeout: Duration,
     ) -> Result<ChildProcess, ProcessError> {
-        let log_path = log_dir.join(format!("{name}.log"));
+        let launch = Launch {
+            name,
+            program,
+            args,
+            env: &[],
+            cwd: None,
+            log_dir,
+            pin,
+        };
+        let (mut process, rx) = ChildProcess::start(&launch, None)?;
+        let started = Instant::now();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(addr) => {
+                    process.addr = addr;
+                    return Ok(process);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < timeout => {
+                    if let Some(error) = process.exited_during_start() {
+                        return Err(error);
+                    }
+                }
+                _ => {
+                    process.stop();
+                    return Err(ProcessError::NotReady {
+                        name: name.into(),
+                        waited_s: timeout.as_secs(),
+                        log: process.log_path.display().to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Starts a child that will serve on `addr` (a third-party gateway told its port); the
+    /// caller probes its readiness.
+    pub fn spawn_at(launch: &Launch, addr: SocketAddr) -> Result<ChildProcess, ProcessError> {
+        ChildProcess::start(launch, Some(addr)).map(|(process, _)| process)
+    }
+
+    /// `Some(error with the log tail)` if the process has already exited.
+    pub fn exited_during_start(&mut self) -> Option<ProcessError> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(ProcessError::Exited {
+                name: self.name.clone(),
+                status: status.to_string(),
+                tail: log_tail(&self.log_path, 5),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Path of its captured output.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    fn start(
+        launch: &Launch,
+        addr: Option<SocketAddr>,
+    ) -> Result<(ChildProcess, mpsc::Receiver<SocketAddr>), ProcessError> {
+        let name = launch.name;
+        let log_path = launch.log_dir.join(format!("{name}.log"));
         let spawn_err = |cause| ProcessError::Spawn {
             name: name.into(),
-            program: program.display().to_string(),
+            program: launch.program.display().to_string(),
             cause,
         };
         let log = std::fs::File::create(&log_path).map_err(spawn_err)?;
         let stderr_log = log.try_clone().map_err(spawn_err)?;
-        let mut command = Command::new(program);
+        let mut command = Command::new(launch.program);
         command
-            .args(args)
+            .args(launch.args)
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr_log);
-        let cores: Option<Vec<usize>> = pin.map(<[usize]>::to_vec);
-        // SAFETY: the closure only makes async-signal-safe syscalls (prctl, sched_setaffinity).
+        if let Some(cwd) = launch.cwd {
+            command.current_dir(cwd);
+        }
+        let cores: Option<Vec<usize>> = launch.pin.map(<[usize]>::to_vec);
+        // SAFETY: the closure only makes async-signal-safe syscalls (setpgid, prctl,
+        // sched_setaffinity).
         unsafe {
             command.pre_exec(move || {
+                // Its own process group, so stopping it reaches every process it forks.
+                libc::setpgid(0, 0);
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
                 if let Some(cores) = &cores {
                     let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -106,7 +190,7 @@ impl ChildProcess {
         let mut stdout_log = log;
         let admin_addr = std::sync::Arc::new(std::sync::Mutex::new(None));
         let admin_slot = admin_addr.clone();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("{name}-stdout"))
             .spawn(move || {
                 let mut sent = false;
@@ -127,40 +211,19 @@ impl ChildProcess {
                         }
                     }
                 }
-            })
-            .map_err(spawn_err)?;
-        let started = Instant::now();
-        loop {
-            match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(addr) => {
-                    return Ok(ChildProcess {
-                        name: name.into(),
-                        child,
-                        log_path,
-                        addr,
-                        admin_addr,
-                    })
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < timeout => {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        return Err(ProcessError::Exited {
-                            name: name.into(),
-                            status: status.to_string(),
-                            tail: log_tail(&log_path, 5),
-                        });
-                    }
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(ProcessError::NotReady {
-                        name: name.into(),
-                        waited_s: timeout.as_secs(),
-                        log: log_path.display().to_string(),
-                    });
-                }
-            }
+            });
+        let mut process = ChildProcess {
+            name: name.into(),
+            child,
+            log_path,
+            addr: addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            admin_addr,
+        };
+        if let Err(cause) = spawned {
+            process.stop();
+            return Err(spawn_err(cause));
         }
+        Ok((process, rx))
     }
 
     /// The admin address the process printed, if any (waits up to 1 s for the line).
@@ -194,23 +257,33 @@ impl ChildProcess {
         }
     }
 
-    /// SIGTERM, up to 3 s to exit, then SIGKILL; always reaped.
+    /// SIGTERM to its process group, up to 5 s to exit, then SIGKILL to the group; always reaped.
     pub fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
+            // The leader is gone; take down any process of its group it left behind.
+            // SAFETY: kill(2) on our own child's process group.
+            unsafe {
+                libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
+            }
             return;
         }
-        // SAFETY: plain kill(2) on our own child's pid.
+        let group = -(self.child.id() as libc::pid_t);
+        // SAFETY: plain kill(2) on our own child's process group (it called setpgid(0, 0)).
         unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+            libc::kill(group, libc::SIGTERM);
         }
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
+        // Whatever of the group is left (the leader, or workers it did not take down).
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(group, libc::SIGKILL);
+        }
         let _ = self.child.wait();
     }
 }
@@ -254,4 +327,42 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
+}
+
+/// `root` and every live descendant of it (from /proc, by parent pid).
+pub fn tree_pids(root: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    tree
 }
