@@ -9,26 +9,37 @@ use reports::flamegraph::{render_svg, StageMap};
 /// Where the reference gateway's definition (with its stage map) lives, relative to the checkout.
 const REFERENCE_DEFINITION: &str = "gateways/reference/gateway.toml";
 
-/// The reference gateway's stage map: from its `gateway.toml` when present, else `stage_<name>`
-/// frame patterns (the gateway's stage function names).
-pub fn reference_stage_map() -> Result<StageMap, String> {
+/// The reference gateway's stage map and preferred profiler (`perf` or `admin`): from its
+/// `gateway.toml` when present, else `stage_<name>` frame patterns (the gateway's stage function
+/// names) and `admin`.
+pub fn reference_profiling() -> Result<(StageMap, String), String> {
     #[derive(serde::Deserialize)]
     struct Definition {
         #[serde(default)]
         stage_map: BTreeMap<String, String>,
+        #[serde(default)]
+        profiler: Option<String>,
     }
-    let rules: Vec<(String, String)> = match std::fs::read_to_string(REFERENCE_DEFINITION) {
-        Ok(text) => {
-            let definition: Definition = toml::from_str(&text)
-                .map_err(|e| format!("{REFERENCE_DEFINITION}: {}", e.message()))?;
-            definition.stage_map.into_iter().collect()
-        }
-        Err(_) => gateway::timing::Stage::ALL
-            .iter()
-            .map(|s| (s.name().to_string(), format!("stage_{}", s.name())))
-            .collect(),
-    };
-    StageMap::new(&rules).map_err(|e| format!("{REFERENCE_DEFINITION}: {e}"))
+    let (rules, profiler): (Vec<(String, String)>, Option<String>) =
+        match std::fs::read_to_string(REFERENCE_DEFINITION) {
+            Ok(text) => {
+                let definition: Definition = toml::from_str(&text)
+                    .map_err(|e| format!("{REFERENCE_DEFINITION}: {}", e.message()))?;
+                (
+                    definition.stage_map.into_iter().collect(),
+                    definition.profiler,
+                )
+            }
+            Err(_) => (
+                gateway::timing::Stage::ALL
+                    .iter()
+                    .map(|s| (s.name().to_string(), format!("stage_{}", s.name())))
+                    .collect(),
+                None,
+            ),
+        };
+    let map = StageMap::new(&rules).map_err(|e| format!("{REFERENCE_DEFINITION}: {e}"))?;
+    Ok((map, profiler.unwrap_or_else(|| "admin".into())))
 }
 
 /// Writes `flamegraphs/<file>.folded` and `.svg`; returns the SVG's path relative to `run_dir`

@@ -397,16 +397,29 @@ fn start_reference(
     )
     .map_err(|e| e.to_string())?;
     info.version = Some(env!("CARGO_PKG_VERSION").to_string());
-    info.profiler = Some("admin".into());
+    // perf (out of process) when it is installed: pprof-rs, the admin endpoint's profiler,
+    // keeps ~170 MiB of sample buffers resident once it has run, which would be charged to the
+    // gateway's RSS. Without perf, the admin endpoint.
+    let (stage_map, preferred) = flamegraphs::reference_profiling()?;
+    let profiler = if preferred == "perf" && launch::which("perf") {
+        Some(Profiler::Perf { root: child.pid() })
+    } else {
+        child.admin_addr().map(Profiler::Admin)
+    };
+    info.profiler = Some(match &profiler {
+        Some(Profiler::Perf { .. }) => "perf".into(),
+        Some(_) => "admin".into(),
+        None => "none".into(),
+    });
     info.workers = Some(format!(
         "{} (tokio worker threads)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     ));
     Ok(Started {
         addr: child.addr,
-        profiler: child.admin_addr().map(Profiler::Admin),
+        profiler,
         running: Some(Running::Reference(child)),
-        stage_map: Some(flamegraphs::reference_stage_map()?),
+        stage_map: Some(stage_map),
     })
 }
 
@@ -660,6 +673,9 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
             progress.line(&format!("gatebench: {name} not served: {reason}"));
             // Nothing to measure: stop it now rather than let it idle through the run.
             target.running = None;
+            let idle = target.info.memory.idle_rss_bytes.clone();
+            target.info.memory = MemoryArc::missing("not served");
+            target.info.memory.idle_rss_bytes = idle;
         }
         targets.push(target);
     }

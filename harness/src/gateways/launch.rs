@@ -37,8 +37,10 @@ impl Runtime {
 pub enum Usage {
     /// A process and all its descendants, from /proc.
     Tree(u32),
-    /// A container's cgroup (v2) directory.
+    /// A container's cgroup v2 directory.
     Cgroup(PathBuf),
+    /// A container's cgroup v1 `cpuacct` and `memory` directories.
+    CgroupV1 { cpuacct: PathBuf, memory: PathBuf },
 }
 
 impl Usage {
@@ -60,6 +62,7 @@ impl Usage {
                     .ok()?;
                 Some(usec * 1_000)
             }
+            Usage::CgroupV1 { cpuacct, .. } => read_u64(&cpuacct.join("cpuacct.usage")),
         }
     }
 
@@ -73,11 +76,8 @@ impl Usage {
                     .collect();
                 (!sizes.is_empty()).then(|| sizes.iter().sum())
             }
-            Usage::Cgroup(dir) => std::fs::read_to_string(dir.join("memory.current"))
-                .ok()?
-                .trim()
-                .parse()
-                .ok(),
+            Usage::Cgroup(dir) => read_u64(&dir.join("memory.current")),
+            Usage::CgroupV1 { memory, .. } => read_u64(&memory.join("memory.usage_in_bytes")),
         }
     }
 
@@ -86,8 +86,13 @@ impl Usage {
         match self {
             Usage::Tree(_) => "proc tree",
             Usage::Cgroup(_) => "cgroup",
+            Usage::CgroupV1 { .. } => "cgroup v1",
         }
     }
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 enum Handle {
@@ -315,7 +320,7 @@ fn start_container(
         .trim()
         .parse()
         .unwrap_or(0);
-    let usage = cgroup_dir(pid).map_or(Usage::Tree(pid), Usage::Cgroup);
+    let usage = cgroup_usage(pid).unwrap_or(Usage::Tree(pid));
     let log_args = vec!["logs".to_string(), "-f".to_string(), id.clone()];
     let logs = ChildProcess::spawn_at(
         &Launch {
@@ -340,15 +345,43 @@ fn start_container(
     })
 }
 
-/// The cgroup v2 directory of `pid` (a container's init process).
-fn cgroup_dir(pid: u32) -> Option<PathBuf> {
+/// The cgroup of `pid` (a container's init process): v2 when it has `memory.current`, else the
+/// v1 `cpuacct` and `memory` hierarchies.
+fn cgroup_usage(pid: u32) -> Option<Usage> {
     if pid == 0 {
         return None;
     }
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let relative = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let dir = Path::new("/sys/fs/cgroup").join(relative.trim_start_matches('/'));
-    dir.join("memory.current").is_file().then_some(dir)
+    let dir = |hierarchy: &str, relative: &str| {
+        Path::new("/sys/fs/cgroup")
+            .join(hierarchy)
+            .join(relative.trim_start_matches('/'))
+    };
+    let mut v1_cpu = None;
+    let mut v1_memory = None;
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, relative) = (parts.next()?, parts.next()?, parts.next()?);
+        if controllers.is_empty() {
+            let v2 = dir("", relative);
+            if v2.join("memory.current").is_file() {
+                return Some(Usage::Cgroup(v2));
+            }
+        } else if controllers.split(',').any(|c| c == "cpuacct") {
+            v1_cpu = Some(dir(controllers, relative));
+        } else if controllers.split(',').any(|c| c == "memory") {
+            v1_memory = Some(dir(controllers, relative));
+        }
+    }
+    match (v1_cpu, v1_memory) {
+        (Some(cpuacct), Some(memory))
+            if cpuacct.join("cpuacct.usage").is_file()
+                && memory.join("memory.usage_in_bytes").is_file() =>
+        {
+            Some(Usage::CgroupV1 { cpuacct, memory })
+        }
+        _ => None,
+    }
 }
 
 /// Whether `program` is on PATH.

@@ -98,20 +98,19 @@ pub async fn drain_timeline(mock: SocketAddr) -> Result<Vec<TimelineRecord>, Str
 }
 
 /// One streamed and one non-streamed request through `endpoint`; `Err` names what failed, with
-/// evidence (status and body excerpt). A stream whose chunks all arrive together (the gateway
-/// buffered it) fails too: `mock_gap_ms` is the mock's mean inter-chunk gap.
+/// evidence (status and body excerpt). A stream whose chunks arrive together (the gateway
+/// buffered it) fails too: `mock_gap_ms` is the mock's mean inter-chunk gap. The first request
+/// warms the gateway up (a cold first request may be slow for reasons of its own) and the first
+/// chunks' gaps are not judged (some gateways hold the first chunks back on purpose).
 pub async fn functional_check(
     endpoint: &Endpoint,
     model: &str,
     run_tag: &str,
     mock_gap_ms: f64,
 ) -> Result<(), String> {
-    for stream in [true, false] {
-        let body = BodyTemplate::new(model, "functional check", stream, Some(8));
-        let id = format!(
-            "{run_tag}-check-{}",
-            if stream { "stream" } else { "plain" }
-        );
+    for (attempt, stream) in [(0, true), (1, true), (2, false)] {
+        let body = BodyTemplate::new(model, "functional check", stream, Some(16));
+        let id = format!("{run_tag}-check-{attempt}");
         let exchange = execute(
             endpoint,
             None,
@@ -119,7 +118,7 @@ pub async fn functional_check(
             id.clone(),
             monotonic_ns(),
             stream,
-            Duration::from_secs(10),
+            Duration::from_secs(30),
         )
         .await;
         match exchange.outcome {
@@ -133,15 +132,15 @@ pub async fn functional_check(
                 ));
             }
         }
-        if stream && exchange.content_ns.len() >= 4 && mock_gap_ms >= 2.0 {
-            let first = exchange.content_ns[0];
-            let last = exchange.content_ns[exchange.content_ns.len() - 1];
-            let spread_ms = (last - first) as f64 / 1e6;
-            let expected_ms = mock_gap_ms * (exchange.content_ns.len() - 1) as f64;
+        let arrivals = &exchange.content_ns;
+        if attempt == 1 && arrivals.len() >= 8 && mock_gap_ms >= 2.0 {
+            let judged = &arrivals[3..];
+            let spread_ms = (judged[judged.len() - 1] - judged[0]) as f64 / 1e6;
+            let expected_ms = mock_gap_ms * (judged.len() - 1) as f64;
             if spread_ms < 0.25 * expected_ms {
                 return Err(format!(
-                    "buffers streams: {} chunks arrived within {spread_ms:.1} ms though the mock spaced them ~{mock_gap_ms:.0} ms apart",
-                    exchange.content_ns.len()
+                    "buffers streams: chunks 4..{} arrived within {spread_ms:.1} ms though the mock spaced them ~{mock_gap_ms:.0} ms apart",
+                    arrivals.len()
                 ));
             }
         }
