@@ -7,5 +7,6 @@
 pub mod flamegraph;
 pub mod histogram;
 pub mod schema;
+pub mod stats;
 
 pub use schema::*;

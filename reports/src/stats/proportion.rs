@@ -1,0 +1,65 @@
+//! Interval for the difference of two proportions (error rates), by Newcombe's hybrid score
+//! method: Wilson intervals per side, combined. Unlike the Wald interval it behaves at rates near
+//! 0, which is where a gateway's error rate lives.
+
+use super::{normal_quantile, Interval, StatsError};
+
+/// Interval for `failures_b / total_b − failures_a / total_a` (a fraction, not percent).
+pub fn proportion_difference_ci(
+    failures_a: u64,
+    total_a: u64,
+    failures_b: u64,
+    total_b: u64,
+    confidence: f64,
+) -> Result<Interval, StatsError> {
+    if total_a == 0 {
+        return Err(StatsError::Empty { which: "first" });
+    }
+    if total_b == 0 {
+        return Err(StatsError::Empty { which: "second" });
+    }
+    if failures_a > total_a || failures_b > total_b {
+        return Err(StatsError::InvalidOption(
+            "more failures than requests".into(),
+        ));
+    }
+    let z = normal_quantile(0.5 + confidence / 2.0);
+    let (pa, la, ua) = wilson(failures_a, total_a, z);
+    let (pb, lb, ub) = wilson(failures_b, total_b, z);
+    let difference = pb - pa;
+    Ok(Interval {
+        low: difference - ((pb - lb).powi(2) + (ua - pa).powi(2)).sqrt(),
+        high: difference + ((ub - pb).powi(2) + (pa - la).powi(2)).sqrt(),
+        confidence,
+    })
+}
+
+/// Proportion and its Wilson score interval.
+fn wilson(failures: u64, total: u64, z: f64) -> (f64, f64, f64) {
+    let n = total as f64;
+    let p = failures as f64 / n;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    (p, (centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newcombe_worked_example() {
+        // Newcombe (1998), example (a): 56/70 vs 48/80 → difference 0.2, CI 0.0524 to 0.3339.
+        let ci = proportion_difference_ci(48, 80, 56, 70, 0.95).expect("valid");
+        assert!((ci.low - 0.0524).abs() < 5e-4, "{ci:?}");
+        assert!((ci.high - 0.3339).abs() < 5e-4, "{ci:?}");
+    }
+
+    #[test]
+    fn zero_errors_both_sides_contains_zero() {
+        let ci = proportion_difference_ci(0, 10_000, 0, 10_000, 0.95).expect("valid");
+        assert!(ci.contains(0.0) && !ci.excludes_zero());
+        assert!(proportion_difference_ci(0, 0, 0, 1, 0.95).is_err());
+    }
+}
