@@ -78,9 +78,17 @@ impl Logger {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(65_536);
                 std::thread::Builder::new()
                     .name("gateway-log".into())
-                    .spawn(move || {
-                        for line in rx {
-                            sink.write_line(&line, delay);
+                    .spawn(move || loop {
+                        // Wake every millisecond and drain, rather than be woken per record:
+                        // a wake-up per request would cost the request path a futex call
+                        // and the machine a context switch.
+                        std::thread::sleep(Duration::from_millis(1));
+                        loop {
+                            match rx.try_recv() {
+                                Ok(line) => sink.write_line(&line, delay),
+                                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                            }
                         }
                     })?;
                 Logger::Channel(tx)
