@@ -14,7 +14,8 @@ use plotters::prelude::*;
 /// Width and height of every chart, px (scaled by the page's CSS).
 pub const CHART_SIZE: (u32, u32) = (720, 380);
 
-/// A colour-blind-safe palette (Okabe–Ito, then greys); series pick by index.
+/// A colour-blind-safe palette (Okabe–Ito without its pale yellow, then purple and grey);
+/// series pick by index.
 const PALETTE: [RGBColor; 10] = [
     RGBColor(0, 114, 178),
     RGBColor(230, 159, 0),
@@ -24,7 +25,7 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(213, 94, 0),
     RGBColor(120, 120, 120),
     RGBColor(0, 0, 0),
-    RGBColor(240, 228, 66),
+    RGBColor(148, 103, 189),
     RGBColor(170, 170, 170),
 ];
 
@@ -134,7 +135,9 @@ fn to_axis(axis: Axis, value: f64) -> Option<f64> {
 fn axis_label(axis: Axis, value: f64) -> String {
     match axis {
         Axis::Linear => short_number(value),
-        Axis::Log => short_number(10f64.powf(value)),
+        Axis::Log => short_number(two_significant(10f64.powf(value))),
+        // Only whole decades (p90, p99, …) get a label; in between stays a grid line.
+        Axis::Quantile if (value - value.round()).abs() > 1e-6 => String::new(),
         Axis::Quantile => {
             let percentile = 100.0 * (1.0 - 10f64.powf(-value));
             let text = format!("{percentile:.4}");
@@ -160,6 +163,15 @@ pub fn short_number(value: f64) -> String {
     } else {
         trim_zeros(format!("{value:.3}"))
     }
+}
+
+/// Rounds to two significant digits (log-axis ticks fall on 10^(k/2): 3.2, 10, 32 …).
+fn two_significant(value: f64) -> f64 {
+    if value == 0.0 || !value.is_finite() {
+        return value;
+    }
+    let scale = 10f64.powf(value.abs().log10().floor() - 1.0);
+    (value / scale).round() * scale
 }
 
 fn trim_zeros(text: String) -> String {
@@ -218,10 +230,31 @@ pub fn line_chart(chart: &LineChart) -> Result<String, ChartError> {
 
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area();
+        let mut legend: Vec<(String, Swatch)> = chart
+            .series
+            .iter()
+            .map(|s| {
+                let color = PALETTE[s.color % PALETTE.len()];
+                (s.name.clone(), Swatch::Line(color, s.dashed))
+            })
+            .collect();
+        let markers = |m: Marker| chart.series.iter().any(|s| s.markers.contains(&m));
+        if markers(Marker::Flagged) {
+            legend.push(("rig/mock limited".to_string(), Swatch::Flag));
+        }
+        if markers(Marker::Floor) {
+            legend.push((
+                "floor (no higher level measured)".to_string(),
+                Swatch::Floor,
+            ));
+        }
+        let size = (CHART_SIZE.0, CHART_SIZE.1 + legend_height(legend.len()));
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(&e))?;
+        let (plot, legend_area) = root.split_vertically(CHART_SIZE.1);
+        draw_legend(&legend_area, &legend).map_err(|e| fail(&e))?;
         let mut ctx =
-            caption_and_build(&root, &chart.title, x0..x1, y0..y1).map_err(|e| fail(&e))?;
+            caption_and_build(&plot, &chart.title, x0..x1, y0..y1).map_err(|e| fail(&e))?;
         ctx.configure_mesh()
             .x_desc(chart.x_label.as_str())
             .y_desc(chart.y_label.as_str())
@@ -232,21 +265,16 @@ pub fn line_chart(chart: &LineChart) -> Result<String, ChartError> {
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| fail(&e))?;
-        let mut any_flagged = false;
         for (series, points) in chart.series.iter().zip(&transformed) {
             let color = PALETTE[series.color % PALETTE.len()];
             let style = color.stroke_width(if series.dashed { 1 } else { 2 });
-            let legend_style = style;
-            let dashed = series.dashed;
-            let drawn = if dashed {
+            if series.dashed {
                 ctx.draw_series(DashedLineSeries::new(points.clone(), 6, 4, style))
+                    .map_err(|e| fail(&e))?;
             } else {
                 ctx.draw_series(LineSeries::new(points.clone(), style))
-            };
-            drawn
-                .map_err(|e| fail(&e))?
-                .label(series.name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], legend_style));
+                    .map_err(|e| fail(&e))?;
+            }
             // Markers follow the untransformed point order, so pair them before filtering.
             for (i, &(x, y)) in series.points.iter().enumerate() {
                 let (Some(x), Some(y)) = (to_axis(chart.x_axis, x), to_axis(chart.y_axis, y))
@@ -261,7 +289,6 @@ pub fn line_chart(chart: &LineChart) -> Result<String, ChartError> {
                 match marker {
                     Marker::Plain => {}
                     Marker::Flagged => {
-                        any_flagged = true;
                         ctx.draw_series(std::iter::once(Cross::new(
                             (x, y),
                             7,
@@ -280,22 +307,8 @@ pub fn line_chart(chart: &LineChart) -> Result<String, ChartError> {
                 }
             }
         }
-        if any_flagged {
-            ctx.draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-                .map_err(|e| fail(&e))?
-                .label("× rig/mock limited")
-                .legend(|(x, y)| Cross::new((x + 9, y), 5, FLAG_COLOR.stroke_width(2)));
-        }
         if transformed.iter().all(Vec::is_empty) {
-            note_no_data(&root).map_err(|e| fail(&e))?;
-        } else {
-            ctx.configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .label_font(("sans-serif", 12))
-                .position(SeriesLabelPosition::UpperLeft)
-                .draw()
-                .map_err(|e| fail(&e))?;
+            note_no_data(&plot).map_err(|e| fail(&e))?;
         }
         root.present().map_err(|e| fail(&e))?;
     }
@@ -323,7 +336,7 @@ pub fn bar_chart(chart: &BarChart) -> Result<String, ChartError> {
         })
         .collect();
     let max = totals.iter().copied().fold(0.0, f64::max);
-    let x_max = if max > 0.0 { max * 1.08 } else { 1.0 };
+    let x_max = if max > 0.0 { max * 1.05 } else { 1.0 };
     let longest = chart
         .categories
         .iter()
@@ -334,14 +347,24 @@ pub fn bar_chart(chart: &BarChart) -> Result<String, ChartError> {
 
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (CHART_SIZE.0, height)).into_drawing_area();
+        let legend: Vec<(String, Swatch)> = chart
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, (name, _))| (name.clone(), Swatch::Block(PALETTE[g % PALETTE.len()])))
+            .collect();
+        let size = (CHART_SIZE.0, height + legend_height(legend.len()));
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(&e))?;
-        let mut ctx = ChartBuilder::on(&root)
+        let (plot, legend_area) = root.split_vertically(height);
+        draw_legend(&legend_area, &legend).map_err(|e| fail(&e))?;
+        let mut ctx = ChartBuilder::on(&plot)
             .caption(chart.title.as_str(), ("sans-serif", 17))
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size((longest as u32 * 7 + 16).clamp(40, 260))
-            .build_cartesian_2d(0.0..x_max, (0..rows as i32).into_segmented())
+            // Integer ranges include their end: rows segments are 0..=rows − 1.
+            .build_cartesian_2d(0.0..x_max, (0..rows as i32 - 1).into_segmented())
             .map_err(|e| fail(&e))?;
         let names = &chart.categories;
         ctx.configure_mesh()
@@ -351,7 +374,12 @@ pub fn bar_chart(chart: &BarChart) -> Result<String, ChartError> {
             .x_label_formatter(&|v| short_number(*v))
             .y_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    names.get(*i as usize).cloned().unwrap_or_default()
+                    // Row 0 is drawn at the bottom; the first category goes on top.
+                    (rows as i32 - 1 - *i)
+                        .try_into()
+                        .ok()
+                        .and_then(|i: usize| names.get(i).cloned())
+                        .unwrap_or_default()
                 }
                 SegmentValue::Last => String::new(),
             })
@@ -361,14 +389,14 @@ pub fn bar_chart(chart: &BarChart) -> Result<String, ChartError> {
             .draw()
             .map_err(|e| fail(&e))?;
         let groups = chart.groups.len().max(1) as f64;
-        for (g, (name, values)) in chart.groups.iter().enumerate() {
+        for (g, (_, values)) in chart.groups.iter().enumerate() {
             let color = PALETTE[g % PALETTE.len()];
             let bars = values
                 .iter()
                 .enumerate()
                 .filter(|(_, v)| **v > 0.0)
                 .map(|(i, &v)| {
-                    let row = i as i32;
+                    let row = rows as i32 - 1 - i as i32;
                     let start: f64 = if chart.stacked {
                         chart.groups[..g]
                             .iter()
@@ -397,26 +425,85 @@ pub fn bar_chart(chart: &BarChart) -> Result<String, ChartError> {
                     bar.set_margin(top, bottom, 0, 0);
                     bar
                 });
-            ctx.draw_series(bars)
-                .map_err(|e| fail(&e))?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
-                });
+            ctx.draw_series(bars).map_err(|e| fail(&e))?;
         }
         if max <= 0.0 {
-            note_no_data(&root).map_err(|e| fail(&e))?;
+            note_no_data(&plot).map_err(|e| fail(&e))?;
         }
-        ctx.configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 12))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| fail(&e))?;
         root.present().map_err(|e| fail(&e))?;
     }
     Ok(tag(svg, &chart.id, &chart.title))
+}
+
+/// What a legend entry shows before its text.
+enum Swatch {
+    /// A line in this colour, dashed or solid.
+    Line(RGBColor, bool),
+    /// A filled block (bars).
+    Block(RGBColor),
+    /// The red cross of flagged points.
+    Flag,
+    /// The hollow triangle of floor readings.
+    Floor,
+}
+
+const LEGEND_COLUMNS: usize = 3;
+const LEGEND_ROW_PX: u32 = 20;
+const LEGEND_CHARS: usize = 30;
+
+/// Height of the legend strip under a chart with `entries` entries, px.
+fn legend_height(entries: usize) -> u32 {
+    if entries == 0 {
+        0
+    } else {
+        8 + LEGEND_ROW_PX * entries.div_ceil(LEGEND_COLUMNS) as u32
+    }
+}
+
+/// The legend as a strip below the plot (never over the data), three entries per row.
+fn draw_legend(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    entries: &[(String, Swatch)],
+) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
+    let column_px = (area.dim_in_pixel().0 as usize / LEGEND_COLUMNS) as i32;
+    for (i, (name, swatch)) in entries.iter().enumerate() {
+        let x = 16 + column_px * (i % LEGEND_COLUMNS) as i32;
+        let y = 10 + (LEGEND_ROW_PX * (i / LEGEND_COLUMNS) as u32) as i32;
+        match swatch {
+            Swatch::Line(color, false) => area.draw(&PathElement::new(
+                vec![(x, y), (x + 20, y)],
+                color.stroke_width(2),
+            ))?,
+            Swatch::Line(color, true) => {
+                for dash in 0..3 {
+                    let x = x + dash * 8;
+                    area.draw(&PathElement::new(
+                        vec![(x, y), (x + 5, y)],
+                        color.stroke_width(1),
+                    ))?;
+                }
+            }
+            Swatch::Block(color) => area.draw(&Rectangle::new(
+                [(x, y - 6), (x + 20, y + 6)],
+                color.filled(),
+            ))?,
+            Swatch::Flag => area.draw(&Cross::new((x + 10, y), 5, FLAG_COLOR.stroke_width(2)))?,
+            Swatch::Floor => {
+                area.draw(&TriangleMarker::new((x + 10, y), 7, BLACK.stroke_width(1)))?
+            }
+        }
+        let text: String = if name.chars().count() > LEGEND_CHARS {
+            name.chars().take(LEGEND_CHARS - 1).chain(['…']).collect()
+        } else {
+            name.clone()
+        };
+        area.draw(&Text::new(
+            text,
+            (x + 26, y - 7),
+            ("sans-serif", 13).into_font().color(&BLACK),
+        ))?;
+    }
+    Ok(())
 }
 
 type Ctx<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
@@ -490,6 +577,9 @@ mod tests {
         assert_eq!(axis_label(Axis::Quantile, 2.0), "p99");
         assert_eq!(axis_label(Axis::Quantile, 4.0), "p99.99");
         assert_eq!(axis_label(Axis::Quantile, 0.0), "p0");
+        assert_eq!(axis_label(Axis::Quantile, 1.5), "");
+        assert_eq!(axis_label(Axis::Log, 1.6), "40");
+        assert_eq!(axis_label(Axis::Log, -0.5), "0.32");
     }
 
     #[test]

@@ -253,9 +253,9 @@ pub(super) fn distributions(run: &RunResult) -> Result<String, ReportError> {
                 id: format!("{metric}-l{index}"),
                 title: format!("{title}, level {index}"),
                 x_label: "percentile".into(),
-                y_label: format!("{metric}, ms"),
+                y_label: format!("{metric}, ms (log)"),
                 x_axis: Axis::Quantile,
-                y_axis: Axis::Linear,
+                y_axis: Axis::Log,
                 series,
             })?;
             out.push_str(&chart_block(title, svg, &escape(&notes.join("; "))));
