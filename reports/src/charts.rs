@@ -106,6 +106,8 @@ pub struct LineChart {
     pub y_axis: Axis,
     /// The lines.
     pub series: Vec<Series>,
+    /// X range to show at least (axis units), e.g. every frontier bound even without a reading.
+    pub x_span: Option<(f64, f64)>,
 }
 
 /// Horizontal bars, one row per category, one bar segment per group.
@@ -160,8 +162,10 @@ pub fn short_number(value: f64) -> String {
         format!("{value:.0}")
     } else if magnitude >= 1.0 {
         trim_zeros(format!("{value:.2}"))
-    } else {
+    } else if magnitude >= 0.001 {
         trim_zeros(format!("{value:.3}"))
+    } else {
+        format!("{value:.1e}")
     }
 }
 
@@ -225,7 +229,12 @@ pub fn line_chart(chart: &LineChart) -> Result<String, ChartError> {
         })
         .collect();
     let all = transformed.iter().flatten();
-    let (x0, x1) = padded_range(all.clone().map(|p| p.0), false);
+    let span = chart
+        .x_span
+        .iter()
+        .flat_map(|&(a, b)| [to_axis(chart.x_axis, a), to_axis(chart.x_axis, b)])
+        .flatten();
+    let (x0, x1) = padded_range(all.clone().map(|p| p.0).chain(span), false);
     let (y0, y1) = padded_range(all.map(|p| p.1), chart.y_axis == Axis::Linear);
 
     let mut svg = String::new();
@@ -243,10 +252,7 @@ pub fn line_chart(chart: &LineChart) -> Result<String, ChartError> {
             legend.push(("rig/mock limited".to_string(), Swatch::Flag));
         }
         if markers(Marker::Floor) {
-            legend.push((
-                "floor (no higher level measured)".to_string(),
-                Swatch::Floor,
-            ));
+            legend.push(("floor: no higher level".to_string(), Swatch::Floor));
         }
         let size = (CHART_SIZE.0, CHART_SIZE.1 + legend_height(legend.len()));
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
@@ -580,6 +586,15 @@ mod tests {
         assert_eq!(axis_label(Axis::Quantile, 1.5), "");
         assert_eq!(axis_label(Axis::Log, 1.6), "40");
         assert_eq!(axis_label(Axis::Log, -0.5), "0.32");
+    }
+
+    #[test]
+    fn short_numbers_keep_small_values_visible() {
+        assert_eq!(short_number(0.0), "0");
+        assert_eq!(short_number(0.0087), "0.009");
+        assert_eq!(short_number(0.0000215), "2.2e-5");
+        assert_eq!(short_number(1.5752), "1.58");
+        assert_eq!(short_number(25_000.0), "25k");
     }
 
     #[test]

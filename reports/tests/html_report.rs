@@ -117,6 +117,12 @@ fn missing_values_show_their_reason_not_zero() {
     assert!(levels.contains("n/a: process exited before sampling"));
     assert!(levels.contains("n/a: direct: no gateway process"));
     assert!(levels.contains("n/a: scenario sets no SLO"));
+    for row in levels.split("<tr").filter(|r| r.contains(">direct<")) {
+        assert!(
+            row.contains(">baseline<"),
+            "direct has no added latency: {row}"
+        );
+    }
     assert!(section(&html, "method").contains("n/a: uname failed"));
     // `other`'s CPU cells hold the reason, never a number.
     for row in levels.split("<tr").filter(|r| r.contains(">other<")) {

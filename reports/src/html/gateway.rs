@@ -10,7 +10,7 @@ use crate::analysis::{
     levels_of, offered_text, offered_unit, offered_value, stage_growth, stage_order,
     SERIALIZED_GROWTH, SERIALIZED_PARALLELISM, STAGES,
 };
-use crate::charts::{bar_chart, line_chart, Axis, BarChart, LineChart, Series};
+use crate::charts::{bar_chart, line_chart, short_number, Axis, BarChart, LineChart, Series};
 use crate::flamegraph::OTHER;
 use crate::schema::{LevelResult, RunResult};
 
@@ -93,8 +93,7 @@ fn stage_breakdown(name: &str, levels: &[&LevelResult]) -> Result<String, Report
             None => "—".to_string(),
         };
         let percent = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1}"));
-        let _ =
-            write!(
+        let _ = write!(
             out,
             "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -104,7 +103,7 @@ fn stage_breakdown(name: &str, levels: &[&LevelResult]) -> Result<String, Report
             cell(|l| l.p50_ms),
             cell(|l| l.p99_ms),
             cell(|l| l.p999_ms),
-            timed.map_or("—".to_string(), |s| format!("{:.4}", s.effective_parallelism)),
+            timed.map_or("—".to_string(), |s| short_number(s.effective_parallelism)),
             percent(latency_share(stage)),
             percent(cpu_share(stage)),
         );
@@ -170,14 +169,14 @@ fn serializes(name: &str, levels: &[&LevelResult]) -> Result<String, ReportError
     for row in &rows {
         let _ = write!(
             out,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3} → {:.3}</td>\
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td>\
              <td class=\"l\">{}</td></tr>",
             escape(&row.stage),
             pair(row.mean_ms),
             pair(row.p99_ms),
             row.growth.map_or("n/a".to_string(), |g| format!("×{g:.2}")),
-            row.parallelism.0,
-            row.parallelism.1,
+            short_number(row.parallelism.0),
+            short_number(row.parallelism.1),
             if row.serializes {
                 "<span class=\"bad\">serializes</span>"
             } else {
@@ -221,6 +220,7 @@ fn serializes(name: &str, levels: &[&LevelResult]) -> Result<String, ReportError
         x_axis: Axis::Linear,
         y_axis: Axis::Log,
         series,
+        x_span: None,
     })?);
     Ok(out)
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{escape, flag_text, latency_cell, measured, not_available};
 use crate::analysis::{levels_of, offered_model, offered_text};
-use crate::schema::{RunResult, RunStatus};
+use crate::schema::{RunResult, RunStatus, TargetKind};
 
 /// Status line: how the run ended, when, and how long it took.
 pub(super) fn status(run: &RunResult) -> String {
@@ -158,10 +158,13 @@ pub(super) fn targets(run: &RunResult) -> String {
         };
         let _ = write!(
             out,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{:?}</td><td class=\"l\">{}</td>\
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
              <td class=\"l\">{}</td><td class=\"l\">{served}</td><td>{}</td></tr>",
             escape(&target.name),
-            target.kind,
+            match target.kind {
+                TargetKind::Direct => "direct (baseline)",
+                TargetKind::Gateway => "gateway",
+            },
             escape(target.runtime.as_deref().unwrap_or("—")),
             escape(target.version.as_deref().unwrap_or("not reported")),
             measured(&target.streams_sustained, |v| format!("{v:.1} streams")),
@@ -185,6 +188,7 @@ pub(super) fn levels_table(run: &RunResult) -> String {
         for level in levels_of(run, &target.name) {
             let errors: u64 = level.errors.values().sum();
             let added = match level.added_latency_ms.get("e2e_p99") {
+                _ if target.kind == TargetKind::Direct => "baseline".to_string(),
                 Some(m) => measured(m, |v| format!("{v:+.3}")),
                 None => not_available("not recorded"),
             };

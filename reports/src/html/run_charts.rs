@@ -257,6 +257,7 @@ pub(super) fn distributions(run: &RunResult) -> Result<String, ReportError> {
                 x_axis: Axis::Quantile,
                 y_axis: Axis::Log,
                 series,
+                x_span: None,
             })?;
             out.push_str(&chart_block(title, svg, &escape(&notes.join("; "))));
         }
@@ -327,6 +328,7 @@ pub(super) fn frontier(run: &RunResult) -> Result<String, ReportError> {
         x_axis: Axis::Log,
         y_axis: Axis::Linear,
         series,
+        x_span: Some((FRONTIER_BOUNDS_MS[0], FRONTIER_BOUNDS_MS[4])),
     })?;
     Ok(format!(
         "<section id=\"frontier\"><h2>Throughput frontier</h2>{svg}<p class=\"note\">Each cell: \
