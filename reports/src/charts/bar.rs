@@ -5,6 +5,7 @@ use plotters::prelude::*;
 use super::frame::{draw_legend, legend_height, note_no_data, tag, Swatch};
 use super::*;
 
+/// Draws `chart` and returns the `<svg>` element.
 pub fn bar_chart(chart: &BarChart) -> Result<String, ChartError> {
     let fail = |e: &dyn std::fmt::Display| ChartError {
         chart: chart.id.clone(),

@@ -7,6 +7,7 @@ use plotters::prelude::*;
 use super::frame::{draw_legend, legend_height, note_no_data, tag, Swatch};
 use super::*;
 
+/// Draws `chart` and returns the `<svg>` element.
 pub fn line_chart(chart: &LineChart) -> Result<String, ChartError> {
     let fail = |e: &dyn std::fmt::Display| ChartError {
         chart: chart.id.clone(),
@@ -115,7 +116,6 @@ pub fn line_chart(chart: &LineChart) -> Result<String, ChartError> {
     Ok(tag(svg, &chart.id, &chart.title))
 }
 
-/// Draws `chart` and returns the `<svg>` element.
 type Ctx<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 fn caption_and_build<'a, 'b>(

@@ -211,7 +211,6 @@ fn padded_range(values: impl Iterator<Item = f64>, include_zero: bool) -> (f64, 
     (low, high + pad)
 }
 
-/// Draws `chart` and returns the `<svg>` element.
 #[cfg(test)]
 mod tests {
     use super::*;
