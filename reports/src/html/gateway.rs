@@ -1,0 +1,328 @@
+//! One section per gateway: stage breakdown (latency and CPU share per stage), where it
+//! serializes (per-stage growth from the lowest to the highest level, effective parallelism), its
+//! flamegraphs per level, and diff flamegraphs against the base gateway.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::{anchor, escape, flame, not_available, ReportError};
+use crate::analysis::{
+    levels_of, offered_text, offered_unit, offered_value, stage_growth, stage_order,
+    SERIALIZED_GROWTH, SERIALIZED_PARALLELISM, STAGES,
+};
+use crate::charts::{bar_chart, line_chart, short_number, Axis, BarChart, LineChart, Series};
+use crate::flamegraph::OTHER;
+use crate::schema::{LevelResult, RunResult};
+
+/// The section for gateway `name`; `base` is the diff flamegraphs' base gateway.
+pub(super) fn section(
+    run: &RunResult,
+    dir: &Path,
+    name: &str,
+    base: Option<&str>,
+) -> Result<String, ReportError> {
+    let levels = levels_of(run, name);
+    let mut out = format!(
+        "<section id=\"{}\"><h2>Gateway: {}</h2>",
+        anchor("gw", name),
+        escape(name)
+    );
+    if levels.is_empty() {
+        out.push_str("<p class=\"na\">No level ran for this gateway (see Targets).</p></section>");
+        return Ok(out);
+    }
+    out.push_str(&stage_breakdown(name, &levels)?);
+    out.push_str(&serializes(name, &levels)?);
+    out.push_str(&flamegraphs(dir, name, &levels));
+    out.push_str(&diffs(run, dir, name, &levels, base));
+    out.push_str("</section>");
+    Ok(out)
+}
+
+/// Latency and CPU share per stage at the highest level that has either.
+fn stage_breakdown(name: &str, levels: &[&LevelResult]) -> Result<String, ReportError> {
+    let mut out = String::from("<h3>Stage breakdown</h3>");
+    let Some(level) = levels
+        .iter()
+        .rev()
+        .find(|l| !l.stages.is_empty() || !l.stage_cpu_share.is_empty())
+    else {
+        out.push_str(&not_available(
+            "this gateway reported no stage timings and was not profiled",
+        ));
+        return Ok(out);
+    };
+    let mut stages: Vec<&str> = level
+        .stages
+        .keys()
+        .chain(level.stage_cpu_share.keys())
+        .map(String::as_str)
+        .collect();
+    stages.sort_by_key(|s| stage_order(s));
+    stages.dedup();
+    let total_ms: f64 = level
+        .stages
+        .values()
+        .filter_map(|s| s.latency.value.as_ref().map(|l| l.mean_ms * s.count as f64))
+        .sum();
+    let latency_share = |stage: &str| -> Option<f64> {
+        let s = level.stages.get(stage)?;
+        let mean = s.latency.value.as_ref()?.mean_ms;
+        (total_ms > 0.0).then(|| 100.0 * mean * s.count as f64 / total_ms)
+    };
+    let cpu_share = |stage: &str| level.stage_cpu_share.get(stage).map(|f| 100.0 * f);
+
+    let _ = write!(
+        out,
+        "<p class=\"note\">Level {} ({}). Latency share: the stage's total time (mean × count) / \
+         the total over all stages, as the gateway timed them (warmup included). CPU share: the \
+         stage's share of profiler samples; <code>{OTHER}</code> is everything no stage pattern \
+         matched.</p>",
+        level.level,
+        escape(&offered_text(&level.offered))
+    );
+    out.push_str(
+        "<div class=\"scroll\"><table><tr><th class=\"l\">stage</th><th>runs</th><th>mean, ms</th>\
+         <th>p50, ms</th><th>p99, ms</th><th>p99.9, ms</th><th>effective parallelism</th>\
+         <th>latency share, %</th><th>CPU share, %</th></tr>",
+    );
+    for stage in &stages {
+        let timed = level.stages.get(*stage);
+        let cell = |pick: fn(&crate::schema::LatencySummary) -> f64| match timed {
+            Some(s) => super::measured(&s.latency, |l| format!("{:.4}", pick(l))),
+            None => "—".to_string(),
+        };
+        let percent = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1}"));
+        let _ = write!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(stage),
+            timed.map_or("—".to_string(), |s| s.count.to_string()),
+            cell(|l| l.mean_ms),
+            cell(|l| l.p50_ms),
+            cell(|l| l.p99_ms),
+            cell(|l| l.p999_ms),
+            timed.map_or("—".to_string(), |s| short_number(s.effective_parallelism)),
+            percent(latency_share(stage)),
+            percent(cpu_share(stage)),
+        );
+    }
+    out.push_str("</table></div>");
+    let svg = bar_chart(&BarChart {
+        id: format!("stage-share-{}", anchor("gw", name)),
+        title: format!("{name}: share per stage, level {}", level.level),
+        value_label: "share, %".into(),
+        categories: stages.iter().map(|s| s.to_string()).collect(),
+        groups: vec![
+            (
+                "latency share".into(),
+                stages
+                    .iter()
+                    .map(|s| latency_share(s).unwrap_or(0.0))
+                    .collect(),
+            ),
+            (
+                "CPU share".into(),
+                stages.iter().map(|s| cpu_share(s).unwrap_or(0.0)).collect(),
+            ),
+        ],
+        stacked: false,
+    })?;
+    out.push_str(&svg);
+    Ok(out)
+}
+
+/// Per-stage growth from the lowest to the highest level, and mean stage time against load.
+fn serializes(name: &str, levels: &[&LevelResult]) -> Result<String, ReportError> {
+    let mut out = String::from("<h3>Where it serializes</h3>");
+    let Some((low, high, rows)) = stage_growth(levels) else {
+        out.push_str(&not_available("needs stage timings at two or more levels"));
+        return Ok(out);
+    };
+    let level_text = |index: usize| {
+        levels
+            .iter()
+            .find(|l| l.level == index)
+            .map_or(String::new(), |l| offered_text(&l.offered))
+    };
+    let _ = write!(
+        out,
+        "<p class=\"note\">From level {low} ({}) to level {high} ({}). Effective parallelism = Σ \
+         stage time / wall time, the mean number of requests inside the stage. A stage whose time \
+         grows ≥ {SERIALIZED_GROWTH}× while its parallelism sits between {} and {} (pinned near \
+         1: a lock or a single thread) is marked <span class=\"bad\">serializes</span>.</p>",
+        escape(&level_text(low)),
+        escape(&level_text(high)),
+        SERIALIZED_PARALLELISM.0,
+        SERIALIZED_PARALLELISM.1,
+    );
+    out.push_str(
+        "<div class=\"scroll\"><table><tr><th class=\"l\">stage</th><th>mean, ms (low → high)</th>\
+         <th>p99, ms (low → high)</th><th>time growth</th><th>parallelism (low → high)</th>\
+         <th class=\"l\">verdict</th></tr>",
+    );
+    let pair = |(a, b): (Option<f64>, Option<f64>)| {
+        let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+        format!("{} → {}", f(a), f(b))
+    };
+    for row in &rows {
+        let _ = write!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td>\
+             <td class=\"l\">{}</td></tr>",
+            escape(&row.stage),
+            pair(row.mean_ms),
+            pair(row.p99_ms),
+            row.growth.map_or("n/a".to_string(), |g| format!("×{g:.2}")),
+            short_number(row.parallelism.0),
+            short_number(row.parallelism.1),
+            if row.serializes {
+                "<span class=\"bad\">serializes</span>"
+            } else {
+                "—"
+            },
+        );
+    }
+    out.push_str("</table></div>");
+
+    let mut stages: Vec<&String> = levels.iter().flat_map(|l| l.stages.keys()).collect();
+    stages.sort_by_key(|s| stage_order(s));
+    stages.dedup();
+    let series = stages
+        .iter()
+        .map(|stage| {
+            let color = STAGES
+                .iter()
+                .position(|s| s == stage)
+                .unwrap_or(STAGES.len());
+            Series {
+                name: stage.to_string(),
+                color,
+                points: levels
+                    .iter()
+                    .filter_map(|l| {
+                        let mean = l.stages.get(*stage)?.latency.value.as_ref()?.mean_ms;
+                        Some((offered_value(&l.offered), mean))
+                    })
+                    .collect(),
+                dots: true,
+                ..Series::default()
+            }
+        })
+        .collect();
+    let unit = levels.first().map_or("req/s", |l| offered_unit(&l.offered));
+    out.push_str(&line_chart(&LineChart {
+        id: format!("stage-growth-{}", anchor("gw", name)),
+        title: format!("{name}: mean stage time vs load"),
+        x_label: format!("offered load, {unit}"),
+        y_label: "mean stage time, ms (log)".into(),
+        x_axis: Axis::Linear,
+        y_axis: Axis::Log,
+        series,
+        x_span: None,
+    })?);
+    Ok(out)
+}
+
+/// One interactive flamegraph per profiled level (the first open, the rest folded away).
+fn flamegraphs(dir: &Path, name: &str, levels: &[&LevelResult]) -> String {
+    let mut out = String::from("<h3>Flamegraphs</h3>");
+    let profiled: Vec<&&LevelResult> = levels.iter().filter(|l| l.flamegraph.is_some()).collect();
+    if profiled.is_empty() {
+        out.push_str(&not_available("this gateway was not profiled at any level"));
+        return out;
+    }
+    out.push_str(
+        "<p class=\"note\">Sampled during each level's warmup. Click a frame to zoom, \
+         “Search” (top right) to highlight frames by regex.</p>",
+    );
+    for (i, level) in profiled.iter().enumerate() {
+        let title = format!(
+            "{name}, level {} ({})",
+            level.level,
+            offered_text(&level.offered)
+        );
+        let body = match flame::level_svg(dir, level) {
+            Ok(svg) => flame::embed(&svg, &title),
+            Err(why) => not_available(&why),
+        };
+        let _ = write!(
+            out,
+            "<details{}><summary>{}</summary>{body}</details>",
+            if i == 0 { " open" } else { "" },
+            escape(&title)
+        );
+    }
+    out
+}
+
+/// Diff flamegraphs of this gateway against `base` at each level both profiled.
+fn diffs(
+    run: &RunResult,
+    dir: &Path,
+    name: &str,
+    levels: &[&LevelResult],
+    base: Option<&str>,
+) -> String {
+    let mut out = String::from("<h3>Diff flamegraphs</h3>");
+    let Some(base) = base else {
+        out.push_str(&not_available("no gateway in this run has a flamegraph"));
+        return out;
+    };
+    if base == name {
+        out.push_str("<p class=\"note\">This gateway is the base the other gateways' diff flamegraphs compare against.</p>");
+        return out;
+    }
+    let pairs: Vec<(&LevelResult, &LevelResult)> = levels
+        .iter()
+        .filter(|l| l.flamegraph.is_some())
+        .filter_map(|l| {
+            let other = run
+                .levels
+                .iter()
+                .find(|b| b.target == base && b.level == l.level && b.flamegraph.is_some())?;
+            Some((*l, other))
+        })
+        .collect();
+    if pairs.is_empty() {
+        out.push_str(&not_available(&format!(
+            "no level where both {name} and the base {base} were profiled"
+        )));
+        return out;
+    }
+    let _ = write!(
+        out,
+        "<p class=\"note\">Frame width: {0}'s samples. Colour: change from {1} at the same level, \
+         {1} normalized to the same sample total: <b style=\"color:#c00\">red</b> = more samples \
+         in {0}, <b style=\"color:#00c\">blue</b> = fewer. Frames only one side has are \
+         meaningful only where both run the same code.</p>",
+        escape(name),
+        escape(base)
+    );
+    for (i, (level, base_level)) in pairs.into_iter().enumerate() {
+        let title = format!(
+            "{name} vs {base}, level {} ({})",
+            level.level,
+            offered_text(&level.offered)
+        );
+        let body = flame::level_folded(dir, base_level)
+            .and_then(|base_folded| {
+                let folded = flame::level_folded(dir, level)?;
+                flame::diff_svg(
+                    &base_folded,
+                    &folded,
+                    &title,
+                    &format!("red: more samples than {base}; blue: fewer"),
+                )
+            })
+            .map_or_else(|why| not_available(&why), |svg| flame::embed(&svg, &title));
+        let _ = write!(
+            out,
+            "<details{}><summary>{}</summary>{body}</details>",
+            if i == 0 { " open" } else { "" },
+            escape(&title)
+        );
+    }
+    out
+}

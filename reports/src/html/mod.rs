@@ -1,0 +1,258 @@
+//! The self-contained `report.html`: one file that opens from disk with no network, readable in a
+//! narrow window. Charts are inline SVG ([`crate::charts`]); flamegraphs are inferno's own
+//! interactive SVGs, each in an `<iframe>` whose `src` is a `data:` URI so its script, ids and
+//! click-to-zoom/search work exactly as when the `.svg` is opened alone (see [`flame`]).
+//!
+//! [`render`] builds the page from a [`RunResult`] and its results directory (for the flamegraph
+//! files); [`write_report`] reads `run.json` and writes `report.html` beside it atomically.
+
+mod flame;
+mod gateway;
+mod overview;
+mod run_charts;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::charts::ChartError;
+use crate::schema::{LevelResult, Measured, RunResult, SchemaError, TargetKind};
+
+/// Choices a reader of the report makes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// Gateway the diff flamegraphs compare against (same level). `None`: the first gateway
+    /// target, in run order, that has a flamegraph.
+    pub base_gateway: Option<String>,
+}
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A results file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `run.json` is not one this build understands.
+    #[error("{}: {source}", path.display())]
+    Schema { path: PathBuf, source: SchemaError },
+    /// `report.html` could not be written.
+    #[error("cannot write {}: {source} (is the results directory writable?)", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The base gateway asked for is not a gateway of this run.
+    #[error("base gateway `{name}` is not a gateway in this run (gateways: {known})")]
+    UnknownBase { name: String, known: String },
+    /// A chart could not be drawn.
+    #[error(transparent)]
+    Chart(#[from] ChartError),
+}
+
+/// Reads `dir/run.json`, refusing a schema version this build does not know.
+pub fn read_run(dir: &Path) -> Result<RunResult, ReportError> {
+    let path = dir.join("run.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    RunResult::from_json(&text).map_err(|source| ReportError::Schema { path, source })
+}
+
+/// Reads `dir/run.json` and writes `dir/report.html` (temp file + rename); returns its path.
+pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<PathBuf, ReportError> {
+    let run = read_run(dir)?;
+    let html = render(&run, dir, options)?;
+    let path = dir.join("report.html");
+    let temp = dir.join(".report.html.tmp");
+    let write_error = |source| ReportError::Write {
+        path: path.clone(),
+        source,
+    };
+    std::fs::write(&temp, html).map_err(write_error)?;
+    std::fs::rename(&temp, &path).map_err(write_error)?;
+    Ok(path)
+}
+
+/// The whole page for `run`; `dir` is its results directory (flamegraph files are read from it).
+pub fn render(run: &RunResult, dir: &Path, options: &ReportOptions) -> Result<String, ReportError> {
+    let base = flame::choose_base(run, options)?;
+    let gateways: Vec<&str> = run
+        .targets
+        .iter()
+        .filter(|t| t.kind == TargetKind::Gateway)
+        .map(|t| t.name.as_str())
+        .collect();
+
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h1>gatebench report <small>{}</small></h1>",
+        escape(&run.run_id)
+    );
+    body.push_str(&overview::status(run));
+    body.push_str("<nav><a href=\"#method\">environment &amp; method</a> · <a href=\"#targets\">targets</a> · <a href=\"#levels\">levels</a> · <a href=\"#load\">load charts</a> · <a href=\"#distributions\">distributions</a> · <a href=\"#frontier\">frontier</a>");
+    for name in &gateways {
+        let _ = write!(
+            body,
+            " · <a href=\"#{}\">{}</a>",
+            anchor("gw", name),
+            escape(name)
+        );
+    }
+    body.push_str("</nav>");
+    body.push_str(&overview::method(run));
+    body.push_str(&overview::targets(run));
+    body.push_str(&overview::levels_table(run));
+    body.push_str(&run_charts::load_charts(run)?);
+    body.push_str(&run_charts::distributions(run)?);
+    body.push_str(&run_charts::frontier(run)?);
+    for name in &gateways {
+        body.push_str(&gateway::section(run, dir, name, base.as_deref())?);
+    }
+    Ok(page(&format!("gatebench — {}", run.run_id), &body))
+}
+
+const CSS: &str = "
+:root{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;line-height:1.45;color:#222;background:#fff}
+body{margin:0}main{max-width:1100px;margin:0 auto;padding:0 12px 48px}
+h1 small{font-weight:normal;color:#666;font-size:.6em;overflow-wrap:anywhere}
+h2{border-bottom:1px solid #ddd;margin-top:2em}
+nav{font-size:.9em;overflow-wrap:anywhere}
+svg.chart{width:100%;height:auto;max-width:900px;display:block;margin:8px 0}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,440px),1fr));gap:8px}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;font-size:.85em;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}
+th{background:#f4f4f4}td.l,th.l{text-align:left}
+tr.flagged td{background:#fff0f0}
+.flag{color:#b00;font-weight:600}
+.na{color:#777;font-style:italic;white-space:normal}
+.floor{color:#8a5a00;font-weight:600}
+.bad{color:#b00;font-weight:600}
+iframe.flame{width:100%;border:1px solid #ddd;background:#fff}
+details{margin:6px 0}summary{cursor:pointer}
+pre{overflow-x:auto;background:#f7f7f7;padding:8px;font-size:.8em}
+.note{color:#555;font-size:.9em}
+";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>{CSS}</style></head><body><main>{body}</main></body></html>\n",
+        escape(title)
+    )
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An id safe for `id=` and `href="#…"`: `prefix-` plus the name with other characters as `_`.
+fn anchor(prefix: &str, name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{prefix}-{clean}")
+}
+
+/// A value with its unit, or "n/a" and the reason it is missing (never a made-up 0).
+fn measured<T>(value: &Measured<T>, format: impl Fn(&T) -> String) -> String {
+    match (&value.value, &value.reason) {
+        (Some(v), _) => format(v),
+        (None, reason) => not_available(reason.as_deref().unwrap_or("no reason recorded")),
+    }
+}
+
+/// The marker for a missing figure, with its reason.
+fn not_available(reason: &str) -> String {
+    format!(
+        "<span class=\"na\" title=\"{0}\">n/a: {0}</span>",
+        escape(reason)
+    )
+}
+
+/// A latency percentile of a level as table text, with the reason when it is missing.
+fn latency_cell(
+    level: &LevelResult,
+    metric: &str,
+    pick: fn(&crate::schema::LatencySummary) -> f64,
+) -> String {
+    match level.latency.get(metric) {
+        Some(m) => measured(m, |s| format!("{:.3}", pick(s))),
+        None => not_available("not recorded"),
+    }
+}
+
+/// Words for a level's flags, empty when it is clean.
+fn flag_text(level: &LevelResult) -> String {
+    let mut flags = Vec::new();
+    if level.rig.rig_limited {
+        flags.push("rig limited");
+    }
+    if level.rig.mock_limited {
+        flags.push("mock limited");
+    }
+    if flags.is_empty() {
+        return String::new();
+    }
+    let reasons = level.rig.reasons.join("; ");
+    format!(
+        "<span class=\"flag\" title=\"{}\">⚑ {}</span>{}",
+        escape(&reasons),
+        flags.join(", "),
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" <span class=\"na\">({})</span>", escape(&reasons))
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_covers_markup_and_quotes() {
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn missing_values_show_their_reason() {
+        let m: Measured<f64> = Measured::missing("direct: no gateway process");
+        let cell = measured(&m, |v| format!("{v:.1}"));
+        assert!(cell.contains("n/a: direct: no gateway process"));
+        assert_eq!(measured(&Measured::of(2.0), |v| format!("{v:.1}")), "2.0");
+    }
+
+    #[test]
+    fn anchors_are_plain() {
+        assert_eq!(anchor("gw", "reference@log-sync"), "gw-reference_log-sync");
+    }
+}

@@ -1,0 +1,261 @@
+//! The report's text sections: run status, environment and method, the targets, and the table of
+//! every target × level with its flags.
+
+use std::fmt::Write as _;
+
+use super::{escape, flag_text, latency_cell, measured, not_available};
+use crate::analysis::{levels_of, offered_model, offered_text};
+use crate::schema::{RunResult, RunStatus, TargetKind};
+
+/// Status line: how the run ended, when, and how long it took.
+pub(super) fn status(run: &RunResult) -> String {
+    let status = match &run.status {
+        RunStatus::Running => "still running (partial results)".to_string(),
+        RunStatus::Complete => "complete".to_string(),
+        RunStatus::Interrupted => "interrupted (finished levels kept)".to_string(),
+        RunStatus::Failed { error } => format!("failed: {error}"),
+    };
+    let duration = run
+        .finished_unix_ms
+        .map(|end| {
+            format!(
+                ", took {:.1} s",
+                end.saturating_sub(run.started_unix_ms) as f64 / 1000.0
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<p>Run {}, started {} UTC{}.</p>",
+        escape(&status),
+        utc_text(run.started_unix_ms),
+        duration
+    )
+}
+
+/// Machine, versions, scenario and load model, and what the flags mean.
+pub(super) fn method(run: &RunResult) -> String {
+    let env = &run.environment;
+    let mut rows = vec![
+        ("CPU", measured(&env.cpu_model, |v| escape(v))),
+        ("logical cores", env.cores.to_string()),
+        (
+            "memory",
+            measured(&env.memory_bytes, |v| {
+                format!("{:.1} GiB", *v as f64 / (1u64 << 30) as f64)
+            }),
+        ),
+        ("kernel", measured(&env.kernel, |v| escape(v))),
+        ("gatebench", escape(&env.gatebench_version)),
+        ("git revision", measured(&env.git_revision, |v| escape(v))),
+        (
+            "CPU pinning",
+            match &env.pinning {
+                Some(p) => format!(
+                    "rig on cores {:?}, targets on cores {:?}",
+                    p.rig_cores, p.target_cores
+                ),
+                None => "none (rig and targets share all cores)".to_string(),
+            },
+        ),
+    ];
+    for (tool, version) in &env.tool_versions {
+        rows.push(("version", format!("{}: {}", escape(tool), escape(version))));
+    }
+
+    let scenario = &run.scenario;
+    let text = |pointer: &str| -> String {
+        match scenario.pointer(pointer) {
+            Some(serde_json::Value::String(s)) => escape(s),
+            Some(serde_json::Value::Null) | None => "not set".to_string(),
+            Some(other) => escape(&other.to_string()),
+        }
+    };
+    let model = run
+        .levels
+        .first()
+        .map(|l| offered_model(&l.offered))
+        .unwrap_or("unknown");
+    let model_words = match model {
+        "poisson" => "open loop, Poisson arrivals at the offered rate",
+        "constant" => "open loop, evenly spaced sends at the offered rate",
+        "closed" => "closed loop: each virtual user sends its next request when the last ends",
+        _ => "no levels ran",
+    };
+    let levels: Vec<String> = run
+        .levels
+        .iter()
+        .filter(|l| Some(&l.target) == run.targets.first().map(|t| &t.name))
+        .map(|l| offered_text(&l.offered))
+        .collect();
+
+    let mut out = String::from("<section id=\"method\"><h2>Environment and method</h2>");
+    out.push_str("<div class=\"scroll\"><table>");
+    for (name, value) in rows {
+        let _ = write!(
+            out,
+            "<tr><th class=\"l\">{name}</th><td class=\"l\">{value}</td></tr>"
+        );
+    }
+    out.push_str("</table></div>");
+    let _ = write!(
+        out,
+        "<p>Scenario <b>{}</b>: {}.</p><ul>\
+         <li>Load model: <b>{}</b> ({model_words}); levels: {}.</li>\
+         <li>Each level: warmup {} s (discarded; gateways are profiled during it), then a measured window of {} s; {} connections; streaming: {}.</li>\
+         <li>Mock upstream: TTFT {} ms, inter-token gap {} ms, {} output tokens.</li></ul>",
+        text("/name"),
+        text("/description"),
+        escape(model),
+        if levels.is_empty() { "none".to_string() } else { escape(&levels.join(", ")) },
+        text("/load/warmup_s"),
+        text("/load/duration_s"),
+        text("/load/connections"),
+        text("/load/stream"),
+        text("/mock/ttft_ms"),
+        text("/mock/itl_ms"),
+        text("/mock/output_tokens"),
+    );
+    out.push_str(
+        "<p class=\"note\">Latency is measured from the <i>intended</i> send time (coordinated \
+         omission corrected; <code>e2e_uncorrected</code> counts from the actual send). Failed \
+         requests are counted by class and kept out of the percentiles. TTFT = time to the first \
+         content chunk; ITL = every gap between content chunks; added latency = the gateway's \
+         percentile minus <code>direct</code>'s (the mock alone) at the same level in this run. \
+         <b>rig limited</b>: the load generator itself was the bottleneck at that level (sends \
+         late, dropped, or its CPU saturated), so the numbers there are not the target's. \
+         <b>mock limited</b>: the mock upstream was the bottleneck. Flagged levels are marked \
+         <span class=\"flag\">⚑</span> in tables and with a red × in charts, and are left out of \
+         the throughput frontier.</p>",
+    );
+    let _ = write!(
+        out,
+        "<details><summary>scenario as run (JSON)</summary><pre>{}</pre></details></section>",
+        escape(&serde_json::to_string_pretty(scenario).unwrap_or_default())
+    );
+    out
+}
+
+/// Every target: kind, runtime, version, whether it served, streams sustained.
+pub(super) fn targets(run: &RunResult) -> String {
+    let mut out = String::from(
+        "<section id=\"targets\"><h2>Targets</h2><div class=\"scroll\"><table><tr>\
+         <th class=\"l\">target</th><th class=\"l\">kind</th><th class=\"l\">runtime</th>\
+         <th class=\"l\">version</th><th class=\"l\">served</th><th>streams sustained</th></tr>",
+    );
+    for target in &run.targets {
+        let served = if target.served {
+            "yes".to_string()
+        } else {
+            format!(
+                "<span class=\"bad\">no</span>: {}",
+                not_available(
+                    target
+                        .not_served_reason
+                        .as_deref()
+                        .unwrap_or("no reason recorded")
+                )
+            )
+        };
+        let _ = write!(
+            out,
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
+             <td class=\"l\">{}</td><td class=\"l\">{served}</td><td>{}</td></tr>",
+            escape(&target.name),
+            match target.kind {
+                TargetKind::Direct => "direct (baseline)",
+                TargetKind::Gateway => "gateway",
+            },
+            escape(target.runtime.as_deref().unwrap_or("—")),
+            escape(target.version.as_deref().unwrap_or("not reported")),
+            measured(&target.streams_sustained, |v| format!("{v:.1} streams")),
+        );
+    }
+    out.push_str("</table></div></section>");
+    out
+}
+
+/// One row per target × level with the headline numbers and flags.
+pub(super) fn levels_table(run: &RunResult) -> String {
+    let mut out = String::from(
+        "<section id=\"levels\"><h2>Levels</h2><div class=\"scroll\"><table><tr>\
+         <th class=\"l\">target</th><th>level</th><th>offered</th><th>achieved, req/s</th>\
+         <th>goodput, req/s</th><th>sent</th><th>ok</th><th>errors</th><th>e2e p50, ms</th>\
+         <th>e2e p99, ms</th><th>TTFT p50, ms</th><th>TTFT p99, ms</th><th>ITL p99, ms</th>\
+         <th>added e2e p99, ms</th><th>CPU, % of a core</th><th>RSS peak, MiB</th>\
+         <th>generator CPU, %</th><th class=\"l\">flags</th></tr>",
+    );
+    for target in &run.targets {
+        for level in levels_of(run, &target.name) {
+            let errors: u64 = level.errors.values().sum();
+            let added = match level.added_latency_ms.get("e2e_p99") {
+                _ if target.kind == TargetKind::Direct => "baseline".to_string(),
+                Some(m) => measured(m, |v| format!("{v:+.3}")),
+                None => not_available("not recorded"),
+            };
+            let flags = flag_text(level);
+            let _ = write!(
+                out,
+                "<tr{}><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+                if flags.is_empty() { "" } else { " class=\"flagged\"" },
+                escape(&level.target),
+                level.level,
+                escape(&offered_text(&level.offered)),
+                level.achieved_rps,
+                measured(&level.goodput_rps, |v| format!("{v:.1}")),
+                level.requests_sent,
+                level.requests_ok,
+                errors,
+                latency_cell(level, "e2e", |s| s.p50_ms),
+                latency_cell(level, "e2e", |s| s.p99_ms),
+                latency_cell(level, "ttft", |s| s.p50_ms),
+                latency_cell(level, "ttft", |s| s.p99_ms),
+                latency_cell(level, "itl", |s| s.p99_ms),
+                added,
+                measured(&level.resources.cpu_pct, |v| format!("{v:.1}")),
+                measured(&level.resources.rss_peak_bytes, |v| format!(
+                    "{:.1}",
+                    *v as f64 / (1u64 << 20) as f64
+                )),
+                measured(&level.rig.generator_cpu_pct, |v| format!("{v:.1}")),
+                if flags.is_empty() { "—".to_string() } else { flags },
+            );
+        }
+    }
+    out.push_str("</table></div></section>");
+    out
+}
+
+/// `YYYY-MM-DD HH:MM:SS` for a unix-ms wall-clock time (UTC, proleptic Gregorian).
+fn utc_text(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_text;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc_text(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_text(1_709_210_096_000), "2024-02-29 12:34:56");
+    }
+}
