@@ -2,16 +2,21 @@
 //!
 //! The contract between the harness and everything that reads its results: the versioned
 //! `run.json` schema ([`schema`]), histogram (de)serialization ([`histogram`]), flamegraphs and
-//! stage CPU shares ([`flamegraph`]), and the self-contained HTML report ([`html`]) built from
-//! figures derived in [`analysis`] and SVG charts drawn in [`charts`]. This crate never starts
-//! processes.
+//! stage CPU shares ([`flamegraph`]); what is computed from it: statistics ([`stats`]), run
+//! comparison ([`compare`]) and the CI regression gate ([`gate`]); and the self-contained HTML
+//! report ([`html`]) built from figures derived in [`analysis`] and SVG charts drawn in
+//! [`charts`]. This crate never starts processes.
 
 pub mod analysis;
 pub mod charts;
+pub mod compare;
 pub mod flamegraph;
+pub mod gate;
 pub mod histogram;
 pub mod html;
+pub mod metric;
 pub mod schema;
 pub mod stats;
+mod text_table;
 
 pub use schema::*;

@@ -1,0 +1,156 @@
+//! The figures `compare` and `gate` put side by side, and how each is read from a
+//! [`LevelResult`]: its unit, which direction is better, and which serialized
+//! histogram (if any) lets a per-request interval be built for it.
+
+use serde::Serialize;
+
+use crate::{LevelResult, OfferedLoad};
+
+/// A per-level figure compared across runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Successful completions per second.
+    AchievedRps,
+    /// End-to-end latency (coordinated-omission corrected), median, ms.
+    E2eP50,
+    /// End-to-end latency, 99th percentile, ms.
+    E2eP99,
+    /// Time to first token, median, ms.
+    TtftP50,
+    /// Time to first token, 99th percentile, ms.
+    TtftP99,
+    /// Inter-token latency, 99th percentile, ms.
+    ItlP99,
+    /// Failed requests / requests sent, percent.
+    ErrorRate,
+    /// Gateway CPU, percent of one core.
+    CpuPct,
+    /// Gateway peak resident set size, MiB.
+    RssPeak,
+}
+
+impl Metric {
+    /// Every metric `compare` reports, in display order.
+    pub const ALL: [Metric; 9] = [
+        Metric::AchievedRps,
+        Metric::E2eP50,
+        Metric::E2eP99,
+        Metric::TtftP50,
+        Metric::TtftP99,
+        Metric::ItlP99,
+        Metric::ErrorRate,
+        Metric::CpuPct,
+        Metric::RssPeak,
+    ];
+
+    /// Stable name, as serialized (`e2e_p99`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::AchievedRps => "achieved_rps",
+            Metric::E2eP50 => "e2e_p50",
+            Metric::E2eP99 => "e2e_p99",
+            Metric::TtftP50 => "ttft_p50",
+            Metric::TtftP99 => "ttft_p99",
+            Metric::ItlP99 => "itl_p99",
+            Metric::ErrorRate => "error_rate",
+            Metric::CpuPct => "cpu_pct",
+            Metric::RssPeak => "rss_peak",
+        }
+    }
+
+    /// Unit of [`Metric::value`].
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::AchievedRps => "rps",
+            Metric::E2eP50
+            | Metric::E2eP99
+            | Metric::TtftP50
+            | Metric::TtftP99
+            | Metric::ItlP99 => "ms",
+            Metric::ErrorRate => "%",
+            Metric::CpuPct => "% core",
+            Metric::RssPeak => "MiB",
+        }
+    }
+
+    /// Whether a larger value is an improvement (throughput) rather than a regression.
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Metric::AchievedRps)
+    }
+
+    /// The latency histogram (name in [`LevelResult::histograms`]) and quantile behind a
+    /// percentile metric; `None` for the rest.
+    pub fn histogram_quantile(self) -> Option<(&'static str, f64)> {
+        match self {
+            Metric::E2eP50 => Some(("e2e", 0.50)),
+            Metric::E2eP99 => Some(("e2e", 0.99)),
+            Metric::TtftP50 => Some(("ttft", 0.50)),
+            Metric::TtftP99 => Some(("ttft", 0.99)),
+            Metric::ItlP99 => Some(("itl", 0.99)),
+            _ => None,
+        }
+    }
+
+    /// The figure at `level`, in [`Metric::unit`]; `None` when it was not obtained.
+    pub fn value(self, level: &LevelResult) -> Option<f64> {
+        let percentile = |name: &str, pick: fn(&crate::LatencySummary) -> f64| {
+            level
+                .latency
+                .get(name)
+                .and_then(|m| m.value.as_ref())
+                .map(pick)
+        };
+        match self {
+            Metric::AchievedRps => Some(level.achieved_rps),
+            Metric::E2eP50 => percentile("e2e", |s| s.p50_ms),
+            Metric::E2eP99 => percentile("e2e", |s| s.p99_ms),
+            Metric::TtftP50 => percentile("ttft", |s| s.p50_ms),
+            Metric::TtftP99 => percentile("ttft", |s| s.p99_ms),
+            Metric::ItlP99 => percentile("itl", |s| s.p99_ms),
+            Metric::ErrorRate => error_counts(level)
+                .filter(|&(_, sent)| sent > 0)
+                .map(|(failed, sent)| 100.0 * failed as f64 / sent as f64),
+            Metric::CpuPct => level.resources.cpu_pct.value,
+            Metric::RssPeak => level
+                .resources
+                .rss_peak_bytes
+                .value
+                .map(|bytes| bytes as f64 / (1024.0 * 1024.0)),
+        }
+    }
+}
+
+/// (failed, sent) requests at `level`; `None` when nothing was sent.
+pub fn error_counts(level: &LevelResult) -> Option<(u64, u64)> {
+    let failed: u64 = level.errors.values().sum();
+    (level.requests_sent > 0).then_some((failed.min(level.requests_sent), level.requests_sent))
+}
+
+/// A level described for people: `L2 poisson 500 rps`.
+pub fn describe_level(level: &LevelResult) -> String {
+    let load = match &level.offered {
+        OfferedLoad::Constant { rate_rps } => format!("constant {rate_rps} rps"),
+        OfferedLoad::Poisson { rate_rps } => format!("poisson {rate_rps} rps"),
+        OfferedLoad::Closed { virtual_users } => format!("closed {virtual_users} VUs"),
+    };
+    format!("L{} {load}", level.level)
+}
+
+/// Why a level's numbers are not the target's (rig- or mock-limited), or `None`.
+pub fn limited_reason(level: &LevelResult) -> Option<String> {
+    let rig = &level.rig;
+    if !rig.rig_limited && !rig.mock_limited {
+        return None;
+    }
+    let which = match (rig.rig_limited, rig.mock_limited) {
+        (true, true) => "rig- and mock-limited",
+        (true, false) => "rig-limited",
+        _ => "mock-limited",
+    };
+    Some(if rig.reasons.is_empty() {
+        which.to_string()
+    } else {
+        format!("{which} ({})", rig.reasons.join("; "))
+    })
+}
