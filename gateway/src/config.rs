@@ -235,6 +235,7 @@ impl Default for MeterConfig {
 #[serde(deny_unknown_fields)]
 pub struct InstrumentConfig {
     /// Record each stage's wall time (off measures the instrumentation's own cost).
+    #[serde(default = "yes")]
     pub stages: bool,
     /// Extra delay added in one stage, µs (to test regression gates), as `stage:micros`.
     #[serde(default)]
@@ -347,4 +348,8 @@ impl GatewayConfig {
         }
         Ok(())
     }
+}
+
+fn yes() -> bool {
+    true
 }

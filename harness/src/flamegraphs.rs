@@ -21,7 +21,7 @@ pub fn reference_profiling() -> Result<(StageMap, String), String> {
         profiler: Option<String>,
     }
     let (rules, profiler): (Vec<(String, String)>, Option<String>) =
-        match std::fs::read_to_string(REFERENCE_DEFINITION) {
+        match std::fs::read_to_string(crate::gateways::repo_root().join(REFERENCE_DEFINITION)) {
             Ok(text) => {
                 let definition: Definition = toml::from_str(&text)
                     .map_err(|e| format!("{REFERENCE_DEFINITION}: {}", e.message()))?;

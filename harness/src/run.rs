@@ -41,6 +41,10 @@ pub struct RunOptions {
     pub pin_target: Option<Vec<usize>>,
     /// How third-party gateways are started.
     pub runtime: Runtime,
+    /// A gatebench binary to run the reference gateway from (another build); default: this one.
+    pub gateway_exe: Option<PathBuf>,
+    /// Write report.html when the run ends.
+    pub write_report: bool,
 }
 
 /// How a run ended.
@@ -142,21 +146,26 @@ fn reference_variant(name: &str) -> Option<PathBuf> {
         && variant
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    valid.then(|| PathBuf::from("gateways/reference").join(format!("{variant}.toml")))
+    valid.then(|| {
+        gateways::repo_root()
+            .join("gateways/reference")
+            .join(format!("{variant}.toml"))
+    })
 }
 
 fn variant_list() -> String {
-    let mut variants: Vec<String> = std::fs::read_dir("gateways/reference")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(".toml")
-                .map(|v| format!("reference@{v}"))
-        })
-        .collect();
+    let mut variants: Vec<String> =
+        std::fs::read_dir(gateways::repo_root().join("gateways/reference"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".toml")
+                    .map(|v| format!("reference@{v}"))
+            })
+            .collect();
     variants.sort();
     if variants.is_empty() {
         String::new()
@@ -359,7 +368,7 @@ struct Started {
 
 /// Context for starting targets.
 struct StartContext<'a> {
-    exe: &'a Path,
+    gateway_exe: &'a Path,
     logs: &'a Path,
     dir: &'a Path,
     mock: SocketAddr,
@@ -389,7 +398,7 @@ fn start_reference(
     }
     let child = ChildProcess::spawn(
         name,
-        ctx.exe,
+        ctx.gateway_exe,
         &args,
         ctx.logs,
         ctx.pin,
@@ -560,8 +569,9 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
     .map_err(|e| RunError::Failed(e.to_string()))?;
     let run_tag: String = run_id.chars().filter(char::is_ascii_alphanumeric).collect();
 
+    let gateway_exe = options.gateway_exe.clone().unwrap_or_else(|| exe.clone());
     let ctx = StartContext {
-        exe: &exe,
+        gateway_exe: &gateway_exe,
         logs: &logs,
         dir: &dir,
         mock: mock.addr,
@@ -975,6 +985,15 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
     // Children stop (SIGTERM, then SIGKILL) and are reaped as they drop here.
     drop(targets);
     drop(mock);
+    if options.write_report {
+        match reports::html::write_report(&dir, &reports::html::ReportOptions::default()) {
+            Ok(path) => progress.line(&format!("gatebench: report {}", path.display())),
+            Err(error) => progress.line(&format!(
+                "gatebench: report.html not written ({error}); run.json is complete, retry with `gatebench report {}`",
+                dir.display()
+            )),
+        }
+    }
     Ok(RunReport {
         run,
         dir,

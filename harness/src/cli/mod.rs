@@ -4,16 +4,20 @@
 //! Exit codes: 0 success, 1 a check failed (e.g. a regression), 2 usage or input error,
 //! 3 a run failed (a process would not start, results could not be written), 130 interrupted.
 
+mod compare;
+mod gate;
 mod gateway;
 mod gateways;
 mod mock;
+mod report;
 mod run;
 
 use clap::{Parser, Subcommand};
 
 /// gatebench — benchmark and flamegraph-profile AI gateways against a deterministic mock LLM.
 ///
-/// Exit codes: 0 success, 2 bad input, 3 run failure, 130 interrupted (finished levels are kept).
+/// Exit codes: 0 success, 1 regression (gate) or failed check (gateways check), 2 bad input,
+/// 3 run failure, 130 interrupted (finished levels are kept).
 #[derive(Parser)]
 #[command(name = "gatebench", version, about, long_about)]
 struct Cli {
@@ -59,6 +63,36 @@ enum Command {
     ///   gatebench gateways check nginx         # start it before a mock; stream + non-stream
     #[command(verbatim_doc_comment)]
     Gateways(gateways::GatewaysCommand),
+    /// Write report.html for a results directory (every run also writes one at its end).
+    ///
+    /// Example:
+    ///   gatebench report results/20261125-120435-quick
+    #[command(verbatim_doc_comment)]
+    Report(report::ReportCommand),
+    /// Compare runs: each metric's change vs the first run, its 95% CI, and a verdict.
+    ///
+    /// Examples:
+    ///   gatebench compare results/A results/B
+    ///   gatebench compare results/A results/B --pair reference,nginx --json
+    #[command(verbatim_doc_comment)]
+    Compare(compare::CompareCommand),
+    /// Regression gate: exit 0 pass, 1 regression, 2 error.
+    ///
+    /// Files mode compares existing results; run mode measures baseline and candidate itself in
+    /// interleaved trials (A, B, A, B, …) in one job. Fails only on a significant change
+    /// (one-sided Mann-Whitney U on per-trial values, or a bootstrap CI over requests for single
+    /// runs) that is also larger than the threshold. Writes a Markdown summary (also to
+    /// $GITHUB_STEP_SUMMARY), names the metric, level and the stage that moved most, and writes
+    /// a diff flamegraph of the worst regression.
+    ///
+    /// Examples:
+    ///   gatebench gate --baseline results/main --candidate results/pr
+    ///   gatebench gate --scenario gate-smoke --baseline-target reference \
+    ///       --candidate-target reference@inject-log-2ms --trials 3 --confirm 2
+    ///   gatebench gate --scenario gate-smoke --baseline-target reference --candidate-target reference \
+    ///       --baseline-exe base/gatebench --candidate-exe target/release/gatebench
+    #[command(verbatim_doc_comment)]
+    Gate(gate::GateCommand),
 }
 
 /// Parses arguments, runs the command, and returns the process exit code.
@@ -69,6 +103,9 @@ pub fn main() -> i32 {
         Command::Mock(cmd) => mock::run(cmd),
         Command::Gateway(cmd) => gateway::run(cmd),
         Command::Gateways(cmd) => return gateways::execute(cmd),
+        Command::Report(cmd) => report::run(cmd),
+        Command::Compare(cmd) => compare::run(cmd),
+        Command::Gate(cmd) => return gate::execute(cmd),
     };
     match result {
         Ok(()) => 0,

@@ -54,6 +54,8 @@ pub fn execute(cmd: RunCommand) -> i32 {
         pin_rig: cmd.pin_rig,
         pin_target: cmd.pin_target,
         runtime: cmd.runtime,
+        gateway_exe: None,
+        write_report: true,
     };
     match run(options) {
         Ok(report) => {

@@ -101,7 +101,10 @@ fn run_quiet(command: &mut Command, what: &str) -> Result<(), String> {
         Ok(())
     } else {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("[ perf record"));
         Err(format!(
             "{what} failed ({}): {}",
             output.status,
@@ -111,6 +114,9 @@ fn run_quiet(command: &mut Command, what: &str) -> Result<(), String> {
 }
 
 fn record(profiler: &Profiler, seconds: f64, hz: u32, stem: &Path) -> Result<Recording, String> {
+    if let Some(dir) = stem.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     match profiler {
         Profiler::Admin(_) => unreachable!("admin windows run as tasks"),
         Profiler::Perf { root } => {
@@ -121,7 +127,7 @@ fn record(profiler: &Profiler, seconds: f64, hz: u32, stem: &Path) -> Result<Rec
             let data = stem.with_extension("perf.data");
             run_quiet(
                 Command::new("perf")
-                    .args(["record", "-q", "-e", "cpu-clock", "-F"])
+                    .args(["record", "-e", "cpu-clock", "-F"])
                     .arg(hz.to_string())
                     .args(["--call-graph", "dwarf", "-p"])
                     .arg(pids.join(","))

@@ -108,7 +108,23 @@ impl ChildProcess {
                         return Err(error);
                     }
                 }
-                _ => {
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // It closed its output: it is exiting. Give it a moment to be reaped.
+                    let deadline = Instant::now() + Duration::from_secs(2);
+                    while Instant::now() < deadline {
+                        if let Some(error) = process.exited_during_start() {
+                            return Err(error);
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    process.stop();
+                    return Err(ProcessError::NotReady {
+                        name: name.into(),
+                        waited_s: timeout.as_secs(),
+                        log: process.log_path.display().to_string(),
+                    });
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
                     process.stop();
                     return Err(ProcessError::NotReady {
                         name: name.into(),

@@ -103,7 +103,7 @@ pub(super) fn level_folded(dir: &Path, level: &LevelResult) -> Result<String, St
 /// A differential flamegraph: frame widths from `folded`, colour by the change from
 /// `base_folded` (red: more samples than the base, blue: fewer), the base normalized to the same
 /// sample total.
-pub(super) fn diff_svg(
+pub fn diff_svg(
     base_folded: &str,
     folded: &str,
     title: &str,
@@ -140,8 +140,38 @@ pub(super) fn embed(svg: &[u8], title: &str) -> String {
          src=\"data:image/svg+xml;base64,{}\"></iframe>",
         escape(title),
         height + 4,
-        base64::engine::general_purpose::STANDARD.encode(svg)
+        base64::engine::general_purpose::STANDARD.encode(with_iframe_script(svg))
     )
+}
+
+/// Script run after inferno's own when its SVG lives in a `data:` iframe:
+/// - a `data:` document has an opaque origin and may not rewrite its URL, so inferno's
+///   `history.replaceState` (zoom and search state kept in the URL for bookmarks) throws, which
+///   left a search half done ("Reset Search" and the match percentage never shown);
+/// - a flamegraph in a closed `<details>` loads with no width, and inferno's fluid layout then
+///   sets a negative frame width; `init` waits for the first resize that gives it a width.
+const IFRAME_SCRIPT: &str = "<script type=\"text/ecmascript\"><![CDATA[
+history.replaceState = function () {};
+var inferno_init = init;
+init = function (evt) {
+    if (innerWidth > 0) return inferno_init(evt);
+    addEventListener('resize', function on_width() {
+        if (innerWidth > 0) { removeEventListener('resize', on_width); inferno_init(evt); }
+    });
+};
+]]></script>";
+
+/// `svg` with [`IFRAME_SCRIPT`] right after inferno's `<script>` (before `onload` runs `init`);
+/// unchanged when it has no script.
+fn with_iframe_script(svg: &[u8]) -> Vec<u8> {
+    const SCRIPT_END: &[u8] = b"</script>";
+    match svg.windows(SCRIPT_END.len()).position(|w| w == SCRIPT_END) {
+        Some(start) => {
+            let at = start + SCRIPT_END.len();
+            [&svg[..at], IFRAME_SCRIPT.as_bytes(), &svg[at..]].concat()
+        }
+        None => svg.to_vec(),
+    }
 }
 
 /// The `height="…"` of the root `<svg>` element, px.
@@ -186,9 +216,12 @@ mod tests {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .expect("base64");
-        assert_eq!(decoded, svg, "the iframe gets the SVG byte for byte");
         let text = String::from_utf8(decoded).expect("utf8");
-        assert!(text.contains("<script") && text.contains("onload=\"init(evt)\""));
+        // The SVG byte for byte, plus the iframe script right after inferno's.
+        let inferno_script_end = text.find("</script>").expect("inferno's script") + 9;
+        assert!(text[inferno_script_end..].starts_with(IFRAME_SCRIPT));
+        assert_eq!(text.replacen(IFRAME_SCRIPT, "", 1).as_bytes(), svg);
+        assert!(text.contains("onload=\"init(evt)\""));
         let height = svg_height(&svg).expect("height");
         assert!(html.contains(&format!("height:{}px", height + 4)));
     }

@@ -11,6 +11,8 @@ mod gateway;
 mod overview;
 mod run_charts;
 
+pub use flame::diff_svg;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

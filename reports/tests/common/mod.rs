@@ -177,6 +177,10 @@ pub fn run(spec: &TrialSpec) -> RunResult {
                 served: true,
                 not_served_reason: None,
                 streams_sustained: Measured::missing("synthetic"),
+                workers: None,
+                profiler: None,
+                resources_source: None,
+                memory: reports::MemoryArc::missing("synthetic"),
             })
             .collect(),
         levels,
@@ -274,6 +278,8 @@ fn level_result(
         resources: Resources {
             cpu_pct: Measured::of(50.0),
             rss_peak_bytes: Measured::of(64 << 20),
+            rss_steady_bytes: Measured::missing("synthetic"),
+            rss_growth_mib_per_min: Measured::missing("synthetic"),
         },
         histograms: [("e2e", e2e), ("ttft", ttft)]
             .iter()
@@ -282,5 +288,6 @@ fn level_result(
         stages,
         stage_cpu_share: BTreeMap::new(),
         flamegraph,
+        flamegraph_missing: None,
     }
 }

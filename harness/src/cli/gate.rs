@@ -1,0 +1,361 @@
+//! `gatebench gate`: decide whether a candidate regressed against a baseline.
+//!
+//! Files mode compares results that exist (`--baseline DIR… --candidate DIR…`, several
+//! directories per side are trials). Run mode (`--scenario S --baseline-target A
+//! --candidate-target B`) measures both itself, interleaving A/B/A/B trials in one job so machine
+//! drift hits both sides alike. Exit 0 pass, 1 regression, 2 error, 130 interrupted.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use reports::gate::{confirmed, decide, GateDecision, GateThresholds};
+use reports::html::read_run;
+use reports::RunResult;
+
+use super::compare::run_dir;
+use crate::gateways::launch::Runtime;
+use crate::run::{run, RunError, RunOptions};
+use crate::scenario;
+
+/// Arguments of `gatebench gate`.
+#[derive(Debug, clap::Args)]
+pub struct GateCommand {
+    /// Files mode: baseline results directories (several = trials).
+    #[arg(long, num_args = 1.., value_name = "RUN")]
+    baseline: Vec<PathBuf>,
+    /// Files mode: candidate results directories (several = trials).
+    #[arg(long, num_args = 1.., value_name = "RUN")]
+    candidate: Vec<PathBuf>,
+    /// Run mode: the scenario both sides run (file, or name under scenarios/).
+    #[arg(long, value_name = "PATH|NAME")]
+    scenario: Option<String>,
+    /// Run mode: the baseline target (reference, reference@VARIANT, or a gateways/ name).
+    #[arg(long, value_name = "TARGET")]
+    baseline_target: Option<String>,
+    /// Run mode: the candidate target.
+    #[arg(long, value_name = "TARGET")]
+    candidate_target: Option<String>,
+    /// Run mode: a gatebench binary whose reference gateway is the baseline (another build).
+    #[arg(long, value_name = "PATH")]
+    baseline_exe: Option<PathBuf>,
+    /// Run mode: a gatebench binary whose reference gateway is the candidate.
+    #[arg(long, value_name = "PATH")]
+    candidate_exe: Option<PathBuf>,
+    /// Run mode: trials per side (interleaved A, B, A, B, …). 3 is the fewest the
+    /// Mann-Whitney test can decide on.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    trials: usize,
+    /// Run mode: rerun a failing gate up to N times in all; fail only if every run agrees.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    confirm: usize,
+    /// Run mode: how third-party gateways start.
+    #[arg(long, value_enum, default_value = "process")]
+    runtime: Runtime,
+    /// Where trials, the Markdown summary and diff flamegraphs go (OUT/gate-<stamp>/).
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    out: PathBuf,
+    /// Largest tolerated e2e p50 increase, percent.
+    #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+    max_p50: f64,
+    /// Largest tolerated e2e p99 increase, percent.
+    #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+    max_p99: f64,
+    /// Largest tolerated TTFT p50 increase, percent.
+    #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+    max_ttft: f64,
+    /// Largest tolerated achieved-RPS drop, percent.
+    #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+    max_rps_drop: f64,
+    /// Significance level of the test.
+    #[arg(long, default_value_t = 0.05)]
+    alpha: f64,
+    /// Also write the Markdown summary here (it is always appended to $GITHUB_STEP_SUMMARY when
+    /// that is set).
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+    /// Print the decision as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Why the gate could not decide (exit 2) or was stopped (exit 130).
+enum Stop {
+    Error(String),
+    Interrupted,
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Stop {
+        Stop::Error(message)
+    }
+}
+
+/// Runs the gate; returns the exit code.
+pub fn execute(cmd: GateCommand) -> i32 {
+    match gate(cmd) {
+        Ok(code) => code,
+        Err(Stop::Error(message)) => {
+            eprintln!("gatebench: error: {message}");
+            2
+        }
+        Err(Stop::Interrupted) => {
+            eprintln!("gatebench: gate interrupted; no decision");
+            130
+        }
+    }
+}
+
+fn gate(cmd: GateCommand) -> Result<i32, Stop> {
+    let thresholds = GateThresholds {
+        e2e_p50_pct: cmd.max_p50,
+        e2e_p99_pct: cmd.max_p99,
+        ttft_p50_pct: cmd.max_ttft,
+        rps_drop_pct: cmd.max_rps_drop,
+        alpha: cmd.alpha,
+        ..GateThresholds::default()
+    };
+    let files_mode = !cmd.baseline.is_empty() || !cmd.candidate.is_empty();
+    let run_mode =
+        cmd.scenario.is_some() || cmd.baseline_target.is_some() || cmd.candidate_target.is_some();
+    let stamp = crate::environment::utc_stamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    );
+    let out = cmd.out.join(format!("gate-{stamp}"));
+    let mut dirs: HashMap<String, PathBuf> = HashMap::new();
+    let mut decisions: Vec<GateDecision> = Vec::new();
+    let header;
+    if files_mode == run_mode {
+        return Err(Stop::Error(
+            "give either --baseline RUN… --candidate RUN… (files mode) or --scenario S --baseline-target A --candidate-target B (run mode)".into(),
+        ));
+    } else if files_mode {
+        if cmd.baseline.is_empty() || cmd.candidate.is_empty() {
+            return Err(Stop::Error(
+                "files mode needs both --baseline and --candidate".into(),
+            ));
+        }
+        if cmd.confirm > 1 {
+            return Err(Stop::Error(
+                "--confirm reruns measurements: it needs run mode (--scenario …)".into(),
+            ));
+        }
+        let load = |paths: &[PathBuf], dirs: &mut HashMap<String, PathBuf>| {
+            paths
+                .iter()
+                .map(|p| {
+                    let dir = run_dir(p);
+                    let run = read_run(&dir).map_err(|e| e.to_string())?;
+                    dirs.insert(run.run_id.clone(), dir);
+                    Ok(run)
+                })
+                .collect::<Result<Vec<RunResult>, String>>()
+        };
+        let baseline = load(&cmd.baseline, &mut dirs)?;
+        let candidate = load(&cmd.candidate, &mut dirs)?;
+        header = format!(
+            "baseline: {} run(s), candidate: {} run(s)",
+            baseline.len(),
+            candidate.len()
+        );
+        decisions.push(decide(&baseline, &candidate, &thresholds).map_err(|e| e.to_string())?);
+    } else {
+        let (Some(spec), Some(a), Some(b)) = (
+            cmd.scenario.as_deref(),
+            cmd.baseline_target.as_deref(),
+            cmd.candidate_target.as_deref(),
+        ) else {
+            return Err(Stop::Error(
+                "run mode needs --scenario, --baseline-target and --candidate-target".into(),
+            ));
+        };
+        if cmd.trials == 0 || cmd.confirm == 0 {
+            return Err(Stop::Error(
+                "--trials and --confirm must be at least 1".into(),
+            ));
+        }
+        header = format!(
+            "baseline: {a}{}, candidate: {b}{}, {} interleaved trial(s) per side, scenario {spec}",
+            cmd.baseline_exe
+                .as_ref()
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default(),
+            cmd.candidate_exe
+                .as_ref()
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default(),
+            cmd.trials
+        );
+        eprintln!("gatebench gate: {header}");
+        for attempt in 1..=cmd.confirm {
+            let mut baseline = Vec::new();
+            let mut candidate = Vec::new();
+            for trial in 1..=cmd.trials {
+                for (side, target, exe) in [
+                    ("a", a, cmd.baseline_exe.as_ref()),
+                    ("b", b, cmd.candidate_exe.as_ref()),
+                ] {
+                    let source = scenario::resolve(spec).map_err(|e| e.to_string())?;
+                    let trial_out = out.join(format!("attempt{attempt}-{side}{trial}"));
+                    eprintln!(
+                        "gatebench gate: attempt {attempt}, trial {trial}/{}: {target}…",
+                        cmd.trials
+                    );
+                    let report = run(RunOptions {
+                        source,
+                        targets: Some(vec![target.to_string()]),
+                        out_dir: trial_out,
+                        quiet: true,
+                        pin_rig: None,
+                        pin_target: None,
+                        runtime: cmd.runtime,
+                        gateway_exe: exe.cloned(),
+                        write_report: false,
+                    })
+                    .map_err(|e| match e {
+                        RunError::Input(m) | RunError::Failed(m) => Stop::Error(m),
+                    })?;
+                    if report.interrupted {
+                        return Err(Stop::Interrupted);
+                    }
+                    if let Some(info) = report.run.targets.iter().find(|t| t.name == target) {
+                        if !info.served {
+                            return Err(Stop::Error(format!(
+                                "{target} was not served: {}",
+                                info.not_served_reason.as_deref().unwrap_or("unknown")
+                            )));
+                        }
+                    }
+                    dirs.insert(report.run.run_id.clone(), report.dir.clone());
+                    // Both sides under one name, so the gate matches them.
+                    let mut run = report.run;
+                    rename_target(&mut run, target, a);
+                    if side == "a" {
+                        baseline.push(run);
+                    } else {
+                        candidate.push(run);
+                    }
+                }
+            }
+            let decision = decide(&baseline, &candidate, &thresholds).map_err(|e| e.to_string())?;
+            let passed = decision.passed;
+            eprintln!(
+                "gatebench gate: attempt {attempt}: {}",
+                decision.summary_line()
+            );
+            decisions.push(decision);
+            if passed {
+                break;
+            }
+        }
+    }
+    let last = decisions.last().expect("at least one decision");
+    let failed = if decisions.len() > 1 {
+        !last.passed && confirmed(&decisions)
+    } else {
+        !last.passed
+    };
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let diff = last
+        .worst_regression()
+        .and_then(|finding| diff_flamegraph(finding, &dirs, &out));
+    let mut markdown = format!("## gatebench gate\n\n{header}\n\n{}", last.to_markdown());
+    if decisions.len() > 1 {
+        markdown.push_str(&format!(
+            "\n{} of {} attempt(s) failed; --confirm {} {}.\n",
+            decisions.iter().filter(|d| !d.passed).count(),
+            decisions.len(),
+            decisions.len(),
+            if failed {
+                "confirms the regression"
+            } else {
+                "did not confirm it"
+            }
+        ));
+    }
+    if let Some(path) = &diff {
+        markdown.push_str(&format!(
+            "\nDiff flamegraph (baseline → candidate): `{}`\n",
+            path.display()
+        ));
+    }
+    let summary_path = out.join("summary.md");
+    std::fs::write(&summary_path, &markdown)
+        .map_err(|e| format!("cannot write {}: {e}", summary_path.display()))?;
+    if let Some(path) = &cmd.summary {
+        std::fs::write(path, &markdown)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            let _ = file.write_all(markdown.as_bytes());
+        }
+    }
+    if cmd.json {
+        let json = serde_json::json!({
+            "passed": !failed,
+            "decisions": decisions,
+            "diff_flamegraph": diff,
+            "summary": summary_path,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("serializes")
+        );
+    } else {
+        print!("{}", last.to_text());
+        if let Some(path) = &diff {
+            println!("diff flamegraph (baseline → candidate): {}", path.display());
+        }
+        println!("summary: {}", summary_path.display());
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// Renames target `from` to `to` in a run (targets and levels).
+fn rename_target(run: &mut RunResult, from: &str, to: &str) {
+    for target in run.targets.iter_mut().filter(|t| t.name == from) {
+        target.name = to.to_string();
+    }
+    for level in run.levels.iter_mut().filter(|l| l.target == from) {
+        level.target = to.to_string();
+    }
+}
+
+/// A diff flamegraph of the worst regression's gateway and level (baseline → candidate), from
+/// the two runs' folded stacks; `None` when either was not profiled.
+fn diff_flamegraph(
+    finding: &reports::gate::Finding,
+    dirs: &HashMap<String, PathBuf>,
+    out: &Path,
+) -> Option<PathBuf> {
+    let folded = |reference: &reports::gate::FlamegraphRef| {
+        let dir = dirs.get(&reference.run_id)?;
+        std::fs::read_to_string(dir.join(&reference.path).with_extension("folded")).ok()
+    };
+    let base = folded(finding.baseline_flamegraph.as_ref()?)?;
+    let candidate = folded(finding.candidate_flamegraph.as_ref()?)?;
+    let svg = reports::html::diff_svg(
+        &base,
+        &candidate,
+        &format!(
+            "{} level {}: candidate vs baseline",
+            finding.target, finding.level
+        ),
+        "red: more samples than the baseline, blue: fewer",
+    )
+    .ok()?;
+    let path = out.join(format!(
+        "diff-{}-l{}.svg",
+        finding.target.replace('@', "_"),
+        finding.level
+    ));
+    std::fs::write(&path, svg).ok()?;
+    Some(path)
+}
