@@ -32,3 +32,9 @@ for level in run["levels"]:
         assert level["added_latency_ms"][key]["value"] is not None, (name, key)
 assert any(l["flamegraph"] for l in run["levels"] if l["target"] == "reference"), "no reference flamegraph"
 print(f"run.json ok: {runs[-1]} ({len(run['levels'])} levels)")
+
+# The report written at the end of the run: self-contained, with its charts.
+report = (runs[-1].parent / "report.html").read_text()
+assert report.count("data-chart=") >= 5, "report.html has too few charts"
+assert "<script src=" not in report and "<link " not in report, "report.html loads something"
+print("report.html ok:", report.count("data-chart="), "charts")

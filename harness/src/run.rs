@@ -45,6 +45,9 @@ pub struct RunOptions {
     pub gateway_exe: Option<PathBuf>,
     /// Write report.html when the run ends.
     pub write_report: bool,
+    /// Overrides of the scenario's `load.warmup_s` and `load.duration_s`.
+    pub warmup_s: Option<f64>,
+    pub duration_s: Option<f64>,
 }
 
 /// How a run ended.
@@ -516,10 +519,17 @@ fn start_external(
 
 /// Runs a scenario to the end (or until Ctrl-C). The caller prints or serializes the report.
 pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
-    let scenario = options
+    let mut scenario = options
         .source
         .parse()
         .map_err(|e| RunError::Input(e.to_string()))?;
+    if let Some(warmup) = options.warmup_s {
+        scenario.load.warmup_s = warmup;
+    }
+    if let Some(duration) = options.duration_s {
+        scenario.load.duration_s = duration;
+    }
+    scenario.validate().map_err(RunError::Input)?;
     let target_names = target_list(&scenario, options.targets)?;
     if let Some(cores) = &options.pin_rig {
         pin_current_thread(cores)

@@ -213,6 +213,8 @@ fn gate(cmd: GateCommand) -> Result<i32, Stop> {
                         runtime: cmd.runtime,
                         gateway_exe: exe.cloned(),
                         write_report: false,
+                        warmup_s: None,
+                        duration_s: None,
                     })
                     .map_err(|e| match e {
                         RunError::Input(m) | RunError::Failed(m) => Stop::Error(m),

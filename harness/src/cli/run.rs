@@ -35,6 +35,12 @@ pub struct RunCommand {
     /// host networking (the image must be present; nothing is pulled).
     #[arg(long, value_enum, default_value = "process")]
     runtime: Runtime,
+    /// Override the scenario's warmup per level, seconds (>= 1.7 leaves room for a profile).
+    #[arg(long, value_name = "S")]
+    warmup: Option<f64>,
+    /// Override the scenario's measured window per level, seconds.
+    #[arg(long, value_name = "S")]
+    duration: Option<f64>,
 }
 
 /// Runs and returns the exit code: 0 complete, 2 bad input, 3 failure, 130 interrupted.
@@ -56,6 +62,8 @@ pub fn execute(cmd: RunCommand) -> i32 {
         runtime: cmd.runtime,
         gateway_exe: None,
         write_report: true,
+        warmup_s: cmd.warmup,
+        duration_s: cmd.duration,
     };
     match run(options) {
         Ok(report) => {
