@@ -66,6 +66,7 @@ fn bench_stages(c: &mut Criterion) {
                 implementation,
                 requests_per_s: 1e12,
                 burst: 1e12,
+                work_us: 0,
             },
             &["sk-a".to_string()],
         );
@@ -74,7 +75,7 @@ fn bench_stages(c: &mut Criterion) {
         });
     }
     for implementation in [MeterImpl::GlobalLock, MeterImpl::PerCore] {
-        let meter = Meter::new(implementation);
+        let meter = Meter::new(implementation, std::time::Duration::ZERO);
         c.bench_function(&format!("meter {implementation:?}"), |b| {
             b.iter(|| meter.add(black_box("sk-a"), 32))
         });

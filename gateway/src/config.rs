@@ -102,6 +102,11 @@ pub struct RateLimitConfig {
     pub requests_per_s: f64,
     /// Bucket size, requests.
     pub burst: f64,
+    /// CPU work per request inside the limiter's critical section, µs (models a heavier policy
+    /// check, e.g. several limits per key); 0 = none. Under `mutex` and `sharded` it runs under
+    /// the lock, under `atomic` before the compare-and-swap.
+    #[serde(default)]
+    pub work_us: u64,
 }
 
 impl Default for RateLimitConfig {
@@ -110,6 +115,7 @@ impl Default for RateLimitConfig {
             implementation: RateLimitImpl::Sharded,
             requests_per_s: 0.0,
             burst: 0.0,
+            work_us: 0,
         }
     }
 }
@@ -220,12 +226,17 @@ pub enum MeterImpl {
 pub struct MeterConfig {
     #[serde(rename = "impl")]
     pub implementation: MeterImpl,
+    /// CPU work per request while holding the meter's lock (global or the thread's own), µs
+    /// (models a cost computation from a price table); 0 = none.
+    #[serde(default)]
+    pub work_us: u64,
 }
 
 impl Default for MeterConfig {
     fn default() -> Self {
         MeterConfig {
             implementation: MeterImpl::PerCore,
+            work_us: 0,
         }
     }
 }

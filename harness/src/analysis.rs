@@ -192,45 +192,7 @@ pub fn level_result(
     }
 }
 
-/// Fills `added_latency_ms` of `result` against the `direct` result at the same level.
-pub fn add_latency_vs_direct(result: &mut LevelResult, direct: Option<&LevelResult>) {
-    let keys = [
-        ("e2e", "p50"),
-        ("e2e", "p90"),
-        ("e2e", "p99"),
-        ("ttft", "p50"),
-        ("ttft", "p90"),
-        ("ttft", "p99"),
-    ];
-    for (metric_name, pct) in keys {
-        let key = format!("{metric_name}_{pct}");
-        let value = match direct {
-            None => Measured::missing("direct baseline not measured at this level"),
-            Some(direct) => {
-                let pick = |r: &LevelResult| {
-                    r.latency
-                        .get(metric_name)
-                        .and_then(|m| m.value.as_ref())
-                        .map(|s| match pct {
-                            "p50" => s.p50_ms,
-                            "p90" => s.p90_ms,
-                            _ => s.p99_ms,
-                        })
-                };
-                match (pick(result), pick(direct)) {
-                    (Some(ours), Some(base)) => Measured::of(ours - base),
-                    (None, _) => {
-                        Measured::missing(format!("{metric_name} not measured for this target"))
-                    }
-                    (_, None) => {
-                        Measured::missing(format!("{metric_name} not measured for direct"))
-                    }
-                }
-            }
-        };
-        result.added_latency_ms.insert(key, value);
-    }
-}
+pub use reports::level::add_latency_vs_direct;
 
 /// Flags levels where the mock, not the target, set the ceiling. `direct` (the mock alone) is at
 /// its ceiling at a level when it could not keep up with what was sent: fewer than 90% of the

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reports::flamegraph::StageMap;
 use reports::{
     LevelResult, Measured, MemoryArc, OfferedLoad, Pinning, Resources, RunResult, RunStatus,
-    TargetInfo, TargetKind, SCHEMA_VERSION,
+    ShardInfo, TargetInfo, TargetKind, SCHEMA_VERSION,
 };
 use tokio::sync::watch;
 
@@ -48,6 +48,39 @@ pub struct RunOptions {
     /// Overrides of the scenario's `load.warmup_s` and `load.duration_s`.
     pub warmup_s: Option<f64>,
     pub duration_s: Option<f64>,
+    /// Run as shard `index` of `count`, every level slot starting at a common schedule.
+    pub shard: Option<ShardPlan>,
+    /// Targets already running elsewhere (`name`, `http://host:port`): measured, not started.
+    pub target_urls: Vec<(String, String)>,
+    /// Use this already-running mock as `direct` (and the gateways' upstream) instead of
+    /// starting one.
+    pub direct_url: Option<String>,
+}
+
+/// One shard of a sharded run.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardPlan {
+    pub index: u32,
+    pub count: u32,
+    /// The common start, unix ms: level slot k of every shard starts at
+    /// `start_at + k × (warmup + duration + SHARD_SLACK_S)`.
+    pub start_at_unix_ms: u64,
+}
+
+/// Time between level slots of a sharded run beyond warmup + duration: room for checks,
+/// profiles and results between levels.
+pub const SHARD_SLACK_S: f64 = 5.0;
+
+/// `http://host:port[/…]` → a socket address (host names resolved).
+pub fn resolve_url(url: &str) -> Result<SocketAddr, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("`{url}`: only http://HOST:PORT URLs are supported"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .map_err(|e| format!("`{url}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{url}`: no address"))
 }
 
 /// How a run ended.
@@ -177,7 +210,40 @@ fn variant_list() -> String {
     }
 }
 
-fn create_run_dir(out_dir: &Path, scenario: &Scenario) -> Result<(String, PathBuf), RunError> {
+/// A run's results directory, with its `logs/`.
+fn make_run_dir(dir: &Path) -> Result<(), RunError> {
+    std::fs::create_dir_all(dir.join("logs")).map_err(|e| {
+        RunError::Failed(format!(
+            "cannot create results directory {}: {e}",
+            dir.display()
+        ))
+    })
+}
+
+fn create_run_dir(
+    out_dir: &Path,
+    scenario: &Scenario,
+    shard: Option<ShardPlan>,
+) -> Result<(String, PathBuf), RunError> {
+    if let Some(shard) = shard {
+        // Every shard derives the same run id from the common start.
+        let run_id = format!(
+            "{}-{}",
+            environment::utc_stamp(shard.start_at_unix_ms / 1000),
+            scenario.name
+        );
+        let dir = out_dir.join(format!("{run_id}-shard{}of{}", shard.index, shard.count));
+        if dir.exists() {
+            return Err(RunError::Input(format!(
+                "{} exists: shard {}/{} of this run already ran (use another --start-at)",
+                dir.display(),
+                shard.index,
+                shard.count
+            )));
+        }
+        make_run_dir(&dir)?;
+        return Ok((run_id, dir));
+    }
     let stamp = environment::utc_stamp(now_unix_ms() / 1000);
     for attempt in 0..100 {
         let run_id = match attempt {
@@ -186,12 +252,7 @@ fn create_run_dir(out_dir: &Path, scenario: &Scenario) -> Result<(String, PathBu
         };
         let dir = out_dir.join(&run_id);
         if !dir.exists() {
-            std::fs::create_dir_all(dir.join("logs")).map_err(|e| {
-                RunError::Failed(format!(
-                    "cannot create results directory {}: {e}",
-                    dir.display()
-                ))
-            })?;
+            make_run_dir(&dir)?;
             return Ok((run_id, dir));
         }
     }
@@ -446,6 +507,11 @@ fn start_external(
     let work = ctx.dir.join("gateways").join(name);
     let profiles = work.join("profiles");
     std::fs::create_dir_all(&profiles).map_err(|e| format!("{}: {e}", work.display()))?;
+    // Absolute: the gateway runs with {work} as its working directory and reads {config} etc.
+    let work = work
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", work.display()))?;
+    let profiles = work.join("profiles");
     std::fs::create_dir_all(work.join("logs")).map_err(|e| format!("{}: {e}", work.display()))?;
     let port = launch::free_port()?;
     let model = definition
@@ -530,7 +596,47 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
         scenario.load.duration_s = duration;
     }
     scenario.validate().map_err(RunError::Input)?;
-    let target_names = target_list(&scenario, options.targets)?;
+    let mut target_names = target_list(&scenario, options.targets.clone())?;
+    let mut url_targets: std::collections::HashMap<String, SocketAddr> =
+        std::collections::HashMap::new();
+    for (name, url) in &options.target_urls {
+        if target_names.contains(name) || url_targets.contains_key(name) {
+            return Err(RunError::Input(format!(
+                "--target-url {name}=…: `{name}` is already a target; give it another name"
+            )));
+        }
+        let addr =
+            resolve_url(url).map_err(|e| RunError::Input(format!("--target-url {name}: {e}")))?;
+        url_targets.insert(name.clone(), addr);
+        target_names.push(name.clone());
+    }
+    let direct_addr = match &options.direct_url {
+        Some(url) => {
+            Some(resolve_url(url).map_err(|e| RunError::Input(format!("--direct-url: {e}")))?)
+        }
+        None => None,
+    };
+    if let Some(shard) = options.shard {
+        if shard.count == 0 || shard.index >= shard.count {
+            return Err(RunError::Input(format!(
+                "--shard {}/{}: the index must be below the count",
+                shard.index, shard.count
+            )));
+        }
+        if scenario.load.model == LoadModel::Closed {
+            if let Some(level) = scenario
+                .load
+                .levels
+                .iter()
+                .find(|l| (**l as u32) < shard.count)
+            {
+                return Err(RunError::Input(format!(
+                    "closed-loop level of {level} virtual users cannot be split over {} shards",
+                    shard.count
+                )));
+            }
+        }
+    }
     if let Some(cores) = &options.pin_rig {
         pin_current_thread(cores)
             .map_err(|e| RunError::Input(format!("--pin-rig {cores:?}: {e}")))?;
@@ -545,7 +651,7 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
         let _ = stop_tx.send(true);
     });
 
-    let (run_id, dir) = create_run_dir(&options.out_dir, &scenario)?;
+    let (run_id, dir) = create_run_dir(&options.out_dir, &scenario, options.shard)?;
     let scenario_path = dir.join("scenario.toml");
     std::fs::write(&scenario_path, &options.source.text)
         .map_err(|e| RunError::Failed(format!("cannot write {}: {e}", scenario_path.display())))?;
@@ -568,15 +674,23 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
         "--scenario".into(),
         scenario_path.display().to_string(),
     ];
-    let mock = ChildProcess::spawn(
-        "mock",
-        &exe,
-        &mock_args,
-        &logs,
-        pin_target,
-        Duration::from_secs(10),
-    )
-    .map_err(|e| RunError::Failed(e.to_string()))?;
+    let mock = match direct_addr {
+        Some(_) => None,
+        None => Some(
+            ChildProcess::spawn(
+                "mock",
+                &exe,
+                &mock_args,
+                &logs,
+                pin_target,
+                Duration::from_secs(10),
+            )
+            .map_err(|e| RunError::Failed(e.to_string()))?,
+        ),
+    };
+    let mock_addr = direct_addr.unwrap_or_else(|| mock.as_ref().expect("started").addr);
+    // Shards share one mock: draining its timeline would take the other shards' records.
+    let use_timeline = options.shard.is_none();
     let run_tag: String = run_id.chars().filter(char::is_ascii_alphanumeric).collect();
 
     let gateway_exe = options.gateway_exe.clone().unwrap_or_else(|| exe.clone());
@@ -584,7 +698,7 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
         gateway_exe: &gateway_exe,
         logs: &logs,
         dir: &dir,
-        mock: mock.addr,
+        mock: mock_addr,
         pin: pin_target,
         runtime: options.runtime,
         scenario: &scenario,
@@ -604,6 +718,7 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
             },
             runtime: match name.as_str() {
                 "direct" => None,
+                _ if url_targets.contains_key(name) => Some("external".to_string()),
                 _ if reference => Some("process".to_string()),
                 _ => Some(options.runtime.name().to_string()),
             },
@@ -614,22 +729,37 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
             workers: None,
             profiler: None,
             resources_source: None,
-            memory: MemoryArc::missing("direct: no gateway process"),
+            memory: MemoryArc::missing(if url_targets.contains_key(name) {
+                "external endpoint: not started by gatebench"
+            } else {
+                "direct: no gateway process"
+            }),
         };
         let mut spec: Option<gateways::RequestSpec> = None;
         let started = if name == "direct" {
             Ok(Started {
-                addr: mock.addr,
+                addr: mock_addr,
                 running: None,
                 profiler: None,
                 stage_map: None,
             })
         } else {
-            progress.line(&format!("gatebench: starting {name}…"));
-            if reference {
-                start_reference(name, &mut info, &ctx)
+            if let Some(addr) = url_targets.get(name) {
+                info.runtime = Some("external".into());
+                info.profiler = Some("none (external endpoint)".into());
+                Ok(Started {
+                    addr: *addr,
+                    running: None,
+                    profiler: None,
+                    stage_map: None,
+                })
             } else {
-                start_external(name, &mut info, &mut spec, &ctx)
+                progress.line(&format!("gatebench: starting {name}…"));
+                if reference {
+                    start_reference(name, &mut info, &ctx)
+                } else {
+                    start_external(name, &mut info, &mut spec, &ctx)
+                }
             }
         };
         let model = spec
@@ -718,6 +848,15 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
         scenario: serde_json::to_value(&scenario).expect("scenario serializes"),
         targets: targets.iter().map(|t| t.info.clone()).collect(),
         levels: Vec::new(),
+        shard: options.shard.map(|plan| ShardInfo {
+            index: plan.index,
+            count: plan.count,
+            host: environment::hostname(),
+            start_at_unix_ms: plan.start_at_unix_ms,
+            start_offset_ms: Measured::missing("no level started yet"),
+            ended_early: None,
+        }),
+        shards: Vec::new(),
     };
     let write = |run: &RunResult| {
         results::write_run(&dir, run).map_err(|e| {
@@ -728,17 +867,31 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
 
     let load = &scenario.load;
     let level_s = load.warmup_s + load.duration_s;
+    let n_targets = targets.len();
+    let slot_ms = (level_s + SHARD_SLACK_S) * 1000.0;
     let mut interrupted = false;
     'levels: for (level_index, &level_value) in load.levels.iter().enumerate() {
+        // A shard offers its share: 1/n of the rate, or of the virtual users (the remainder to
+        // the lowest indices).
+        let (share, rate_scale) = match options.shard {
+            Some(plan) => {
+                let vus = level_value as u32;
+                (
+                    vus / plan.count + u32::from(plan.index < vus % plan.count),
+                    1.0 / f64::from(plan.count),
+                )
+            }
+            None => (level_value as u32, 1.0),
+        };
         let offered = match load.model {
             LoadModel::Poisson => OfferedLoad::Poisson {
-                rate_rps: level_value,
+                rate_rps: level_value * rate_scale,
             },
             LoadModel::Constant => OfferedLoad::Constant {
-                rate_rps: level_value,
+                rate_rps: level_value * rate_scale,
             },
             LoadModel::Closed => OfferedLoad::Closed {
-                virtual_users: level_value as u32,
+                virtual_users: share,
             },
         };
         let mut direct_result: Option<LevelResult> = None;
@@ -761,9 +914,32 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 progress.finish_level(level_s, &line);
                 continue;
             }
-            let _ = generator
-                .runtime()
-                .block_on(control::drain_timeline(mock.addr));
+            let mut late_start: Option<String> = None;
+            if let Some(plan) = options.shard {
+                let slot = (level_index * n_targets + target_index) as f64;
+                let slot_at = plan.start_at_unix_ms as f64 + slot * slot_ms;
+                let now = now_unix_ms() as f64;
+                if slot_at > now {
+                    std::thread::sleep(Duration::from_secs_f64((slot_at - now) / 1000.0));
+                }
+                let offset = now_unix_ms() as f64 - slot_at;
+                if let Some(info) = run.shard.as_mut() {
+                    if info.start_offset_ms.value.is_none() {
+                        info.start_offset_ms = Measured::of(offset);
+                    }
+                }
+                if offset > 1000.0 {
+                    late_start = Some(format!(
+                        "shard {}/{} started this level {offset:.0} ms after its slot: the shards did not overlap fully",
+                        plan.index, plan.count
+                    ));
+                }
+            }
+            if use_timeline {
+                let _ = generator
+                    .runtime()
+                    .block_on(control::drain_timeline(mock_addr));
+            }
             let spec = LevelSpec {
                 offered: offered.clone(),
                 warmup: Duration::from_secs_f64(load.warmup_s),
@@ -777,8 +953,15 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                     e2e_ms: scenario.slo.e2e_ms,
                 },
                 lag_threshold_ns: (scenario.rig.lag_threshold_ms * 1e6) as u64,
-                id_prefix: format!("{run_tag}-{name}-l{level_index}"),
-                seed: load.seed.wrapping_add(level_index as u64),
+                id_prefix: match options.shard {
+                    Some(plan) => format!("{run_tag}-s{}-{name}-l{level_index}", plan.index),
+                    None => format!("{run_tag}-{name}-l{level_index}"),
+                },
+                seed: load.seed.wrapping_add(level_index as u64).wrapping_add(
+                    options
+                        .shard
+                        .map_or(0, |plan| u64::from(plan.index) * 7_919),
+                ),
                 sample_cap: 4_096,
             };
             let live = Arc::new(LiveStats::default());
@@ -828,7 +1011,12 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 generator.run_level(&endpoint, &target.body, &spec, stop_rx.clone(), live);
             drop(ticker);
             let resources = sampler.map_or_else(
-                || no_process_resources("direct: no gateway process"),
+                || {
+                    no_process_resources(match target.info.kind {
+                        TargetKind::Direct => "direct: no gateway process",
+                        TargetKind::Gateway => "external endpoint: no process to sample",
+                    })
+                },
                 ResourceSampler::finish,
             );
             let folded = window.map(|w| w.finish(generator.runtime()));
@@ -847,10 +1035,14 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 progress.finish_level(level_s, &line);
                 continue;
             }
-            let timeline = generator
-                .runtime()
-                .block_on(control::drain_timeline(mock.addr))
-                .unwrap_or_default();
+            let timeline = if use_timeline {
+                generator
+                    .runtime()
+                    .block_on(control::drain_timeline(mock_addr))
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             let split = analysis::timeline_split(&measurement.recorder, &timeline);
             let context = analysis::LevelContext {
                 target: &name,
@@ -864,6 +1056,10 @@ pub fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 resources,
             };
             let mut result = analysis::level_result(context, &measurement, split);
+            if let Some(late) = late_start {
+                result.rig.rig_limited = true;
+                result.rig.reasons.push(late);
+            }
             if let Some(admin) = admin {
                 match generator
                     .runtime()

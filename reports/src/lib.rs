@@ -14,6 +14,8 @@ pub mod flamegraph;
 pub mod gate;
 pub mod histogram;
 pub mod html;
+pub mod level;
+pub mod merge;
 pub mod metric;
 pub mod schema;
 pub mod stats;

@@ -59,6 +59,31 @@ pub struct RunResult {
     pub targets: Vec<TargetInfo>,
     /// One entry per target × level, in the order they finished.
     pub levels: Vec<LevelResult>,
+    /// This run is one shard of a sharded run (`run --shard i/n`): which, and how it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// A merged run (`gatebench merge`): the shards it was built from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardInfo>,
+}
+
+/// One shard of a sharded run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// 0-based shard index.
+    pub index: u32,
+    /// Number of shards.
+    pub count: u32,
+    /// Host the shard ran on.
+    pub host: String,
+    /// The common start every shard waited for, unix ms.
+    pub start_at_unix_ms: u64,
+    /// How late this shard's first level started after the common start, ms (its clock offset
+    /// from the schedule, as this host's clock saw it).
+    pub start_offset_ms: Measured<f64>,
+    /// Set when the shard did not run every level (interrupted or failed), with what it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_early: Option<String>,
 }
 
 /// How a run ended.

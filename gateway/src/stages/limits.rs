@@ -51,6 +51,7 @@ enum Buckets {
 pub struct RateLimiter {
     rate: f64,
     burst: f64,
+    work: std::time::Duration,
     epoch: Instant,
     buckets: Buckets,
 }
@@ -87,6 +88,7 @@ impl RateLimiter {
         RateLimiter {
             rate,
             burst,
+            work: std::time::Duration::from_micros(config.work_us),
             epoch: Instant::now(),
             buckets,
         }
@@ -98,6 +100,7 @@ impl RateLimiter {
         let (rate, burst) = (self.rate, self.burst);
         let take_in = |map: &Mutex<HashMap<String, Bucket>>| {
             let mut map = map.lock().expect("rate limit lock");
+            super::critical_work(self.work);
             match map.get_mut(key) {
                 Some(bucket) => bucket.take(now_s, rate, burst),
                 None => {
@@ -117,6 +120,7 @@ impl RateLimiter {
                 take_in(&shards[hasher.finish() as usize % SHARDS])
             }
             Buckets::Atomic(per_key, shared) => {
+                super::critical_work(self.work);
                 let cell = per_key.get(key).unwrap_or(shared);
                 let now_ms = (now_s * 1000.0) as u64;
                 let mut current = cell.load(Ordering::Acquire);
@@ -158,6 +162,7 @@ mod tests {
                 implementation,
                 requests_per_s: 1.0,
                 burst: 5.0,
+                work_us: 0,
             };
             let limiter = RateLimiter::new(&config, &["k".to_string()]);
             let admitted = (0..20).filter(|_| limiter.admit("k").is_ok()).count();

@@ -147,7 +147,10 @@ impl GatewayState {
         Ok(GatewayState {
             limiter: RateLimiter::new(&config.rate_limit, &key_names),
             logger: Logger::new(&config.log)?,
-            meter: Meter::new(config.meter.implementation),
+            meter: Meter::new(
+                config.meter.implementation,
+                Duration::from_micros(config.meter.work_us),
+            ),
             stages: StageRecorder::new(config.instrument.stages),
             inject: parse_inject(&config.instrument.inject_delay),
             keys,
@@ -176,6 +179,19 @@ impl GatewayState {
 
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+}
+
+/// `work` of CPU spent in a stage's critical section (the `work_us` knobs of `rate_limit` and
+/// `meter`): a named frame, so flamegraphs show where it ran and who waited for it.
+#[inline(never)]
+pub fn critical_work(work: Duration) {
+    if work.is_zero() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    while started.elapsed() < work {
+        std::hint::spin_loop();
     }
 }
 

@@ -126,6 +126,8 @@ type UsageShard = Arc<Mutex<HashMap<String, Usage>>>;
 /// The usage meter.
 pub struct Meter {
     implementation: MeterImpl,
+    /// CPU work done under the lock per record (`meter.work_us`).
+    work: Duration,
     global: Mutex<HashMap<String, Usage>>,
     per_thread: Mutex<Vec<UsageShard>>,
     id: usize,
@@ -139,9 +141,10 @@ thread_local! {
 
 impl Meter {
     /// A meter built the way `implementation` says.
-    pub fn new(implementation: MeterImpl) -> Meter {
+    pub fn new(implementation: MeterImpl, work: Duration) -> Meter {
         Meter {
             implementation,
+            work,
             global: Mutex::new(HashMap::new()),
             per_thread: Mutex::new(Vec::new()),
             id: NEXT_METER_ID.fetch_add(1, Ordering::Relaxed),
@@ -170,7 +173,9 @@ impl Meter {
     pub fn add(&self, key: &str, tokens: u64) {
         match self.implementation {
             MeterImpl::GlobalLock => {
-                Self::add_to(&mut self.global.lock().expect("meter lock"), key, tokens)
+                let mut global = self.global.lock().expect("meter lock");
+                super::critical_work(self.work);
+                Self::add_to(&mut global, key, tokens)
             }
             MeterImpl::PerCore => THREAD_USAGE.with(|cell| {
                 let mut mine = cell.borrow_mut();
@@ -186,11 +191,9 @@ impl Meter {
                         mine.len() - 1
                     }
                 };
-                Self::add_to(
-                    &mut mine[index].1.lock().expect("meter shard lock"),
-                    key,
-                    tokens,
-                );
+                let mut shard = mine[index].1.lock().expect("meter shard lock");
+                super::critical_work(self.work);
+                Self::add_to(&mut shard, key, tokens);
             }),
         }
     }
@@ -220,7 +223,7 @@ mod tests {
     #[test]
     fn both_meters_sum_across_threads() {
         for implementation in [MeterImpl::GlobalLock, MeterImpl::PerCore] {
-            let meter = Arc::new(Meter::new(implementation));
+            let meter = Arc::new(Meter::new(implementation, Duration::ZERO));
             let handles: Vec<_> = (0..4)
                 .map(|_| {
                     let m = meter.clone();

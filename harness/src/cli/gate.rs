@@ -215,6 +215,9 @@ fn gate(cmd: GateCommand) -> Result<i32, Stop> {
                         write_report: false,
                         warmup_s: None,
                         duration_s: None,
+                        shard: None,
+                        target_urls: Vec::new(),
+                        direct_url: None,
                     })
                     .map_err(|e| match e {
                         RunError::Input(m) | RunError::Failed(m) => Stop::Error(m),

@@ -8,6 +8,7 @@ mod compare;
 mod gate;
 mod gateway;
 mod gateways;
+mod merge;
 mod mock;
 mod report;
 mod run;
@@ -93,6 +94,12 @@ enum Command {
     ///       --baseline-exe base/gatebench --candidate-exe target/release/gatebench
     #[command(verbatim_doc_comment)]
     Gate(gate::GateCommand),
+    /// Merge the shards of a sharded run (`run --shard I/N`) into one run, exactly.
+    ///
+    /// Example:
+    ///   gatebench merge results/20261125-130000-quick-shard*of4 --out results
+    #[command(verbatim_doc_comment)]
+    Merge(merge::MergeCommand),
 }
 
 /// Parses arguments, runs the command, and returns the process exit code.
@@ -106,6 +113,7 @@ pub fn main() -> i32 {
         Command::Report(cmd) => report::run(cmd),
         Command::Compare(cmd) => compare::run(cmd),
         Command::Gate(cmd) => return gate::execute(cmd),
+        Command::Merge(cmd) => merge::run(cmd),
     };
     match result {
         Ok(()) => 0,

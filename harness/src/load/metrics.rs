@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use reports::{LatencySummary, Measured};
 
 /// Highest latency recorded: one hour, in µs. Larger values saturate at this bound.
 const MAX_US: u64 = 3_600_000_000;
@@ -36,23 +35,7 @@ pub fn record_ns(histogram: &mut Histogram<u64>, ns: u64) {
     histogram.saturating_record((ns / 1_000).clamp(1, MAX_US));
 }
 
-/// Percentiles of a µs histogram, in ms; `missing` when it holds no samples.
-pub fn summarize(histogram: &Histogram<u64>, empty_reason: &str) -> Measured<LatencySummary> {
-    if histogram.is_empty() {
-        return Measured::missing(empty_reason);
-    }
-    let ms = |us: u64| us as f64 / 1_000.0;
-    Measured::of(LatencySummary {
-        count: histogram.len(),
-        min_ms: ms(histogram.min()),
-        mean_ms: histogram.mean() / 1_000.0,
-        p50_ms: ms(histogram.value_at_quantile(0.50)),
-        p90_ms: ms(histogram.value_at_quantile(0.90)),
-        p99_ms: ms(histogram.value_at_quantile(0.99)),
-        p999_ms: ms(histogram.value_at_quantile(0.999)),
-        max_ms: ms(histogram.max()),
-    })
-}
+pub use reports::level::summarize;
 
 /// Client-side stamps of one request, kept (for a bounded sample) to join with the mock timeline.
 #[derive(Debug, Clone)]

@@ -184,6 +184,8 @@ pub fn run(spec: &TrialSpec) -> RunResult {
             })
             .collect(),
         levels,
+        shard: None,
+        shards: Vec::new(),
     }
 }
 
@@ -204,17 +206,9 @@ fn us_histogram() -> Histogram<u64> {
 }
 
 fn summary(histogram: &Histogram<u64>) -> LatencySummary {
-    let ms = |us: u64| us as f64 / 1_000.0;
-    LatencySummary {
-        count: histogram.len(),
-        min_ms: ms(histogram.min()),
-        mean_ms: histogram.mean() / 1_000.0,
-        p50_ms: ms(histogram.value_at_quantile(0.50)),
-        p90_ms: ms(histogram.value_at_quantile(0.90)),
-        p99_ms: ms(histogram.value_at_quantile(0.99)),
-        p999_ms: ms(histogram.value_at_quantile(0.999)),
-        max_ms: ms(histogram.max()),
-    }
+    reports::level::summarize(histogram, "empty")
+        .value
+        .expect("a non-empty histogram")
 }
 
 fn stage_result(mean_ms: f64) -> StageResult {
