@@ -7,8 +7,16 @@ use crate::results::{offered_parts, pct};
 /// Renders the table (plain text, fixed-width columns; `-` where a value was not measured).
 pub fn render(run: &RunResult) -> String {
     let mut out = String::new();
+    // The target column fits the longest name (reference@VARIANT names run long).
+    let w = run
+        .levels
+        .iter()
+        .map(|l| l.target.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(12);
     out.push_str(&format!(
-        "{:<12} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>6} {:>8} {:>8}  {}\n",
+        "{:<w$} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>6} {:>8} {:>8}  {}\n",
         "target", "offered", "ok rps", "p50 ms", "p90 ms", "p99 ms", "p99.9", "ttft50", "ttft99", "itl50", "itl99", "errors", "+p50 ms", "+p99 ms", "flag"
     ));
     let num = |v: Option<f64>, width: usize| match v {
@@ -25,7 +33,7 @@ pub fn render(run: &RunResult) -> String {
             _ => "",
         };
         out.push_str(&format!(
-            "{:<12} {:>9} {:>9.1} {} {} {} {} {} {} {} {} {:>6} {} {}  {}\n",
+            "{:<w$} {:>9} {:>9.1} {} {} {} {} {} {} {} {} {:>6} {} {}  {}\n",
             level.target,
             format!("{offered}{}", if unit == "vus" { "vu" } else { "/s" }),
             level.achieved_rps,
