@@ -314,7 +314,7 @@ pub struct RigHealth {
     pub queued_sends: u64,
     /// Sends never made because no connection or slot was free in time.
     pub dropped_sends: u64,
-    /// Load generator CPU, percent of one core.
+    /// Load generator CPU, percent of one core (a merged run: the busiest shard's).
     pub generator_cpu_pct: Measured<f64>,
     /// The generator was the bottleneck: numbers at this level are not the target's.
     pub rig_limited: bool,

@@ -78,16 +78,15 @@ impl Logger {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(65_536);
                 std::thread::Builder::new()
                     .name("gateway-log".into())
-                    .spawn(move || loop {
-                        // Wake every millisecond and drain, rather than be woken per record:
-                        // a wake-up per request would cost the request path a futex call
-                        // and the machine a context switch.
-                        std::thread::sleep(Duration::from_millis(1));
-                        loop {
-                            match rx.try_recv() {
-                                Ok(line) => sink.write_line(&line, delay),
-                                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                    .spawn(move || {
+                        // Block while idle; once a record arrives, take every record sent in
+                        // the next millisecond as one batch. Senders never pay a wake-up while
+                        // this thread sleeps or drains, only for the first record after idle.
+                        while let Ok(first) = rx.recv() {
+                            sink.write_line(&first, delay);
+                            std::thread::sleep(Duration::from_millis(1));
+                            while let Ok(line) = rx.try_recv() {
+                                sink.write_line(&line, delay);
                             }
                         }
                     })?;

@@ -111,7 +111,6 @@ pub struct Launched {
     /// Its main process (a container's init process as the host sees it).
     pub pid: u32,
     pub usage: Usage,
-    pub runtime: Runtime,
     log_path: PathBuf,
     handle: Handle,
 }
@@ -202,7 +201,6 @@ pub fn start(plan: &Plan, rt: &tokio::runtime::Runtime) -> Result<Launched, Stri
                 addr,
                 pid: child.pid(),
                 usage: Usage::Tree(child.pid()),
-                runtime,
                 log_path: child.log_path().to_path_buf(),
                 handle: Handle::Process(child),
             }
@@ -339,7 +337,6 @@ fn start_container(
         addr,
         pid,
         usage,
-        runtime,
         log_path: log_dir.join(format!("{name}.log")),
         handle: Handle::Container { cli, id, logs },
     })

@@ -109,18 +109,7 @@ pub async fn functional_check(
     run_tag: &str,
     mock_gap_ms: f64,
 ) -> Result<(), String> {
-    let mut buffered: Option<String> = None;
-    for (attempt, stream) in [
-        (0, true),
-        (1, true),
-        (2, true),
-        (3, true),
-        (4, true),
-        (5, false),
-    ] {
-        if stream && attempt > 1 && buffered.is_none() {
-            continue;
-        }
+    let send = |attempt: u32, stream: bool| async move {
         let body = BodyTemplate::new(model, "functional check", stream, Some(16));
         let id = format!("{run_tag}-check-{attempt}");
         let exchange = execute(
@@ -134,38 +123,45 @@ pub async fn functional_check(
         )
         .await;
         match exchange.outcome {
-            Outcome::Ok if exchange.chunks > 0 => {}
-            Outcome::Ok => return Err(format!("{} request returned no content", kind(stream))),
+            Outcome::Ok if exchange.chunks > 0 => Ok(exchange.content_ns),
+            Outcome::Ok => Err(format!("{} request returned no content", kind(stream))),
             Outcome::Failed(class) => {
                 let evidence = evidence(endpoint, body.render(&id)).await;
-                return Err(format!(
+                Err(format!(
                     "{} request failed: {class}; {evidence}",
                     kind(stream)
-                ));
+                ))
             }
         }
-        let arrivals = &exchange.content_ns;
-        if stream && attempt >= 1 && mock_gap_ms >= 2.0 {
-            buffered = None;
-            if arrivals.len() >= 8 {
-                let judged = &arrivals[3..];
-                let spread_ms = (judged[judged.len() - 1] - judged[0]) as f64 / 1e6;
-                let expected_ms = mock_gap_ms * (judged.len() - 1) as f64;
-                if spread_ms < 0.25 * expected_ms {
-                    buffered = Some(format!(
-                        "buffers streams: chunks 4..{} arrived within {spread_ms:.1} ms though the mock spaced them ~{mock_gap_ms:.0} ms apart",
-                        arrivals.len()
-                    ));
-                }
-            }
-        }
-        if !stream {
-            if let Some(evidence) = buffered {
-                return Err(format!("{evidence} (in each of 4 streams)"));
-            }
+    };
+    send(0, true).await?;
+    let mut buffered = None;
+    for attempt in 1..=4 {
+        buffered = buffering(&send(attempt, true).await?, mock_gap_ms);
+        if buffered.is_none() {
+            break;
         }
     }
-    Ok(())
+    if let Some(evidence) = buffered {
+        return Err(format!("{evidence} (in each of 4 streams)"));
+    }
+    send(5, false).await.map(drop)
+}
+
+/// `Some(evidence)` when chunks 4..n arrived in under a quarter of the time the mock spaced them.
+fn buffering(arrivals: &[u64], mock_gap_ms: f64) -> Option<String> {
+    if arrivals.len() < 8 || mock_gap_ms < 2.0 {
+        return None;
+    }
+    let judged = &arrivals[3..];
+    let spread_ms = (judged[judged.len() - 1] - judged[0]) as f64 / 1e6;
+    let expected_ms = mock_gap_ms * (judged.len() - 1) as f64;
+    (spread_ms < 0.25 * expected_ms).then(|| {
+        format!(
+            "buffers streams: chunks 4..{} arrived within {spread_ms:.1} ms though the mock spaced them ~{mock_gap_ms:.0} ms apart",
+            arrivals.len()
+        )
+    })
 }
 
 /// What a failing request gets back, for the record: `HTTP 500: {"error": …}` (first 200 bytes).
@@ -237,4 +233,27 @@ pub async fn scrape_stages(
             (s.stage, result)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod buffering_tests {
+    use super::buffering;
+
+    #[test]
+    fn bunched_chunks_are_buffering_and_paced_ones_are_not() {
+        let ms = 1_000_000u64;
+        // Three early chunks held back (a first-chunk delay), then paced 5 ms apart: streaming.
+        let paced: Vec<u64> = [0, 1, 2]
+            .into_iter()
+            .chain((3..16).map(|i| i * 5))
+            .map(|t| t * ms)
+            .collect();
+        assert_eq!(buffering(&paced, 5.0), None);
+        // All sixteen within 3 ms though the mock spaced them 5 ms apart: buffered.
+        let bunched: Vec<u64> = (0..16).map(|i| i * ms / 5).collect();
+        assert!(buffering(&bunched, 5.0).is_some_and(|e| e.contains("buffers streams")));
+        // Too few chunks or no pacing to judge against: no verdict.
+        assert_eq!(buffering(&bunched[..6], 5.0), None);
+        assert_eq!(buffering(&bunched, 0.0), None);
+    }
 }

@@ -345,9 +345,9 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// `root` and every live descendant of it (from /proc, by parent pid).
-pub fn tree_pids(root: u32) -> Vec<u32> {
-    let mut parents: Vec<(u32, u32)> = Vec::new();
+/// Every live process as (pid, parent pid), from /proc.
+pub fn parent_pids() -> Vec<(u32, u32)> {
+    let mut parents = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry
             .file_name()
@@ -368,6 +368,12 @@ pub fn tree_pids(root: u32) -> Vec<u32> {
             parents.push((pid, ppid));
         }
     }
+    parents
+}
+
+/// `root` and every live descendant of it (from /proc, by parent pid).
+pub fn tree_pids(root: u32) -> Vec<u32> {
+    let parents = parent_pids();
     let mut tree = vec![root];
     let mut i = 0;
     while i < tree.len() {

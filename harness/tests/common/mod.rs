@@ -75,26 +75,15 @@ pub fn drive(addr: std::net::SocketAddr, spec: &LevelSpec) -> LevelMeasurement {
 
 /// Children of `parent` (pid, command line with NULs as spaces), read from /proc.
 pub fn children_of(parent: u32) -> Vec<(u32, String)> {
-    let mut children = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) {
+    harness::orchestrate::process::parent_pids()
+        .into_iter()
+        .filter(|(_, ppid)| *ppid == parent)
+        .map(|(pid, _)| {
             let cmdline =
                 std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            children.push((pid, cmdline.replace('\0', " ")));
-        }
-    }
-    children
+            (pid, cmdline.replace('\0', " "))
+        })
+        .collect()
 }
 
 /// Three short constant-rate levels, direct + reference: long enough to act on mid-run.

@@ -247,14 +247,18 @@ fn flamegraphs(dir: &Path, name: &str, levels: &[&LevelResult]) -> String {
             Ok(svg) => flame::embed(&svg, &title),
             Err(why) => not_available(&why),
         };
-        let _ = write!(
-            out,
-            "<details{}><summary>{}</summary>{body}</details>",
-            if i == 0 { " open" } else { "" },
-            escape(&title)
-        );
+        out.push_str(&details(i == 0, &title, &body));
     }
     out
+}
+
+/// A collapsible section (`open` for the first of a list) titled `title`.
+fn details(open: bool, title: &str, body: &str) -> String {
+    format!(
+        "<details{}><summary>{}</summary>{body}</details>",
+        if open { " open" } else { "" },
+        escape(title)
+    )
 }
 
 /// Diff flamegraphs of this gateway against `base` at each level both profiled.
@@ -317,12 +321,7 @@ fn diffs(
                 )
             })
             .map_or_else(|why| not_available(&why), |svg| flame::embed(&svg, &title));
-        let _ = write!(
-            out,
-            "<details{}><summary>{}</summary>{body}</details>",
-            if i == 0 { " open" } else { "" },
-            escape(&title)
-        );
+        out.push_str(&details(i == 0, &title, &body));
     }
     out
 }
