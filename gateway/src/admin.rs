@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::proxy::{self, json, GatewayBody};
+use crate::listener::{self, json, GatewayBody};
 use crate::stages::GatewayState;
 
 /// Serves the admin endpoints until shutdown.
@@ -20,7 +20,7 @@ pub async fn serve(
     state: Arc<GatewayState>,
     shutdown: watch::Receiver<bool>,
 ) {
-    proxy::serve(listener, shutdown, move |req| {
+    listener::serve(listener, shutdown, move |req| {
         let state = state.clone();
         async move {
             if req.method() == Method::POST

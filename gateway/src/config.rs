@@ -3,7 +3,10 @@
 //! `meter.impl`). Unknown fields are errors.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use crate::error::GatewayError;
+use contract::Stage;
 use serde::{Deserialize, Serialize};
 
 /// Whole configuration.
@@ -248,9 +251,35 @@ pub struct InstrumentConfig {
     /// Record each stage's wall time (off measures the instrumentation's own cost).
     #[serde(default = "yes")]
     pub stages: bool,
-    /// Extra delay added in one stage, µs (to test regression gates), as `stage:micros`.
+    /// Extra CPU work added to one stage, as `STAGE:MICROS` (e.g. `route:300`), to test
+    /// regression gates: spun on the request's thread inside the stage's timing, like a slower
+    /// stage; for `relay` it is added to every chunk.
     #[serde(default)]
     pub inject_delay: Option<String>,
+}
+
+impl InstrumentConfig {
+    /// The parsed `inject_delay`: `None` when unset, an error naming the value when malformed.
+    pub fn injected(&self) -> Result<Option<(Stage, Duration)>, String> {
+        let Some(spec) = self.inject_delay.as_deref() else {
+            return Ok(None);
+        };
+        let malformed = || {
+            format!(
+                "[instrument] inject_delay = \"{spec}\": expected \"STAGE:MICROS\" with STAGE one of {} (e.g. \"route:300\")",
+                contract::STAGES.join(", ")
+            )
+        };
+        let (name, micros) = spec.split_once(':').ok_or_else(malformed)?;
+        let stage = Stage::from_name(name.trim()).ok_or_else(malformed)?;
+        let micros: u64 = micros.trim().parse().map_err(|_| malformed())?;
+        if micros > 10_000_000 {
+            return Err(format!(
+                "[instrument] inject_delay = \"{spec}\": at most 10000000 µs (10 s)"
+            ));
+        }
+        Ok(Some((stage, Duration::from_micros(micros))))
+    }
 }
 
 impl Default for InstrumentConfig {
@@ -274,14 +303,6 @@ impl Default for TimeoutConfig {
     fn default() -> Self {
         TimeoutConfig { head_ms: 30_000 }
     }
-}
-
-/// Why a configuration was rejected.
-#[derive(Debug, thiserror::Error)]
-#[error("gateway config {origin}: {message}")]
-pub struct ConfigError {
-    origin: String,
-    message: String,
 }
 
 impl GatewayConfig {
@@ -314,11 +335,8 @@ impl GatewayConfig {
     }
 
     /// Parses and validates TOML; `origin` names it in errors.
-    pub fn from_toml(text: &str, origin: &str) -> Result<GatewayConfig, ConfigError> {
-        let err = |message: String| ConfigError {
-            origin: origin.to_string(),
-            message,
-        };
+    pub fn from_toml(text: &str, origin: &str) -> Result<GatewayConfig, GatewayError> {
+        let err = |message: String| GatewayError::config(origin, message);
         let config: GatewayConfig =
             toml::from_str(text).map_err(|e| err(e.message().replace('\n', " ")))?;
         config.validate().map_err(err)?;
@@ -354,6 +372,7 @@ impl GatewayConfig {
                 }
             }
         }
+        self.instrument.injected()?;
         if self.retry.attempts == 0 {
             return Err("[retry] attempts must be at least 1".into());
         }

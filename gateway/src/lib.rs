@@ -9,10 +9,13 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod error;
+pub mod listener;
 pub mod profile;
 pub mod proxy;
 pub mod stages;
 pub mod timing;
 
 pub use config::GatewayConfig;
-pub use proxy::{Gateway, GatewayError};
+pub use error::GatewayError;
+pub use proxy::Gateway;

@@ -2,41 +2,24 @@
 //! answer. Other paths are relayed to the first upstream untouched (they carry no LLM work).
 
 use std::convert::Infallible;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin;
 use crate::config::GatewayConfig;
+use crate::error::GatewayError;
+use crate::listener::{bind, json, serve, GatewayBody};
 use crate::stages::relay::{Completion, RelayBody};
 use crate::stages::usage::LogRecord;
 use crate::stages::{self, ForwardError, GatewayState, Reject};
 use crate::timing::Stage;
-
-/// Why the gateway could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    /// The listen address is taken or not allowed.
-    #[error("cannot listen on {addr}: {cause} (choose another --listen port, or port 0)")]
-    Bind { addr: SocketAddr, cause: io::Error },
-    /// The configuration is unusable.
-    #[error("{0}")]
-    Config(String),
-}
-
-/// The body of every response: a buffer the gateway wrote, or the relayed upstream body.
-pub type GatewayBody = Either<Full<Bytes>, RelayBody>;
 
 const MAX_BODY_BYTES: usize = 1 << 20;
 
@@ -49,23 +32,14 @@ pub struct Gateway {
     tasks: Vec<JoinHandle<()>>,
 }
 
-async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), GatewayError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|cause| GatewayError::Bind { addr, cause })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|cause| GatewayError::Bind { addr, cause })?;
-    Ok((listener, bound))
-}
-
 impl Gateway {
     /// A pass-through gateway: every request to `upstream` (`http://host:port`), no auth.
     pub async fn start(listen: SocketAddr, upstream: &str) -> Result<Gateway, GatewayError> {
         if !upstream.starts_with("http://") {
-            return Err(GatewayError::Config(format!(
-                "invalid upstream URL `{upstream}`: expected http://HOST:PORT"
-            )));
+            return Err(GatewayError::config(
+                "--upstream",
+                format!("invalid upstream URL `{upstream}`: expected http://HOST:PORT"),
+            ));
         }
         Gateway::start_with(listen, GatewayConfig::pass_through(upstream)).await
     }
@@ -75,10 +49,14 @@ impl Gateway {
         listen: SocketAddr,
         config: GatewayConfig,
     ) -> Result<Gateway, GatewayError> {
-        config.validate().map_err(GatewayError::Config)?;
+        config
+            .validate()
+            .map_err(|message| GatewayError::config("(validated)", message))?;
         let admin_listen = config.admin.listen;
-        let state =
-            Arc::new(GatewayState::new(config).map_err(|e| GatewayError::Config(e.to_string()))?);
+        let state = Arc::new(
+            GatewayState::new(config)
+                .map_err(|e| GatewayError::config("(upstreams)", e.to_string()))?,
+        );
         let (listener, addr) = bind(listen).await?;
         let (admin_listener, admin_addr) = bind(admin_listen).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -120,48 +98,6 @@ impl Gateway {
             let _ = task.await;
         }
     }
-}
-
-/// Accepts connections until shutdown and serves each with `handler`.
-pub async fn serve<H, F>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, handler: H)
-where
-    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: std::future::Future<Output = Result<Response<GatewayBody>, Infallible>> + Send + 'static,
-{
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    eprintln!("gateway: accept failed: {error}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let mut conn_shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            tokio::select! {
-                _ = builder.serve_connection(TokioIo::new(stream), service_fn(handler)) => {}
-                _ = conn_shutdown.changed() => {}
-            }
-        });
-    }
-}
-
-/// A JSON response the gateway writes itself.
-pub fn json(status: StatusCode, body: Vec<u8>) -> Response<GatewayBody> {
-    let mut response = Response::new(Either::Left(Full::new(Bytes::from(body))));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 fn reject(reject: Reject) -> Response<GatewayBody> {
@@ -244,7 +180,7 @@ async fn chat(
 ) -> Result<Response<GatewayBody>, Reject> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let parse_started = state.stages.start();
+    let parse = state.begin(Stage::Parse);
     let raw = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
@@ -262,7 +198,7 @@ async fn chat(
         }
     };
     let parsed = stages::stage_parse(&raw, &parts.headers);
-    state.stages.record(Stage::Parse, parse_started);
+    state.end(parse);
     let parsed = parsed?;
     let caller = state.timed(Stage::Auth, || stages::stage_auth(&state, &parts.headers))?;
     state.timed(Stage::RateLimit, || {
@@ -294,9 +230,9 @@ async fn chat(
         let request = state.timed(Stage::Mutate, || {
             stages::stage_mutate(upstream, route, &parts, &parsed, &raw)
         });
-        let forward_started = state.stages.start();
+        let forward = state.begin(Stage::Forward);
         let forwarded = stages::stage_forward(&state, request).await;
-        state.stages.record(Stage::Forward, forward_started);
+        state.end(forward);
         match forwarded {
             Ok(response) if response.status().is_server_error() && attempt + 1 < attempts => {
                 stages::mark_unhealthy(&state, index);

@@ -9,52 +9,7 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 
-/// The pipeline stages, in order (names fixed by DESIGN.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Parse = 0,
-    Auth,
-    RateLimit,
-    Route,
-    Select,
-    Mutate,
-    Forward,
-    Relay,
-    Log,
-    Meter,
-}
-
-impl Stage {
-    /// Every stage in pipeline order.
-    pub const ALL: [Stage; 10] = [
-        Stage::Parse,
-        Stage::Auth,
-        Stage::RateLimit,
-        Stage::Route,
-        Stage::Select,
-        Stage::Mutate,
-        Stage::Forward,
-        Stage::Relay,
-        Stage::Log,
-        Stage::Meter,
-    ];
-
-    /// The stage's name as used everywhere.
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Parse => "parse",
-            Stage::Auth => "auth",
-            Stage::RateLimit => "rate_limit",
-            Stage::Route => "route",
-            Stage::Select => "select",
-            Stage::Mutate => "mutate",
-            Stage::Forward => "forward",
-            Stage::Relay => "relay",
-            Stage::Log => "log",
-            Stage::Meter => "meter",
-        }
-    }
-}
+pub use contract::{Stage, StageSummary};
 
 type StageSet = [Histogram<u64>; 10];
 
@@ -69,6 +24,8 @@ pub struct StageRecorder {
     id: usize,
     enabled: bool,
     sets: Mutex<Vec<Arc<Mutex<StageSet>>>>,
+    /// When the histograms started covering (creation or the last reset).
+    covering_since: Mutex<Instant>,
 }
 
 static NEXT_RECORDER_ID: AtomicUsize = AtomicUsize::new(0);
@@ -78,24 +35,6 @@ thread_local! {
     static MINE: RefCell<Vec<(usize, Arc<Mutex<StageSet>>)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Summary of one stage, merged over threads.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct StageSummary {
-    pub stage: String,
-    pub count: u64,
-    /// Sum of all recorded times, µs (for effective parallelism = sum / wall time).
-    pub total_us: f64,
-    pub min_us: u64,
-    pub mean_us: f64,
-    pub p50_us: u64,
-    pub p90_us: u64,
-    pub p99_us: u64,
-    pub p999_us: u64,
-    pub max_us: u64,
-    /// The merged histogram, V2 + deflate, base64.
-    pub histogram: String,
-}
-
 impl StageRecorder {
     /// A recorder; `enabled = false` makes every record a no-op (to measure the cost of timing).
     pub fn new(enabled: bool) -> StageRecorder {
@@ -103,6 +42,7 @@ impl StageRecorder {
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
             enabled,
             sets: Mutex::new(Vec::new()),
+            covering_since: Mutex::new(Instant::now()),
         }
     }
 
@@ -150,6 +90,17 @@ impl StageRecorder {
 
     /// Merges every thread's histograms; `reset` clears them after reading.
     pub fn summaries(&self, reset: bool) -> Vec<StageSummary> {
+        let covered_us = {
+            let mut since = self
+                .covering_since
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let covered = since.elapsed().as_micros() as u64;
+            if reset {
+                *since = Instant::now();
+            }
+            covered
+        };
         let mut merged = new_set();
         for set in self.sets.lock().expect("stage registry lock").iter() {
             if let Ok(mut set) = set.lock() {
@@ -175,7 +126,8 @@ impl StageRecorder {
                 p99_us: h.value_at_quantile(0.99),
                 p999_us: h.value_at_quantile(0.999),
                 max_us: h.max(),
-                histogram: reports::histogram::serialize_histogram(h),
+                histogram: contract::histogram::serialize_histogram(h),
+                covered_us: Some(covered_us),
             })
             .collect()
     }

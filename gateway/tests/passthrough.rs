@@ -5,8 +5,8 @@ mod common;
 
 use std::net::SocketAddr;
 
+use contract::clock::monotonic_ns;
 use http_body_util::BodyExt;
-use mock_upstream::clock::monotonic_ns;
 use mock_upstream::{Distribution, MockConfig, MockServer};
 
 const STREAM_BODY: &str =

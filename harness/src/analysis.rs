@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use contract::TimelineRecord;
 use hdrhistogram::Histogram;
-use mock_upstream::TimelineRecord;
-use reports::{LevelResult, Measured, OfferedLoad, Resources, RigHealth};
+use reports::{LevelResult, Measured, OfferedLoad, Resources, RigHealth, StageResult};
 
 use crate::load::metrics::{
     metric, new_histogram, record_ns, serialize_histogram, summarize, Recorder,
@@ -24,6 +24,29 @@ pub struct LevelContext<'a> {
     pub cpu_saturation_pct: f64,
     pub rig_threads: usize,
     pub resources: Resources,
+    /// Why this level started late (a shard missing its slot): flags the rig.
+    pub late_start: Option<String>,
+    /// The reference gateway's stage timings for the measured window, or why they are missing;
+    /// `None` for targets without an admin listener.
+    pub stages: Option<Result<BTreeMap<String, StageResult>, String>>,
+    /// The level's flamegraph, or why there is none.
+    pub profile: ProfileOutcome,
+    /// `direct`'s result at this level, for added latency and the mock flag; `None` when this
+    /// level is `direct`'s own (it is its own baseline) or direct was not measured.
+    pub direct: Option<&'a LevelResult>,
+    /// Whether this level is `direct`'s.
+    pub is_direct: bool,
+}
+
+/// What the profile window of a level produced.
+#[derive(Debug, Default)]
+pub struct ProfileOutcome {
+    /// The flamegraph SVG, relative to the run directory.
+    pub flamegraph: Option<String>,
+    /// Share of CPU samples per stage.
+    pub stage_cpu_share: BTreeMap<String, f64>,
+    /// Why there is no flamegraph (`None` for `direct`, which has no process).
+    pub missing: Option<String>,
 }
 
 /// Joins client stamps with mock timeline records by request id (same host, same clock).
@@ -143,8 +166,20 @@ pub fn level_result(
             recorder.dropped_sends
         ));
     }
-    let rig_limited =
+    let mut rig_limited =
         lag_p99_ms.is_some_and(|p| p > ctx.lag_threshold_ms) || measurement.cpu_pct > cpu_limit;
+    if let Some(late) = ctx.late_start {
+        rig_limited = true;
+        reasons.push(late);
+    }
+    let stages = match ctx.stages {
+        Some(Ok(stages)) => stages,
+        Some(Err(error)) => {
+            reasons.push(format!("stage timings unavailable: {error}"));
+            BTreeMap::new()
+        }
+        None => BTreeMap::new(),
+    };
     for (class, count) in &recorder.errors {
         if class.contains("exhausted") {
             reasons.push(format!(
@@ -158,7 +193,7 @@ pub fn level_result(
     } else {
         Measured::of(recorder.good as f64 / window_s)
     };
-    LevelResult {
+    let mut result = LevelResult {
         target: ctx.target.to_string(),
         level: ctx.level,
         offered: ctx.offered,
@@ -185,20 +220,31 @@ pub fn level_result(
         },
         resources: ctx.resources,
         histograms,
-        stages: BTreeMap::new(),
-        stage_cpu_share: BTreeMap::new(),
-        flamegraph: None,
-        flamegraph_missing: None,
+        stages,
+        stage_cpu_share: ctx.profile.stage_cpu_share,
+        flamegraph: ctx.profile.flamegraph,
+        flamegraph_missing: ctx.profile.missing,
+    };
+    if ctx.is_direct {
+        let baseline = result.clone();
+        add_latency_vs_direct(&mut result, Some(&baseline));
+        flag_mock_limited(&mut result, &baseline);
+    } else {
+        add_latency_vs_direct(&mut result, ctx.direct);
+        if let Some(direct) = ctx.direct {
+            flag_mock_limited(&mut result, direct);
+        }
     }
+    result
 }
 
-pub use reports::level::add_latency_vs_direct;
+use reports::level::add_latency_vs_direct;
 
 /// Flags levels where the mock, not the target, set the ceiling. `direct` (the mock alone) is at
 /// its ceiling at a level when it could not keep up with what was sent: fewer than 90% of the
 /// window's requests completed, more than 1% waited for a connection, or any was dropped. A
 /// target whose achieved RPS is then within 10% of direct's is limited by the mock, not itself.
-pub fn flag_mock_limited(result: &mut LevelResult, direct: &LevelResult) {
+fn flag_mock_limited(result: &mut LevelResult, direct: &LevelResult) {
     if matches!(direct.offered, OfferedLoad::Closed { .. }) {
         return;
     }

@@ -31,7 +31,7 @@ pub fn reference_profiling() -> Result<(StageMap, String), String> {
                 )
             }
             Err(_) => (
-                gateway::timing::Stage::ALL
+                contract::Stage::ALL
                     .iter()
                     .map(|s| (s.name().to_string(), format!("stage_{}", s.name())))
                     .collect(),

@@ -32,7 +32,7 @@
 //! [mock]                         # the mock's knobs (see README)
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mock_upstream::MockConfig;
 use serde::{Deserialize, Serialize};
@@ -40,8 +40,36 @@ use serde::{Deserialize, Serialize};
 /// The embedded default scenario (`scenarios/quick.toml`).
 pub const QUICK_TOML: &str = include_str!("../../scenarios/quick.toml");
 
-/// Embedded scenarios by name.
-pub const EMBEDDED: &[(&str, &str)] = &[("quick", QUICK_TOML)];
+/// Every shipped scenario, embedded by name, so `--scenario NAME` works from any directory.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("quick", QUICK_TOML),
+    ("ci-tiny", include_str!("../../scenarios/ci-tiny.toml")),
+    (
+        "gate-smoke",
+        include_str!("../../scenarios/gate-smoke.toml"),
+    ),
+    (
+        "instrument-cost",
+        include_str!("../../scenarios/instrument-cost.toml"),
+    ),
+    ("max-rps", include_str!("../../scenarios/max-rps.toml")),
+    (
+        "seed-replica",
+        include_str!("../../scenarios/seed-replica.toml"),
+    ),
+    (
+        "switch-log",
+        include_str!("../../scenarios/switch-log.toml"),
+    ),
+    (
+        "switch-meter",
+        include_str!("../../scenarios/switch-meter.toml"),
+    ),
+    (
+        "switch-ratelimit",
+        include_str!("../../scenarios/switch-ratelimit.toml"),
+    ),
+];
 
 /// A whole scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,6 +234,14 @@ pub struct ScenarioSource {
 pub struct ScenarioError(String);
 
 impl ScenarioSource {
+    /// A scenario given as text (tests, gate run mode).
+    pub fn inline(origin: &str, text: &str) -> ScenarioSource {
+        ScenarioSource {
+            origin: origin.to_string(),
+            text: text.to_string(),
+        }
+    }
+
     /// Parses and validates the scenario.
     pub fn parse(&self) -> Result<Scenario, ScenarioError> {
         let scenario: Scenario = toml::from_str(&self.text).map_err(|e| {
@@ -271,11 +307,23 @@ impl Scenario {
     }
 }
 
-/// Resolves `PATH|NAME`: an existing file wins, else an embedded name, else `scenarios/NAME.toml`.
+/// Resolves `PATH|NAME`: an existing file wins, then `<home>/scenarios/NAME.toml` on disk, then
+/// the embedded copy of a shipped scenario. The source's `origin` says which was used.
 pub fn resolve(spec: &str) -> Result<ScenarioSource, ScenarioError> {
     let path = Path::new(spec);
     if path.is_file() {
         return read(path);
+    }
+    let looks_like_a_path = spec.contains('/') || spec.ends_with(".toml");
+    if looks_like_a_path {
+        return Err(ScenarioError(format!(
+            "scenario file {spec} not found (give an existing file, or a name: {})",
+            embedded_names()
+        )));
+    }
+    let on_disk = crate::home::scenarios_dir().join(format!("{spec}.toml"));
+    if on_disk.is_file() {
+        return read(&on_disk);
     }
     if let Some((name, text)) = EMBEDDED.iter().find(|(name, _)| *name == spec) {
         return Ok(ScenarioSource {
@@ -283,15 +331,19 @@ pub fn resolve(spec: &str) -> Result<ScenarioSource, ScenarioError> {
             text: (*text).to_string(),
         });
     }
-    let in_dir = PathBuf::from("scenarios").join(format!("{spec}.toml"));
-    if in_dir.is_file() {
-        return read(&in_dir);
-    }
-    let names: Vec<&str> = EMBEDDED.iter().map(|(n, _)| *n).collect();
     Err(ScenarioError(format!(
-        "scenario `{spec}` not found: not a file, not an embedded scenario ({}), and no scenarios/{spec}.toml",
-        names.join(", ")
+        "scenario `{spec}` not found: not a file, not in {}, and not a shipped scenario ({})",
+        crate::home::scenarios_dir().display(),
+        embedded_names()
     )))
+}
+
+fn embedded_names() -> String {
+    EMBEDDED
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn read(path: &Path) -> Result<ScenarioSource, ScenarioError> {
@@ -356,6 +408,27 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("virtual users"), "{err}");
+    }
+
+    #[test]
+    fn every_shipped_scenario_is_embedded_and_matches_its_file() {
+        for entry in std::fs::read_dir("../scenarios").expect("scenarios dir") {
+            let path = entry.expect("entry").path();
+            let name = path.file_stem().and_then(|s| s.to_str()).expect("name");
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let embedded = EMBEDDED.iter().find(|(n, _)| *n == name);
+            assert_eq!(embedded.map(|(_, t)| *t), Some(text.as_str()), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_named_once() {
+        let err = resolve("/tmp/no-such-dir/x.toml").unwrap_err().to_string();
+        assert!(err.contains("/tmp/no-such-dir/x.toml"), "{err}");
+        assert!(
+            !err.contains(".toml.toml") && !err.contains("scenarios//"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use contract::histogram::deserialize_histogram;
 use hdrhistogram::Histogram;
-use reports::histogram::deserialize_histogram;
 use reports::RunResult;
 
 mod common;

@@ -10,13 +10,13 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
-use crate::clock::monotonic_ns;
 use crate::faults::Fault;
 use crate::pacing::PacedSleep;
 use crate::plan::ResponsePlan;
-use crate::server::MockState;
+use crate::state::MockState;
 use crate::timeline::{ChunkStamp, TimelineRecord};
 use crate::wire::ChunkWriter;
+use contract::clock::monotonic_ns;
 
 /// The one body type the mock sends.
 pub enum MockBody {

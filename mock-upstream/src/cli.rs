@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::config::MockConfig;
 use crate::server::MockServer;
+use contract::signal::wait_for_stop_signal;
 
 /// Options for running the mock alone.
 #[derive(Debug, Clone, clap::Args)]
@@ -63,14 +64,4 @@ pub fn run(args: MockArgs, config: MockConfig) -> anyhow::Result<()> {
         );
         Ok(())
     })
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn wait_for_stop_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -12,7 +12,6 @@
 
 pub mod body;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod dist;
 pub mod faults;
@@ -22,6 +21,7 @@ pub mod plan;
 pub mod request;
 pub mod rng;
 pub mod server;
+pub mod state;
 pub mod stats;
 pub mod timeline;
 pub mod wire;

@@ -17,8 +17,8 @@ use std::task::{Context, Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
-use crate::clock::monotonic_ns;
 use crate::config::PacingTimer;
+use contract::clock::monotonic_ns;
 
 struct Entry {
     deadline_ns: u64,

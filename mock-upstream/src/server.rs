@@ -4,7 +4,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,25 +18,16 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::body::{MockBody, SseBody};
-use crate::clock::monotonic_ns;
 use crate::config::MockConfig;
 use crate::faults::Fault;
 use crate::headers::parse_overrides;
-use crate::pacing::Pacer;
 use crate::plan::plan_response;
 use crate::request::{BadRequest, ChatRequest};
-use crate::stats::{Stats, StatsSnapshot};
-use crate::timeline::{Timeline, TimelineRecord};
+use crate::state::MockState;
+use crate::stats::StatsSnapshot;
+use crate::timeline::TimelineRecord;
 use crate::wire;
-
-/// Shared state of one running mock.
-pub struct MockState {
-    pub(crate) config: MockConfig,
-    pub(crate) stats: Stats,
-    pub(crate) timeline: Timeline,
-    pub(crate) pacer: Pacer,
-    anonymous_ids: AtomicU64,
-}
+use contract::clock::monotonic_ns;
 
 /// Why the mock could not start.
 #[derive(Debug, thiserror::Error)]
@@ -70,13 +60,7 @@ impl MockServer {
             addr: listen,
             cause,
         })?;
-        let state = Arc::new(MockState {
-            pacer: Pacer::new(config.pacing),
-            timeline: Timeline::new(config.timeline_capacity),
-            stats: Stats::default(),
-            anonymous_ids: AtomicU64::new(0),
-            config,
-        });
+        let state = Arc::new(MockState::new(config));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx));
         Ok(MockServer {
@@ -290,7 +274,7 @@ async fn chat(
         _ => match request.body_request_id() {
             Some(id) => id,
             None => {
-                let n = state.anonymous_ids.fetch_add(1, Ordering::Relaxed);
+                let n = state.next_anonymous_id();
                 let mut id = String::with_capacity(24);
                 id.push_str("mock-");
                 id.push_str(itoa::Buffer::new().format(n));

@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use mock_upstream::{clock::monotonic_ns, Distribution, MockConfig};
+use contract::clock::monotonic_ns;
+use mock_upstream::{Distribution, MockConfig};
 use serde_json::Value;
 
 fn config() -> MockConfig {

@@ -7,34 +7,13 @@
 
 use hdrhistogram::Histogram;
 
-use crate::histogram::deserialize_histogram;
 use crate::schema::{LevelResult, OfferedLoad, RunResult};
+use contract::histogram::deserialize_histogram;
 
 /// Latency bounds of the throughput frontier, milliseconds.
 pub const FRONTIER_BOUNDS_MS: [f64; 5] = [1.0, 5.0, 10.0, 50.0, 100.0];
 
-/// Pipeline stages in request order (DESIGN.md); tables and charts list stages this way.
-pub const STAGES: [&str; 10] = [
-    "parse",
-    "auth",
-    "rate_limit",
-    "route",
-    "select",
-    "mutate",
-    "forward",
-    "relay",
-    "log",
-    "meter",
-];
-
-/// Sort key putting known stages in pipeline order, then anything else by name.
-pub fn stage_order(name: &str) -> (usize, String) {
-    let position = STAGES
-        .iter()
-        .position(|s| *s == name)
-        .unwrap_or(STAGES.len());
-    (position, name.to_string())
-}
+pub use contract::stage::{stage_order, STAGES};
 
 /// Highest quantile the percentile curves reach (p99.99).
 pub const MAX_QUANTILE: f64 = 0.9999;

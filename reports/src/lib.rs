@@ -1,7 +1,7 @@
 //! # reports
 //!
 //! The contract between the harness and everything that reads its results: the versioned
-//! `run.json` schema ([`schema`]), histogram (de)serialization ([`histogram`]), flamegraphs and
+//! `run.json` schema ([`schema`]), flamegraphs and
 //! stage CPU shares ([`flamegraph`]); what is computed from it: statistics ([`stats`]), run
 //! comparison ([`compare`]) and the CI regression gate ([`gate`]); and the self-contained HTML
 //! report ([`html`]) built from figures derived in [`analysis`] and SVG charts drawn in
@@ -10,9 +10,9 @@
 pub mod analysis;
 pub mod charts;
 pub mod compare;
+pub mod escape;
 pub mod flamegraph;
 pub mod gate;
-pub mod histogram;
 pub mod html;
 pub mod level;
 pub mod merge;

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::histogram::{deserialize_histogram, serialize_histogram};
 use crate::level::{add_latency_vs_direct, summarize};
 use crate::schema::{
     LevelResult, Measured, OfferedLoad, Resources, RigHealth, RunResult, RunStatus, TargetKind,
 };
+use contract::histogram::{deserialize_histogram, serialize_histogram};
 
 /// Why shards could not be merged; each names the odd shard.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -197,6 +197,7 @@ pub fn merge(shards: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
         status,
         environment: first.environment.clone(),
         scenario: first.scenario.clone(),
+        scenario_origin: first.scenario_origin.clone(),
         targets,
         levels,
         shard: None,

@@ -55,6 +55,10 @@ pub struct RunResult {
     pub environment: Environment,
     /// The scenario as run (after defaults), as JSON.
     pub scenario: serde_json::Value,
+    /// Where the scenario came from: its file path, or `embedded:NAME` for the copy built into
+    /// gatebench. `null` in runs written before it was recorded.
+    #[serde(default)]
+    pub scenario_origin: Option<String>,
     /// The targets in the order they were measured; `direct` (no gateway) is always first.
     pub targets: Vec<TargetInfo>,
     /// One entry per target × level, in the order they finished.

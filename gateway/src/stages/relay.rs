@@ -105,28 +105,28 @@ impl Body for RelayBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        let started = Instant::now();
-        let result = match polled {
-            Poll::Pending => return Poll::Pending,
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(frame))) => {
+                // The relay stage's own work on this frame (and, when configured, its injected
+                // delay: per chunk).
+                let span = this.state.begin(Stage::Relay);
                 if let Some(data) = frame.data_ref() {
-                    let data = data.clone();
-                    self.stage_relay(&data);
+                    this.stage_relay(data);
                 }
+                this.state.end_into(span, &mut this.relay_ns);
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
-                self.finish(true);
+                this.finish(true);
                 Poll::Ready(Some(Err(error)))
             }
             Poll::Ready(None) => {
-                self.finish(false);
+                this.finish(false);
                 Poll::Ready(None)
             }
-        };
-        self.relay_ns += started.elapsed().as_nanos() as u64;
-        result
+        }
     }
 
     fn is_end_stream(&self) -> bool {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use reports::compare::{compare, CompareOptions};
 use reports::html::{escape, read_run};
 
+use crate::error::{Error, Result};
+
 /// Arguments of `gatebench compare`.
 #[derive(Debug, clap::Args)]
 pub struct CompareCommand {
@@ -41,7 +43,7 @@ pub fn run_dir(path: &std::path::Path) -> PathBuf {
 }
 
 /// Prints the comparison.
-pub fn run(cmd: CompareCommand) -> anyhow::Result<()> {
+pub fn run(cmd: CompareCommand) -> Result<()> {
     let mut runs = Vec::new();
     for path in &cmd.runs {
         let dir = run_dir(path);
@@ -55,7 +57,10 @@ pub fn run(cmd: CompareCommand) -> anyhow::Result<()> {
     };
     let comparison = compare(&runs, &options);
     if cmd.json {
-        println!("{}", serde_json::to_string_pretty(&comparison)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&comparison).expect("a comparison serializes")
+        );
     } else if cmd.markdown {
         print!("{}", comparison.to_markdown());
     } else {
@@ -70,7 +75,7 @@ pub fn run(cmd: CompareCommand) -> anyhow::Result<()> {
             escape(&comparison.to_table())
         );
         std::fs::write(&path, page)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            .map_err(|e| Error::failed(format!("cannot write {}", path.display()), e))?;
         eprintln!("gatebench: comparison written to {}", path.display());
     }
     Ok(())

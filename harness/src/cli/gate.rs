@@ -14,8 +14,9 @@ use reports::html::read_run;
 use reports::RunResult;
 
 use super::compare::run_dir;
+use crate::error::{Error, Result};
 use crate::gateways::launch::Runtime;
-use crate::run::{run, RunError, RunOptions};
+use crate::run::{run, RunOptions};
 use crate::scenario;
 
 /// Arguments of `gatebench gate`.
@@ -79,34 +80,23 @@ pub struct GateCommand {
     json: bool,
 }
 
-/// Why the gate could not decide (exit 2) or was stopped (exit 130).
-enum Stop {
-    Error(String),
-    Interrupted,
-}
-
-impl From<String> for Stop {
-    fn from(message: String) -> Stop {
-        Stop::Error(message)
+/// Runs the gate: `Ok` when it passes, [`Error::Check`] on a regression (exit 1), input and
+/// run errors as such, [`Error::Interrupted`] when stopped (exit 130).
+pub fn run_gate(cmd: GateCommand) -> Result<()> {
+    match gate(cmd)? {
+        Verdict::Pass => Ok(()),
+        Verdict::Regression => Err(Error::Check(
+            "gate: regression (the decision and summary are above)".into(),
+        )),
     }
 }
 
-/// Runs the gate; returns the exit code.
-pub fn execute(cmd: GateCommand) -> i32 {
-    match gate(cmd) {
-        Ok(code) => code,
-        Err(Stop::Error(message)) => {
-            eprintln!("gatebench: error: {message}");
-            2
-        }
-        Err(Stop::Interrupted) => {
-            eprintln!("gatebench: gate interrupted; no decision");
-            130
-        }
-    }
+enum Verdict {
+    Pass,
+    Regression,
 }
 
-fn gate(cmd: GateCommand) -> Result<i32, Stop> {
+fn gate(cmd: GateCommand) -> Result<Verdict> {
     let thresholds = GateThresholds {
         e2e_p50_pct: cmd.max_p50,
         e2e_p99_pct: cmd.max_p99,
@@ -128,17 +118,17 @@ fn gate(cmd: GateCommand) -> Result<i32, Stop> {
     let mut decisions: Vec<GateDecision> = Vec::new();
     let header;
     if files_mode == run_mode {
-        return Err(Stop::Error(
+        return Err(Error::Input(
             "give either --baseline RUN… --candidate RUN… (files mode) or --scenario S --baseline-target A --candidate-target B (run mode)".into(),
         ));
     } else if files_mode {
         if cmd.baseline.is_empty() || cmd.candidate.is_empty() {
-            return Err(Stop::Error(
+            return Err(Error::Input(
                 "files mode needs both --baseline and --candidate".into(),
             ));
         }
         if cmd.confirm > 1 {
-            return Err(Stop::Error(
+            return Err(Error::Input(
                 "--confirm reruns measurements: it needs run mode (--scenario …)".into(),
             ));
         }
@@ -147,11 +137,11 @@ fn gate(cmd: GateCommand) -> Result<i32, Stop> {
                 .iter()
                 .map(|p| {
                     let dir = run_dir(p);
-                    let run = read_run(&dir).map_err(|e| e.to_string())?;
+                    let run = read_run(&dir).map_err(|e| Error::Input(e.to_string()))?;
                     dirs.insert(run.run_id.clone(), dir);
                     Ok(run)
                 })
-                .collect::<Result<Vec<RunResult>, String>>()
+                .collect::<Result<Vec<RunResult>>>()
         };
         let baseline = load(&cmd.baseline, &mut dirs)?;
         let candidate = load(&cmd.candidate, &mut dirs)?;
@@ -160,19 +150,21 @@ fn gate(cmd: GateCommand) -> Result<i32, Stop> {
             baseline.len(),
             candidate.len()
         );
-        decisions.push(decide(&baseline, &candidate, &thresholds).map_err(|e| e.to_string())?);
+        decisions.push(
+            decide(&baseline, &candidate, &thresholds).map_err(|e| Error::Input(e.to_string()))?,
+        );
     } else {
         let (Some(spec), Some(a), Some(b)) = (
             cmd.scenario.as_deref(),
             cmd.baseline_target.as_deref(),
             cmd.candidate_target.as_deref(),
         ) else {
-            return Err(Stop::Error(
+            return Err(Error::Input(
                 "run mode needs --scenario, --baseline-target and --candidate-target".into(),
             ));
         };
         if cmd.trials == 0 || cmd.confirm == 0 {
-            return Err(Stop::Error(
+            return Err(Error::Input(
                 "--trials and --confirm must be at least 1".into(),
             ));
         }
@@ -197,7 +189,8 @@ fn gate(cmd: GateCommand) -> Result<i32, Stop> {
                     ("a", a, cmd.baseline_exe.as_ref()),
                     ("b", b, cmd.candidate_exe.as_ref()),
                 ] {
-                    let source = scenario::resolve(spec).map_err(|e| e.to_string())?;
+                    let source =
+                        scenario::resolve(spec).map_err(|e| Error::Input(e.to_string()))?;
                     let trial_out = out.join(format!("attempt{attempt}-{side}{trial}"));
                     eprintln!(
                         "gatebench gate: attempt {attempt}, trial {trial}/{}: {target}…",
@@ -218,16 +211,15 @@ fn gate(cmd: GateCommand) -> Result<i32, Stop> {
                         shard: None,
                         target_urls: Vec::new(),
                         direct_url: None,
-                    })
-                    .map_err(|e| match e {
-                        RunError::Input(m) | RunError::Failed(m) => Stop::Error(m),
                     })?;
                     if report.interrupted {
-                        return Err(Stop::Interrupted);
+                        return Err(Error::Interrupted(
+                            "gatebench: gate interrupted; no decision".into(),
+                        ));
                     }
                     if let Some(info) = report.run.targets.iter().find(|t| t.name == target) {
                         if !info.served {
-                            return Err(Stop::Error(format!(
+                            return Err(Error::Input(format!(
                                 "{target} was not served: {}",
                                 info.not_served_reason.as_deref().unwrap_or("unknown")
                             )));
@@ -244,7 +236,8 @@ fn gate(cmd: GateCommand) -> Result<i32, Stop> {
                     }
                 }
             }
-            let decision = decide(&baseline, &candidate, &thresholds).map_err(|e| e.to_string())?;
+            let decision = decide(&baseline, &candidate, &thresholds)
+                .map_err(|e| Error::Input(e.to_string()))?;
             let passed = decision.passed;
             eprintln!(
                 "gatebench gate: attempt {attempt}: {}",
@@ -262,7 +255,8 @@ fn gate(cmd: GateCommand) -> Result<i32, Stop> {
     } else {
         !last.passed
     };
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    std::fs::create_dir_all(&out)
+        .map_err(|e| Error::failed(format!("cannot create {}", out.display()), e))?;
     let diff = last
         .worst_regression()
         .and_then(|finding| diff_flamegraph(finding, &dirs, &out));
@@ -288,10 +282,10 @@ fn gate(cmd: GateCommand) -> Result<i32, Stop> {
     }
     let summary_path = out.join("summary.md");
     std::fs::write(&summary_path, &markdown)
-        .map_err(|e| format!("cannot write {}: {e}", summary_path.display()))?;
+        .map_err(|e| Error::failed(format!("cannot write {}", summary_path.display()), e))?;
     if let Some(path) = &cmd.summary {
         std::fs::write(path, &markdown)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(|e| Error::failed(format!("cannot write {}", path.display()), e))?;
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
         if let Ok(mut file) = std::fs::OpenOptions::new()
@@ -320,7 +314,11 @@ fn gate(cmd: GateCommand) -> Result<i32, Stop> {
         }
         println!("summary: {}", summary_path.display());
     }
-    Ok(if failed { 1 } else { 0 })
+    Ok(if failed {
+        Verdict::Regression
+    } else {
+        Verdict::Pass
+    })
 }
 
 /// Renames target `from` to `to` in a run (targets and levels).

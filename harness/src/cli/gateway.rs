@@ -1,5 +1,7 @@
 //! `gatebench gateway`: the reference gateway alone (also how `run` starts it).
 
+use crate::error::Result;
+
 /// Arguments of `gatebench gateway`.
 #[derive(Debug, clap::Args)]
 pub struct GatewayCommand {
@@ -8,6 +10,6 @@ pub struct GatewayCommand {
 }
 
 /// Runs the gateway until Ctrl-C.
-pub fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
-    gateway::cli::run(cmd.args)
+pub fn run(cmd: GatewayCommand) -> Result<()> {
+    Ok(gateway::cli::run(cmd.args)?)
 }

@@ -2,9 +2,13 @@
 
 use mock_upstream::{MockConfig, MockServer};
 
-use crate::gateways::launch::{self, Runtime};
+use crate::error::{Error, Result};
+use crate::gateways::launch::Runtime;
 use crate::gateways::{self, Placeholders};
+use crate::home;
 use crate::orchestrate::control;
+use crate::run::start::{self, StartContext};
+use crate::run::targets::{gateway_endpoint, gateway_info};
 
 /// Arguments of `gatebench gateways`.
 #[derive(Debug, clap::Args)]
@@ -32,25 +36,28 @@ enum Action {
     },
 }
 
-/// Runs the action; returns the exit code.
-pub fn execute(cmd: GatewaysCommand) -> i32 {
+/// Runs the action.
+pub fn execute(cmd: GatewaysCommand) -> Result<()> {
+    // Every action reads gateways/: say where it looked when there is none.
+    home::find()?;
     match cmd.action {
-        Action::List { json } => list(json),
-        Action::Install { name } => match gateways::load(&name).and_then(|d| d.install()) {
-            Ok(()) => {
-                println!("gatebench: {name} installed");
-                0
-            }
-            Err(error) => {
-                eprintln!("gatebench: error: {error}");
-                2
-            }
-        },
+        Action::List { json } => {
+            list(json);
+            Ok(())
+        }
+        Action::Install { name } => {
+            gateways::load(&name)
+                .map_err(Error::Input)?
+                .install()
+                .map_err(|e| Error::failed(format!("installing {name}"), e))?;
+            println!("gatebench: {name} installed");
+            Ok(())
+        }
         Action::Check { name, runtime } => check(&name, runtime),
     }
 }
 
-fn list(json: bool) -> i32 {
+fn list(json: bool) {
     let mut rows = Vec::new();
     for name in gateways::names() {
         let row = match gateways::load(&name) {
@@ -91,7 +98,7 @@ fn list(json: bool) -> i32 {
         for row in &rows {
             println!("{row}");
         }
-        return 0;
+        return;
     }
     println!(
         "{:<20} {:<11} {:<18} {:<8} {:<28} description",
@@ -117,114 +124,97 @@ fn list(json: bool) -> i32 {
             text("description")
         );
     }
-    0
 }
 
-fn check(name: &str, runtime: Runtime) -> i32 {
-    let definition = match gateways::load(name) {
-        Ok(d) => d,
-        Err(error) => {
-            eprintln!("gatebench: error: {error}");
-            return 2;
-        }
-    };
+/// Starts `name` in front of a fresh mock and checks it serves: Ok, [`Error::Check`] when it
+/// does not (exit 1), other errors when it cannot start (exit 2 or 3).
+fn check(name: &str, runtime: Runtime) -> Result<()> {
     if name == "reference" {
-        eprintln!("gatebench: error: the reference gateway is checked by every `gatebench run`; check names a gateways/<name>/ folder");
-        return 2;
+        return Err(Error::Input("the reference gateway is checked by every `gatebench run`; check names a gateways/<name>/ folder".into()));
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    gateways::load(name).map_err(Error::Input)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(error) => {
-            eprintln!("gatebench: error: cannot start a runtime: {error}");
-            return 2;
-        }
-    };
-    let mock = match rt.block_on(MockServer::start(
-        "127.0.0.1:0".parse().expect("addr"),
-        MockConfig::default(),
-    )) {
-        Ok(mock) => mock,
-        Err(error) => {
-            eprintln!("gatebench: error: {error}");
-            return 2;
-        }
-    };
+        .map_err(|e| Error::failed("cannot start a runtime", e))?;
+    let mock = rt
+        .block_on(MockServer::start(
+            "127.0.0.1:0".parse().expect("a literal address parses"),
+            MockConfig::default(),
+        ))
+        .map_err(|e| Error::Failed(e.to_string()))?;
     let work = std::env::temp_dir().join(format!("gatebench-check-{name}-{}", std::process::id()));
-    let result = (|| {
-        std::fs::create_dir_all(work.join("logs")).map_err(|e| (2, e.to_string()))?;
-        let port = launch::free_port().map_err(|e| (2, e))?;
-        let model = definition
-            .request
-            .model
-            .clone()
-            .unwrap_or_else(|| "gpt-4o-mini".into());
-        let placeholders = Placeholders::new(&definition, port, mock.local_addr(), &work, &model);
-        println!(
-            "gatebench: starting {name} ({}) on 127.0.0.1:{port} in front of the mock at {}…",
-            runtime.name(),
-            mock.local_addr()
-        );
-        let plan = launch::Plan {
-            definition: &definition,
-            runtime,
-            placeholders: &placeholders,
-            port,
-            log_dir: &work.join("logs"),
-            work: &work,
-            pin: None,
-        };
-        let launched = launch::start(&plan, &rt).map_err(|e| (2, e))?;
-        if let Some(version) = definition.version(&placeholders) {
-            println!("gatebench: version: {version}");
-        }
-        let mut spec = definition.request.clone();
-        spec.model = Some(model.clone());
-        spec.headers = spec
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), placeholders.render(v)))
-            .collect();
-        let endpoint = crate::run::gateway_endpoint(launched.addr, false, Some(&spec), None)
-            .map_err(|e| (2, e))?;
-        let check = rt.block_on(control::functional_check(
-            &endpoint,
-            &model,
-            "check",
-            MockConfig::default().itl_ms.mean(),
-        ));
-        let rss = launched.usage.rss_bytes();
-        drop(launched);
-        check.map_err(|e| (1, e))?;
-        println!(
-            "gatebench: {name} serves streamed and non-streamed completions (RSS {})",
-            rss.map_or("unknown".into(), |b| format!(
-                "{:.1} MiB",
-                b as f64 / (1024.0 * 1024.0)
-            ))
-        );
-        Ok::<(), (i32, String)>(())
-    })();
+    let logs = work.join("logs");
+    let result = check_in(name, runtime, &rt, mock.local_addr(), &work, &logs);
     rt.block_on(mock.shutdown());
     match result {
         Ok(()) => {
             let _ = std::fs::remove_dir_all(&work);
-            0
+            Ok(())
         }
-        Err((code, error)) => {
-            eprintln!(
-                "gatebench: {name} {}: {error} (logs: {})",
-                if code == 1 {
-                    "failed the check"
-                } else {
-                    "could not start"
-                },
-                work.join("logs").display()
-            );
-            code
-        }
+        Err(Error::Check(why)) => Err(Error::Check(format!(
+            "{name} failed the check: {why} (logs: {})",
+            logs.display()
+        ))),
+        Err(error) => Err(Error::Input(format!(
+            "{name} could not start: {error} (logs: {})",
+            logs.display()
+        ))),
     }
+}
+
+fn check_in(
+    name: &str,
+    runtime: Runtime,
+    rt: &tokio::runtime::Runtime,
+    mock: std::net::SocketAddr,
+    work: &std::path::Path,
+    logs: &std::path::Path,
+) -> Result<()> {
+    std::fs::create_dir_all(logs).map_err(|e| Error::failed(logs.display(), e))?;
+    let exe = std::env::current_exe().map_err(|e| Error::failed("cannot find gatebench", e))?;
+    let model = MockConfig::default();
+    let ctx = StartContext {
+        gateway_exe: &exe,
+        logs,
+        dir: work,
+        mock,
+        pin: None,
+        runtime,
+        model_name: "gpt-4o-mini",
+        profile_hz: 99,
+        rt,
+    };
+    println!(
+        "gatebench: starting {name} ({}) in front of the mock at {mock}…",
+        runtime.name()
+    );
+    let mut info = gateway_info(name, runtime.name());
+    let started = start::start_gateway(name, &mut info, &ctx)?;
+    if let Some(version) = &info.version {
+        println!("gatebench: version: {version}");
+    }
+    let spec = started.request.as_ref();
+    let model_name = spec
+        .and_then(|s| s.model.clone())
+        .unwrap_or_else(|| "gpt-4o-mini".into());
+    let endpoint = gateway_endpoint(started.addr, false, spec, None)?;
+    let check = rt.block_on(control::functional_check(
+        &endpoint,
+        &model_name,
+        "check",
+        model.itl_ms.mean(),
+    ));
+    let rss = started.running.as_ref().and_then(|r| r.usage().rss_bytes());
+    drop(started);
+    check.map_err(Error::Check)?;
+    println!(
+        "gatebench: {name} serves streamed and non-streamed completions (RSS {})",
+        rss.map_or("unknown".into(), |b| format!(
+            "{:.1} MiB",
+            b as f64 / (1024.0 * 1024.0)
+        ))
+    );
+    Ok(())
 }

@@ -7,6 +7,7 @@ use reports::html::{read_run, write_report, ReportOptions};
 use reports::merge::merge;
 
 use super::compare::run_dir;
+use crate::error::{Error, Result};
 use crate::results;
 
 /// Arguments of `gatebench merge`.
@@ -21,7 +22,7 @@ pub struct MergeCommand {
 }
 
 /// Merges and writes; prints the merged directory.
-pub fn run(cmd: MergeCommand) -> anyhow::Result<()> {
+pub fn run(cmd: MergeCommand) -> Result<()> {
     let mut shards = Vec::new();
     for path in &cmd.shards {
         let dir = run_dir(path);
@@ -31,9 +32,9 @@ pub fn run(cmd: MergeCommand) -> anyhow::Result<()> {
     let merged = merge(&shards)?;
     let dir = cmd.out.join(&merged.run_id);
     std::fs::create_dir_all(&dir)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        .map_err(|e| Error::failed(format!("cannot create {}", dir.display()), e))?;
     results::write_run(&dir, &merged)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.display()))?;
+        .map_err(|e| Error::failed(format!("cannot write {}", dir.display()), e))?;
     let report = write_report(&dir, &ReportOptions::default())?;
     let early: Vec<String> = merged
         .shards

@@ -3,6 +3,7 @@
 use mock_upstream::cli::MockArgs;
 use mock_upstream::MockConfig;
 
+use crate::error::{Error, Result};
 use crate::scenario;
 
 /// Arguments of `gatebench mock`.
@@ -13,17 +14,18 @@ pub struct MockCommand {
 }
 
 /// Runs the mock until Ctrl-C.
-pub fn run(cmd: MockCommand) -> anyhow::Result<()> {
+pub fn run(cmd: MockCommand) -> Result<()> {
     let mut args = cmd.args;
     let mut config = match args.scenario.take() {
         Some(spec) => {
             let source = scenario::resolve(&spec.to_string_lossy())?;
-            MockConfig::from_scenario_str(&source.text, &source.origin)?
+            MockConfig::from_scenario_str(&source.text, &source.origin)
+                .map_err(|e| Error::Input(e.to_string()))?
         }
         None => MockConfig::default(),
     };
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
-    mock_upstream::cli::run(args, config)
+    mock_upstream::cli::run(args, config).map_err(|e| Error::Failed(format!("{e:#}")))
 }

@@ -15,6 +15,8 @@ mod run;
 
 use clap::{Parser, Subcommand};
 
+use crate::error::Error;
+
 /// gatebench — benchmark and flamegraph-profile AI gateways against a deterministic mock LLM.
 ///
 /// Exit codes: 0 success, 1 regression (gate) or failed check (gateways check), 2 bad input,
@@ -22,6 +24,11 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "gatebench", version, about, long_about)]
 struct Cli {
+    /// The gatebench checkout holding gateways/ and scenarios/ (default: $GATEBENCH_HOME, else
+    /// the nearest parent of the working directory with a gateways/ folder, else the checkout
+    /// gatebench was built in).
+    #[arg(long, global = true, value_name = "DIR")]
+    home: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -102,24 +109,34 @@ enum Command {
     Merge(merge::MergeCommand),
 }
 
-/// Parses arguments, runs the command, and returns the process exit code.
+/// Parses arguments, runs the command, and returns the process exit code
+/// ([`Error::exit_code`]).
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run(cmd) => return run::execute(cmd),
+    let result = match &cli.home {
+        Some(dir) => crate::home::set(dir),
+        None => Ok(()),
+    }
+    .and_then(|()| match cli.command {
+        Command::Run(cmd) => run::execute(cmd),
         Command::Mock(cmd) => mock::run(cmd),
         Command::Gateway(cmd) => gateway::run(cmd),
-        Command::Gateways(cmd) => return gateways::execute(cmd),
+        Command::Gateways(cmd) => gateways::execute(cmd),
         Command::Report(cmd) => report::run(cmd),
         Command::Compare(cmd) => compare::run(cmd),
-        Command::Gate(cmd) => return gate::execute(cmd),
+        Command::Gate(cmd) => gate::run_gate(cmd),
         Command::Merge(cmd) => merge::run(cmd),
-    };
+    });
     match result {
         Ok(()) => 0,
         Err(error) => {
-            eprintln!("gatebench: error: {error:#}");
-            2
+            match &error {
+                Error::Interrupted(message) | Error::Check(message) => {
+                    eprintln!("gatebench: {message}")
+                }
+                _ => eprintln!("gatebench: error: {error}"),
+            }
+            error.exit_code()
         }
     }
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use reports::html::{write_report, ReportOptions};
 
+use crate::error::Result;
+
 /// Arguments of `gatebench report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportCommand {
@@ -16,7 +18,7 @@ pub struct ReportCommand {
 }
 
 /// Writes the report; prints its path.
-pub fn run(cmd: ReportCommand) -> anyhow::Result<()> {
+pub fn run(cmd: ReportCommand) -> Result<()> {
     let options = ReportOptions {
         base_gateway: cmd.base,
     };

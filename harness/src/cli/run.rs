@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::error::{Error, Result};
 use crate::gateways::launch::Runtime;
-use crate::run::{run, RunError, RunOptions, ShardPlan};
+use crate::run::{common_start, run, RunOptions, ShardPlan};
 use crate::scenario;
 use crate::table;
 
@@ -86,67 +87,15 @@ fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     Ok((i, n))
 }
 
-/// The common start from --start-at, or from --start-file (created by the first shard).
-fn common_start(cmd: &RunCommand) -> Result<u64, String> {
-    if let Some(at) = cmd.start_at {
-        return Ok(at);
-    }
-    let Some(path) = &cmd.start_file else {
-        return Err("--shard needs --start-at UNIX_MS or --start-file PATH".into());
-    };
-    let now_ms = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    };
-    let proposal = now_ms() + 20_000;
-    // Whoever creates the file first sets the start; create_new makes that race safe.
-    if let Ok(mut file) = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-    {
-        use std::io::Write as _;
-        writeln!(file, "{proposal}").map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if let Ok(at) = text.trim().parse::<u64>() {
-                return Ok(at);
-            }
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err(format!(
-                "{}: no start time in it after 60 s",
-                path.display()
-            ));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
-/// Runs and returns the exit code: 0 complete, 2 bad input, 3 failure, 130 interrupted.
-pub fn execute(cmd: RunCommand) -> i32 {
-    let source = match scenario::resolve(&cmd.scenario) {
-        Ok(source) => source,
-        Err(error) => {
-            eprintln!("gatebench: error: {error}");
-            return 2;
-        }
-    };
+/// Runs and prints the table (or JSON); an interrupted run still prints what it finished.
+pub fn execute(cmd: RunCommand) -> Result<()> {
+    let source = scenario::resolve(&cmd.scenario)?;
     let shard = match cmd.shard {
-        Some((index, count)) => match common_start(&cmd) {
-            Ok(start_at_unix_ms) => Some(ShardPlan {
-                index,
-                count,
-                start_at_unix_ms,
-            }),
-            Err(error) => {
-                eprintln!("gatebench: error: {error}");
-                return 2;
-            }
-        },
+        Some((index, count)) => Some(ShardPlan {
+            index,
+            count,
+            start_at_unix_ms: common_start(cmd.start_at, cmd.start_file.as_deref())?,
+        }),
         None => None,
     };
     let mut target_urls = Vec::new();
@@ -156,10 +105,10 @@ pub fn execute(cmd: RunCommand) -> i32 {
                 target_urls.push((name.to_string(), url.to_string()))
             }
             _ => {
-                eprintln!(
-                    "gatebench: error: --target-url `{spec}`: expected NAME=http://HOST:PORT"
-                );
-                return 2;
+                return Err(Error::input(
+                    format!("--target-url `{spec}`"),
+                    "expected NAME=http://HOST:PORT",
+                ))
             }
         }
     }
@@ -179,30 +128,22 @@ pub fn execute(cmd: RunCommand) -> i32 {
         target_urls,
         direct_url: cmd.direct_url.clone(),
     };
-    match run(options) {
-        Ok(report) => {
-            if cmd.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report.run).expect("run serializes")
-                );
-            } else if !cmd.quiet {
-                print!("{}", table::render(&report.run));
-                println!("results: {}", report.dir.join("run.json").display());
-            }
-            if report.interrupted {
-                130
-            } else {
-                0
-            }
-        }
-        Err(RunError::Input(message)) => {
-            eprintln!("gatebench: error: {message}");
-            2
-        }
-        Err(RunError::Failed(message)) => {
-            eprintln!("gatebench: error: {message}");
-            3
-        }
+    let report = run(options)?;
+    if cmd.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.run).expect("run.json serializes")
+        );
+    } else if !cmd.quiet {
+        print!("{}", table::render(&report.run));
+        println!("results: {}", report.dir.join("run.json").display());
     }
+    if report.interrupted {
+        return Err(Error::Interrupted(format!(
+            "interrupted; {} finished level(s) kept in {}",
+            report.run.levels.len(),
+            report.dir.display()
+        )));
+    }
+    Ok(())
 }

@@ -140,12 +140,9 @@ fn default_ready_timeout() -> f64 {
     30.0
 }
 
-/// The checkout gatebench works in: `GATEBENCH_REPO` if set, else the current directory.
+/// The home gatebench works in (see [`crate::home`]).
 pub fn repo_root() -> PathBuf {
-    std::env::var_os("GATEBENCH_REPO")
-        .map(PathBuf::from)
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_else(|| PathBuf::from("."))
+    crate::home::root()
 }
 
 /// Names of every folder under `gateways/` holding a `gateway.toml`, sorted.
@@ -226,6 +223,7 @@ impl Definition {
             .current_dir(&self.dir)
             .env("GATEBENCH_CACHE", &cache)
             .env("GATEBENCH_REPO", repo_root())
+            .env(crate::home::HOME_ENV, repo_root())
             .status()
             .map_err(|e| format!("cannot run {script}: {e}"))?;
         if status.success() {
@@ -339,8 +337,6 @@ mod tests {
 
     #[test]
     fn shipped_definitions_parse() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        std::env::set_var("GATEBENCH_REPO", &root);
         let names = names();
         assert!(names.contains(&"nginx".to_string()), "{names:?}");
         for name in names {
@@ -351,9 +347,7 @@ mod tests {
             );
             for stage in d.stage_map.keys() {
                 assert!(
-                    gateway::timing::Stage::ALL
-                        .iter()
-                        .any(|s| s.name() == stage),
+                    contract::Stage::ALL.iter().any(|s| s.name() == stage),
                     "{name}: stage_map names unknown stage `{stage}`"
                 );
             }

@@ -120,7 +120,7 @@ fn record(profiler: &Profiler, seconds: f64, hz: u32, stem: &Path) -> Result<Rec
     match profiler {
         Profiler::Admin(_) => unreachable!("admin windows run as tasks"),
         Profiler::Perf { root } => {
-            let pids: Vec<String> = crate::orchestrate::process::tree_pids(*root)
+            let pids: Vec<String> = crate::sample::proc::tree_pids(*root)
                 .iter()
                 .map(u32::to_string)
                 .collect();

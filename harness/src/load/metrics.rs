@@ -149,7 +149,7 @@ impl Recorder {
     }
 }
 
-pub use reports::histogram::serialize_histogram;
+pub use contract::histogram::serialize_histogram;
 
 #[cfg(test)]
 mod tests {

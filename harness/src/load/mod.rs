@@ -15,8 +15,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use contract::clock::monotonic_ns;
 use hdrhistogram::Histogram;
-use mock_upstream::clock::monotonic_ns;
 use mock_upstream::pacing::PreciseTimer;
 use reports::OfferedLoad;
 use tokio::sync::watch;
@@ -104,14 +104,6 @@ pub struct Generator {
     live_e2e: Vec<Arc<Mutex<Histogram<u64>>>>,
 }
 
-fn process_cpu_ns() -> u64 {
-    // SAFETY: getrusage fills the struct we pass; RUSAGE_SELF is always valid.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
 impl Generator {
     /// A generator with `rig_threads` worker threads (at least 1).
     pub fn new(rig_threads: usize) -> std::io::Result<Generator> {
@@ -180,7 +172,7 @@ impl Generator {
             end_ns: window_start_ns + spec.duration.as_nanos() as u64,
             live,
         });
-        let cpu_before_ns = process_cpu_ns();
+        let cpu_before_ns = crate::sample::proc::self_cpu_ns();
         let wall_before_ns = monotonic_ns();
         let reports = self.runtime.block_on(async {
             let handles: Vec<_> = (0..self.rig_threads)
@@ -200,7 +192,8 @@ impl Generator {
             reports
         });
         let wall_ns = (monotonic_ns() - wall_before_ns).max(1);
-        let cpu_pct = 100.0 * (process_cpu_ns() - cpu_before_ns) as f64 / wall_ns as f64;
+        let cpu_pct =
+            100.0 * (crate::sample::proc::self_cpu_ns() - cpu_before_ns) as f64 / wall_ns as f64;
         let mut recorder = Recorder::new(spec.sample_cap);
         let mut interrupted = false;
         for report in reports {

@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use contract::clock::monotonic_ns;
 use http::{HeaderName, HeaderValue, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use mock_upstream::clock::monotonic_ns;
 use serde::Deserialize;
 
 use super::sse::{SseEvent, SseParser};

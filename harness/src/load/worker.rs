@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use contract::clock::monotonic_ns;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
-use mock_upstream::clock::monotonic_ns;
 use reports::OfferedLoad;
 use tokio::sync::watch;
 

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use contract::clock::monotonic_ns;
+use contract::TimelineRecord;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use mock_upstream::clock::monotonic_ns;
-use mock_upstream::TimelineRecord;
 use reports::{LatencySummary, Measured, StageResult};
 
 use crate::load::request::{execute, Outcome};
@@ -200,7 +200,7 @@ pub async fn scrape_stages(
 ) -> Result<std::collections::BTreeMap<String, StageResult>, String> {
     #[derive(serde::Deserialize)]
     struct Stages {
-        stages: Vec<gateway::timing::StageSummary>,
+        stages: Vec<contract::StageSummary>,
     }
     let body = http_get(admin, "/admin/stages?reset=1").await?;
     let stages: Stages = serde_json::from_slice(&body)

@@ -75,7 +75,7 @@ pub fn drive(addr: std::net::SocketAddr, spec: &LevelSpec) -> LevelMeasurement {
 
 /// Children of `parent` (pid, command line with NULs as spaces), read from /proc.
 pub fn children_of(parent: u32) -> Vec<(u32, String)> {
-    harness::orchestrate::process::parent_pids()
+    harness::sample::proc::parent_pids()
         .into_iter()
         .filter(|(_, ppid)| *ppid == parent)
         .map(|(pid, _)| {

@@ -94,8 +94,8 @@ pub(super) fn note_no_data(
 pub(super) fn tag(svg: String, id: &str, title: &str) -> String {
     let attributes = format!(
         "<svg class=\"chart\" data-chart=\"{}\" role=\"img\" aria-label=\"{}\" ",
-        crate::html::escape(id),
-        crate::html::escape(title)
+        crate::escape::escape(id),
+        crate::escape::escape(title)
     );
     svg.replacen("<svg ", &attributes, 1)
 }

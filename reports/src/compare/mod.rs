@@ -12,13 +12,13 @@ mod render;
 
 use serde::Serialize;
 
-use crate::histogram::deserialize_histogram;
 use crate::metric::{describe_level, error_counts, limited_reason, Metric};
 use crate::stats::{
     bootstrap_quantile_change, proportion_difference_ci, BootstrapOptions, EmpiricalDistribution,
     Interval,
 };
 use crate::{LevelResult, RunResult};
+use contract::histogram::deserialize_histogram;
 
 /// What to compare and how strictly.
 #[derive(Debug, Clone, PartialEq, Serialize)]

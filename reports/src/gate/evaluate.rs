@@ -9,12 +9,12 @@ use super::{
     is_direct, Evidence, Finding, FlamegraphRef, GateDecision, GateError, GateThresholds,
     StageShift,
 };
-use crate::histogram::deserialize_histogram;
 use crate::metric::{describe_level, limited_reason, Metric};
 use crate::stats::{
     bootstrap_quantile_change, mann_whitney_u, median, Alternative, EmpiricalDistribution,
 };
 use crate::{LevelResult, RunResult};
+use contract::histogram::deserialize_histogram;
 
 /// One trial's result for a target × level.
 type Trial<'a> = (&'a RunResult, &'a LevelResult);

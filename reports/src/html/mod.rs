@@ -149,21 +149,7 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::escape::escape;
 
 /// An id safe for `id=` and `href="#…"`: `prefix-` plus the name with other characters as `_`.
 fn anchor(prefix: &str, name: &str) -> String {

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use contract::histogram::serialize_histogram;
 use hdrhistogram::Histogram;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp, Normal};
 use rand_pcg::Pcg64Mcg;
-use reports::histogram::serialize_histogram;
 use reports::*;
 
 /// How one synthetic trial (run) is drawn.
@@ -163,6 +163,7 @@ pub fn run(spec: &TrialSpec) -> RunResult {
             pinning: None,
         },
         scenario: serde_json::json!({ "name": "synthetic" }),
+        scenario_origin: None,
         targets: ["direct", spec.gateway]
             .iter()
             .map(|&name| TargetInfo {

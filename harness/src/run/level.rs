@@ -1,0 +1,216 @@
+//! One target at one level: warm up (taking the profile window then), measure the window while
+//! sampling the target's resources, then gather the mock's timeline, the stage timings and the
+//! flamegraph, and hand all of it to [`crate::analysis::level_result`], the one place that
+//! assembles a level's result.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reports::{LevelResult, OfferedLoad, TargetKind};
+use tokio::sync::watch;
+
+use super::targets::Target;
+use crate::analysis::{self, LevelContext, ProfileOutcome};
+use crate::flamegraphs;
+use crate::gateways::profilers;
+use crate::load::{Endpoint, Generator, LevelSpec, LiveStats, Slo};
+use crate::orchestrate::control;
+use crate::progress::Progress;
+use crate::results;
+use crate::sample::{no_process_resources, ResourceSampler};
+use crate::scenario::Scenario;
+
+/// Where and how one level is measured (the same for every target of the level).
+pub struct LevelSetting<'a> {
+    pub scenario: &'a Scenario,
+    pub dir: &'a Path,
+    pub level_index: usize,
+    pub offered: OfferedLoad,
+    /// Request id prefix for this target at this level.
+    pub id_prefix: String,
+    pub seed: u64,
+    /// The mock, when its timeline may be drained (not in a sharded run).
+    pub timeline_from: Option<SocketAddr>,
+    pub late_start: Option<String>,
+}
+
+/// How measuring one target at one level ended.
+pub enum LevelOutcome {
+    Measured(Box<LevelResult>),
+    /// Ctrl-C or SIGTERM during the level.
+    Interrupted,
+    /// The target's process died during the level; the line to print.
+    Died(String),
+}
+
+/// Time the profile window may take: it must end before the measured window starts.
+fn profile_window_s(warmup_s: f64) -> f64 {
+    (warmup_s - 0.7).floor().min(3.0)
+}
+
+/// Measures `target` at one level; `direct` is direct's result at this level, if measured.
+pub fn measure(
+    target: &mut Target,
+    endpoint: &Endpoint,
+    setting: &LevelSetting,
+    generator: &Arc<Generator>,
+    direct: Option<&LevelResult>,
+    stop: watch::Receiver<bool>,
+    progress: &mut Progress,
+) -> LevelOutcome {
+    let scenario = setting.scenario;
+    let load = &scenario.load;
+    let name = target.info.name.clone();
+    let rt = generator.runtime();
+    if let Some(mock) = setting.timeline_from {
+        // Start from an empty ring: what is drained after the level is this level's.
+        let _ = rt.block_on(control::drain_timeline(mock));
+    }
+    let warmup = Duration::from_secs_f64(load.warmup_s);
+    let spec = LevelSpec {
+        offered: setting.offered.clone(),
+        warmup,
+        duration: Duration::from_secs_f64(load.duration_s),
+        connections: load.connections,
+        timeout: Duration::from_secs_f64(load.timeout_s),
+        stream: load.stream,
+        slo: Slo {
+            ttft_ms: scenario.slo.ttft_ms,
+            tpot_ms: scenario.slo.tpot_ms,
+            e2e_ms: scenario.slo.e2e_ms,
+        },
+        lag_threshold_ns: (scenario.rig.lag_threshold_ms * 1e6) as u64,
+        id_prefix: setting.id_prefix.clone(),
+        seed: setting.seed,
+        sample_cap: 4_096,
+    };
+    let live = Arc::new(LiveStats::default());
+    let (offered_value, unit) = results::offered_parts(&setting.offered);
+    let label = format!("{name} @ {offered_value} {unit}");
+    let ticker = progress.level(
+        label.clone(),
+        load.warmup_s + load.duration_s,
+        live.clone(),
+        generator.clone(),
+        load.warmup_s,
+    );
+    let sampler = target
+        .running
+        .as_ref()
+        .map(|r| ResourceSampler::start(r.usage(), warmup));
+    let admin = target.running.as_ref().and_then(|r| r.admin_addr());
+    if let Some(admin) = admin {
+        // Reset the gateway's stage histograms when the warmup ends, so they (and effective
+        // parallelism) cover the measured window only.
+        rt.spawn(async move {
+            tokio::time::sleep(warmup).await;
+            control::scrape_stages(admin, 1.0).await
+        });
+    }
+    // One profile window per gateway × level, taken during the warmup (same offered load) and
+    // finished before the measured window, so the profiler never perturbs the figures.
+    let profile_s = profile_window_s(load.warmup_s);
+    let file = format!("{}-l{}", name.replace('@', "_"), setting.level_index);
+    let window = target
+        .profiler
+        .as_ref()
+        .filter(|_| scenario.profile.enabled && profile_s >= 1.0)
+        .map(|profiler| {
+            profilers::start(
+                profiler,
+                profile_s,
+                scenario.profile.hz,
+                setting.dir.join("gateways").join(&file),
+                rt,
+            )
+        });
+    let measurement = generator.run_level(endpoint, &target.body, &spec, stop, live);
+    drop(ticker);
+    let resources = sampler.map_or_else(
+        || {
+            no_process_resources(match target.info.kind {
+                TargetKind::Direct => "direct: no gateway process",
+                TargetKind::Gateway => "external endpoint: no process to sample",
+            })
+        },
+        ResourceSampler::finish,
+    );
+    let folded = window.map(|w| w.finish(rt));
+    if measurement.interrupted {
+        return LevelOutcome::Interrupted;
+    }
+    if let Some(line) = target.died(setting.level_index) {
+        return LevelOutcome::Died(line);
+    }
+    let timeline = match setting.timeline_from {
+        Some(mock) => rt
+            .block_on(control::drain_timeline(mock))
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let split = analysis::timeline_split(&measurement.recorder, &timeline);
+    let stages = admin.map(|admin| rt.block_on(control::scrape_stages(admin, load.duration_s)));
+    let profile = profile_outcome(target, folded, setting, &file, &label);
+    let context = LevelContext {
+        target: &name,
+        level: setting.level_index,
+        offered: setting.offered.clone(),
+        warmup_s: load.warmup_s,
+        stream: load.stream,
+        lag_threshold_ms: scenario.rig.lag_threshold_ms,
+        cpu_saturation_pct: scenario.rig.cpu_saturation_pct,
+        rig_threads: generator.rig_threads(),
+        resources,
+        late_start: setting.late_start.clone(),
+        stages,
+        profile,
+        direct,
+        is_direct: target.info.kind == TargetKind::Direct,
+    };
+    LevelOutcome::Measured(Box::new(analysis::level_result(
+        context,
+        &measurement,
+        split,
+    )))
+}
+
+/// The flamegraph of the level's profile window, or why there is none.
+fn profile_outcome(
+    target: &Target,
+    folded: Option<Result<String, String>>,
+    setting: &LevelSetting,
+    file: &str,
+    title: &str,
+) -> ProfileOutcome {
+    let scenario = setting.scenario;
+    let missing = |why: String| ProfileOutcome {
+        missing: Some(why),
+        ..ProfileOutcome::default()
+    };
+    match folded {
+        Some(Ok(folded)) if !folded.trim().is_empty() => {
+            let map = target.stage_map.as_ref();
+            match flamegraphs::store(setting.dir, file, &folded, title, map) {
+                Ok((svg, shares)) => ProfileOutcome {
+                    flamegraph: Some(svg),
+                    stage_cpu_share: shares,
+                    missing: None,
+                },
+                Err(error) => missing(format!("flamegraph not written: {error}")),
+            }
+        }
+        Some(Ok(_)) => missing("the profile window caught no samples".into()),
+        Some(Err(error)) => missing(error),
+        None if target.info.kind == TargetKind::Direct => ProfileOutcome::default(),
+        None if !scenario.profile.enabled => {
+            missing("profiling is off ([profile] enabled = false)".into())
+        }
+        None if target.profiler.is_none() => missing(format!(
+            "no profiler for this target (profiler = {})",
+            target.info.profiler.as_deref().unwrap_or("none")
+        )),
+        None => missing("warmup_s under 1.7 s leaves no room for a profile window".into()),
+    }
+}

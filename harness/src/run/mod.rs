@@ -1,0 +1,332 @@
+//! `gatebench run`: plan → start → levels → finish.
+//!
+//! [`plan`] validates the options into a plan; [`targets`] starts the mock's targets and checks
+//! each serves ([`start`] starts one gateway); [`level`] measures one target at one level, every
+//! target in turn per level (direct first, so each gateway is compared with a baseline measured
+//! moments before), with [`shard`] slot timing in a sharded run; [`output`] rewrites `run.json`
+//! after every level; [`finish`] records the memory arcs and the final status. Ctrl-C ends the
+//! level in progress, keeps every finished one, and reaps every child.
+
+pub mod finish;
+pub mod level;
+pub mod output;
+pub mod plan;
+pub mod shard;
+pub mod start;
+pub mod targets;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reports::{LevelResult, Measured, OfferedLoad, Pinning, RunResult};
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::gateways::launch::Runtime;
+use crate::load::Generator;
+use crate::orchestrate::process::{pin_current_thread, ChildProcess};
+use crate::progress::Progress;
+use crate::results;
+use crate::scenario::{LoadModel, ScenarioSource};
+use level::{LevelOutcome, LevelSetting};
+use output::RunDir;
+pub use plan::resolve_url;
+use plan::Plan;
+pub use shard::{common_start, ShardPlan, SHARD_SLACK_S};
+use start::StartContext;
+pub use targets::gateway_endpoint;
+
+/// What to run and where to write it.
+pub struct RunOptions {
+    pub source: ScenarioSource,
+    /// Overrides the scenario's targets (`direct` is added if missing).
+    pub targets: Option<Vec<String>>,
+    /// Results root; the run writes `<out>/<run-id>/`.
+    pub out_dir: PathBuf,
+    pub quiet: bool,
+    pub pin_rig: Option<Vec<usize>>,
+    pub pin_target: Option<Vec<usize>>,
+    /// How third-party gateways are started.
+    pub runtime: Runtime,
+    /// A gatebench binary to run the reference gateway from (another build); default: this one.
+    pub gateway_exe: Option<PathBuf>,
+    /// Write report.html when the run ends.
+    pub write_report: bool,
+    /// Overrides of the scenario's `load.warmup_s` and `load.duration_s`.
+    pub warmup_s: Option<f64>,
+    pub duration_s: Option<f64>,
+    /// Run as shard `index` of `count`, every level slot starting at a common schedule.
+    pub shard: Option<ShardPlan>,
+    /// Targets already running elsewhere (`name`, `http://host:port`): measured, not started.
+    pub target_urls: Vec<(String, String)>,
+    /// Use this already-running mock as `direct` (and the gateways' upstream) instead of
+    /// starting one.
+    pub direct_url: Option<String>,
+}
+
+/// How a run ended.
+pub struct RunReport {
+    pub run: RunResult,
+    pub dir: PathBuf,
+    pub interrupted: bool,
+}
+
+/// Runs a scenario to the end (or until Ctrl-C). The caller prints or serializes the report.
+pub fn run(options: RunOptions) -> Result<RunReport> {
+    let plan = Plan::from_options(&options)?;
+    let scenario = &plan.scenario;
+    if let Some(cores) = &options.pin_rig {
+        pin_current_thread(cores).map_err(|e| Error::input(format!("--pin-rig {cores:?}"), e))?;
+    }
+    let generator = Arc::new(
+        Generator::new(scenario.rig.threads)
+            .map_err(|e| Error::failed("cannot start the load generator", e))?,
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    generator.runtime().spawn(async move {
+        contract::signal::wait_for_stop_signal().await;
+        let _ = stop_tx.send(true);
+    });
+
+    let run_dir = RunDir::create(&options.out_dir, scenario, options.shard)?;
+    let dir = run_dir.dir.clone();
+    let scenario_path = dir.join("scenario.toml");
+    std::fs::write(&scenario_path, &options.source.text)
+        .map_err(|e| Error::failed(format!("cannot write {}", scenario_path.display()), e))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::failed("cannot find the gatebench binary", e))?;
+    let logs = run_dir.logs();
+    let pin_target = options.pin_target.as_deref();
+    let load = &scenario.load;
+    let level_s = load.warmup_s + load.duration_s;
+    let mut progress = Progress::new(
+        plan.target_names.len() as f64 * load.levels.len() as f64 * level_s,
+        options.quiet,
+    );
+    progress.line(&format!(
+        "gatebench: run {} → {}",
+        run_dir.run_id,
+        dir.display()
+    ));
+
+    // The mock: started here unless --direct-url names a running one.
+    let mock = match plan.direct_addr {
+        Some(_) => None,
+        None => {
+            let args = [
+                "mock".to_string(),
+                "--port".into(),
+                "0".into(),
+                "--scenario".into(),
+                scenario_path.display().to_string(),
+            ];
+            let child = ChildProcess::spawn(
+                "mock",
+                &exe,
+                &args,
+                &logs,
+                pin_target,
+                Duration::from_secs(10),
+            )
+            .map_err(|e| Error::failed("starting the mock", e))?;
+            Some(child)
+        }
+    };
+    let mock_addr = match (&plan.direct_addr, &mock) {
+        (Some(addr), _) => *addr,
+        (None, Some(child)) => child.addr,
+        (None, None) => unreachable!("the mock was started when no --direct-url was given"),
+    };
+    let run_tag: String = run_dir
+        .run_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let gateway_exe = options.gateway_exe.clone().unwrap_or_else(|| exe.clone());
+    let ctx = StartContext {
+        gateway_exe: &gateway_exe,
+        logs: &logs,
+        dir: &dir,
+        mock: mock_addr,
+        pin: pin_target,
+        runtime: options.runtime,
+        model_name: &scenario.load.model_name,
+        profile_hz: scenario.profile.hz,
+        rt: generator.runtime(),
+    };
+    let mut targets = targets::start_all(&plan, &ctx, &run_tag, &progress);
+
+    let pinning = match (&options.pin_rig, &options.pin_target) {
+        (None, None) => None,
+        (rig, target) => Some(Pinning {
+            rig_cores: rig.iter().flatten().map(|c| *c as u32).collect(),
+            target_cores: target.iter().flatten().map(|c| *c as u32).collect(),
+        }),
+    };
+    let mut run = output::new_run(
+        &run_dir,
+        scenario,
+        &options.source.origin,
+        &targets,
+        pinning,
+        options.shard,
+    );
+    run_dir.write(&run)?;
+
+    // Shards share one mock: draining its timeline would take the other shards' records.
+    let timeline_from = options.shard.is_none().then_some(mock_addr);
+    let n_targets = targets.len();
+    let mut interrupted = false;
+    'levels: for (level_index, &level_value) in load.levels.iter().enumerate() {
+        let offered = offered_load(load.model, level_value, options.shard);
+        let mut direct_result: Option<LevelResult> = None;
+        for (target_index, target) in targets.iter_mut().enumerate() {
+            let name = target.info.name.clone();
+            let endpoint = match (&target.endpoint, target.info.served) {
+                (Some(endpoint), true) => endpoint.clone(),
+                _ => {
+                    progress.finish_level(
+                        level_s,
+                        &format!("  skip {name} @ level {level_index}: not served"),
+                    );
+                    continue;
+                }
+            };
+            if let Some(line) = target.died(level_index) {
+                run.targets[target_index] = target.info.clone();
+                run_dir.write(&run)?;
+                progress.finish_level(level_s, &line);
+                continue;
+            }
+            let late_start = options.shard.and_then(|plan| {
+                let (offset_ms, late) =
+                    plan.wait_for_slot(level_index * n_targets + target_index, level_s);
+                if let Some(info) = run.shard.as_mut() {
+                    if info.start_offset_ms.value.is_none() {
+                        info.start_offset_ms = Measured::of(offset_ms);
+                    }
+                }
+                late
+            });
+            let setting = LevelSetting {
+                scenario,
+                dir: &dir,
+                level_index,
+                offered: offered.clone(),
+                id_prefix: match options.shard {
+                    Some(plan) => format!("{run_tag}-s{}-{name}-l{level_index}", plan.index),
+                    None => format!("{run_tag}-{name}-l{level_index}"),
+                },
+                seed: load.seed.wrapping_add(level_index as u64).wrapping_add(
+                    options
+                        .shard
+                        .map_or(0, |plan| u64::from(plan.index) * 7_919),
+                ),
+                timeline_from,
+                late_start,
+            };
+            let outcome = level::measure(
+                target,
+                &endpoint,
+                &setting,
+                &generator,
+                direct_result.as_ref(),
+                stop_rx.clone(),
+                &mut progress,
+            );
+            let result = match outcome {
+                LevelOutcome::Measured(result) => *result,
+                LevelOutcome::Interrupted => {
+                    interrupted = true;
+                    progress.line(&format!(
+                        "gatebench: interrupted during {name} @ level {level_index}; keeping {} finished level(s)",
+                        run.levels.len()
+                    ));
+                    break 'levels;
+                }
+                LevelOutcome::Died(line) => {
+                    run.targets[target_index] = target.info.clone();
+                    run_dir.write(&run)?;
+                    progress.finish_level(level_s, &line);
+                    continue;
+                }
+            };
+            if target.info.kind == reports::TargetKind::Direct {
+                direct_result = Some(result.clone());
+            }
+            let line = level_line(&name, &result);
+            run.levels.push(result);
+            run_dir.write(&run)?;
+            progress.finish_level(level_s, &line);
+        }
+    }
+    progress.finish();
+
+    finish::finish(
+        &mut run,
+        &mut targets,
+        load.stream,
+        scenario.mock.itl_ms.mean(),
+        interrupted,
+    );
+    run_dir.write(&run)?;
+    // Children stop (SIGTERM, then SIGKILL) and are reaped as they drop here.
+    drop(targets);
+    drop(mock);
+    if options.write_report {
+        match reports::html::write_report(&dir, &reports::html::ReportOptions::default()) {
+            Ok(path) => progress.line(&format!("gatebench: report {}", path.display())),
+            Err(error) => progress.line(&format!(
+                "gatebench: report.html not written ({error}); run.json is complete, retry with `gatebench report {}`",
+                dir.display()
+            )),
+        }
+    }
+    Ok(RunReport {
+        run,
+        dir,
+        interrupted,
+    })
+}
+
+/// The load one level offers: the level's rate or virtual users, this shard's share of it.
+fn offered_load(model: LoadModel, level_value: f64, shard: Option<ShardPlan>) -> OfferedLoad {
+    let (share, rate_scale) = match shard {
+        Some(plan) => plan.share(level_value),
+        None => (level_value as u32, 1.0),
+    };
+    match model {
+        LoadModel::Poisson => OfferedLoad::Poisson {
+            rate_rps: level_value * rate_scale,
+        },
+        LoadModel::Constant => OfferedLoad::Constant {
+            rate_rps: level_value * rate_scale,
+        },
+        LoadModel::Closed => OfferedLoad::Closed {
+            virtual_users: share,
+        },
+    }
+}
+
+/// The line printed when a level ends.
+fn level_line(name: &str, result: &LevelResult) -> String {
+    let (offered_value, unit) = results::offered_parts(&result.offered);
+    let errors: u64 = result.errors.values().sum();
+    let ms = |metric: &str, which: &str| {
+        results::pct(result, metric, which).map_or("-".into(), |v| format!("{v:.2}"))
+    };
+    let flag = if result.rig.rig_limited {
+        " [RIG_LIMITED]"
+    } else if result.rig.mock_limited {
+        " [MOCK_LIMITED]"
+    } else {
+        ""
+    };
+    format!(
+        "  {name} @ {offered_value} {unit}: {:.1} ok rps, p50 {} ms, p99 {} ms, errors {errors}{flag}",
+        result.achieved_rps,
+        ms("e2e", "p50"),
+        ms("e2e", "p99"),
+    )
+}
