@@ -54,6 +54,16 @@ impl From<gateway::GatewayError> for Error {
 /// The exit code of an interrupted command (Ctrl-C / SIGTERM); finished levels are kept.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
+impl From<mock_upstream::MockError> for Error {
+    fn from(error: mock_upstream::MockError) -> Error {
+        if error.is_input() {
+            Error::Input(error.to_string())
+        } else {
+            Error::Failed(error.to_string())
+        }
+    }
+}
+
 impl From<crate::scenario::ScenarioError> for Error {
     fn from(error: crate::scenario::ScenarioError) -> Error {
         Error::Input(error.to_string())

@@ -1,5 +1,6 @@
-//! A gateway killed mid-run is reported by name with evidence, and the run goes on with the
-//! other targets to a complete, exit-0 end.
+//! A gateway killed during level two is reported by name with evidence, its level-one figures
+//! are kept and level two's discarded, and the run goes on with the other targets to a
+//! complete, exit-0 end.
 
 mod common;
 
@@ -22,8 +23,9 @@ fn killed_gateway_is_reported_and_the_run_goes_on() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    // Let level one finish, then kill the gateway during level two.
-    std::thread::sleep(Duration::from_millis(4_000));
+    // Level one of both targets and level two of direct are on disk: the gateway is being
+    // measured at level two now.
+    wait_for_levels(&out, 3, Duration::from_secs(30));
     // SAFETY: plain kill(2) on a process this test identified as gatebench's gateway child.
     unsafe {
         libc::kill(gateway as libc::pid_t, libc::SIGKILL);
@@ -43,6 +45,18 @@ fn killed_gateway_is_reported_and_the_run_goes_on() {
         reason.contains("reference") && reason.contains("died"),
         "{reason}"
     );
+    let reference_levels: Vec<usize> = run
+        .levels
+        .iter()
+        .filter(|l| l.target == "reference")
+        .map(|l| l.level)
+        .collect();
+    assert_eq!(
+        reference_levels,
+        [0],
+        "level one measured, the level it died in not recorded"
+    );
+    assert!(reason.contains("died by level 1"), "{reason}");
     let direct_levels = run.levels.iter().filter(|l| l.target == "direct").count();
     assert_eq!(direct_levels, 3, "direct measured at every level");
     let _ = std::fs::remove_dir_all(&dir);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use reports::RunStatus;
@@ -13,20 +13,7 @@ fn sigint_keeps_finished_levels_and_reaps_children() {
     let (mut child, dir, out) = spawn_run("interrupt", THREE_SHORT_LEVELS);
     let pid = child.id();
     // Wait until level one of both targets is on disk, then for the second level to be underway.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        assert!(Instant::now() < deadline, "level one never finished");
-        let done = std::fs::read_dir(&out)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("run.json")).ok())
-            .and_then(|text| reports::RunResult::from_json(&text).ok())
-            .is_some_and(|run| run.levels.len() >= 2);
-        if done {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_levels(&out, 2, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(600));
     let children: Vec<u32> = children_of(pid)
         .into_iter()

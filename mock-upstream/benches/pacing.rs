@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use mock_upstream::{Distribution, MockConfig, PacingTimer, TimelineRecord};
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -50,20 +49,17 @@ fn proc_cpu_seconds(pid: u32) -> f64 {
 }
 
 async fn one_stream(addr: SocketAddr, id: usize) -> usize {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to mock");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
     let body = r#"{"model":"bench","stream":true,"messages":[{"role":"user","content":"go"}]}"#;
-    let request = http::Request::post("/v1/chat/completions")
-        .header("host", "mock")
-        .header("x-request-id", format!("pace-{id}"))
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .expect("valid request");
-    let response = sender.send_request(request).await.expect("response head");
+    let request_id = format!("pace-{id}");
+    let response = contract::http::open(
+        addr,
+        http::Method::POST,
+        "/v1/chat/completions",
+        &[("x-request-id", request_id.as_str())],
+        Bytes::from_static(body.as_bytes()),
+    )
+    .await
+    .expect("response head");
     let mut body = response.into_body();
     let mut bytes = 0;
     while let Some(frame) = body.frame().await {
@@ -123,26 +119,9 @@ fn spawn_mock(
 }
 
 async fn fetch_timeline(addr: SocketAddr) -> Vec<TimelineRecord> {
-    let stream = tokio::net::TcpStream::connect(addr)
+    let body = contract::http::get(addr, "/__mock/timeline?drain=1")
         .await
-        .expect("connect to mock");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let request = http::Request::get("/__mock/timeline?drain=1")
-        .header("host", "mock")
-        .body(Full::new(Bytes::new()))
-        .expect("request");
-    let body = sender
-        .send_request(request)
-        .await
-        .expect("timeline")
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+        .expect("timeline");
     serde_json::from_slice(&body).expect("timeline JSON")
 }
 

@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::config::MockConfig;
+use crate::error::MockError;
 use crate::server::MockServer;
 use contract::signal::wait_for_stop_signal;
 
@@ -28,7 +29,7 @@ pub struct MockArgs {
 }
 
 /// Loads the config the arguments describe.
-pub fn load_config(args: &MockArgs) -> anyhow::Result<MockConfig> {
+pub fn load_config(args: &MockArgs) -> Result<MockConfig, MockError> {
     let mut config = match &args.scenario {
         Some(path) => MockConfig::from_scenario_file(path)?,
         None => MockConfig::default(),
@@ -40,7 +41,7 @@ pub fn load_config(args: &MockArgs) -> anyhow::Result<MockConfig> {
 }
 
 /// Runs the mock until Ctrl-C (or SIGTERM), printing `listening on http://ADDR` once bound.
-pub fn run(args: MockArgs, config: MockConfig) -> anyhow::Result<()> {
+pub fn run(args: MockArgs, config: MockConfig) -> Result<(), MockError> {
     // One thread: a current-thread runtime skips the work-stealing machinery entirely.
     let mut builder = match args.threads {
         Some(0 | 1) => tokio::runtime::Builder::new_current_thread(),
@@ -51,7 +52,13 @@ pub fn run(args: MockArgs, config: MockConfig) -> anyhow::Result<()> {
         }
         None => tokio::runtime::Builder::new_multi_thread(),
     };
-    let runtime = builder.enable_all().build()?;
+    let runtime = builder
+        .enable_all()
+        .build()
+        .map_err(|cause| MockError::Io {
+            what: "cannot start the mock's runtime".into(),
+            cause,
+        })?;
     runtime.block_on(async move {
         let server = MockServer::start(SocketAddr::new(args.host, args.port), config).await?;
         println!("mock-upstream listening on http://{}", server.local_addr());

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::error::MockError;
 use serde::{Deserialize, Serialize};
 
 use crate::dist::Distribution;
@@ -118,25 +119,11 @@ impl Default for MockConfig {
     }
 }
 
-/// Why a mock configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read scenario {path}: {cause}")]
-    Read { path: String, cause: std::io::Error },
-    /// The file is not valid TOML or the `[mock]` table has a bad field.
-    #[error("scenario {path}: {message}")]
-    Parse { path: String, message: String },
-    /// Values parse but make no sense together.
-    #[error("scenario {path}: {message}")]
-    Invalid { path: String, message: String },
-}
-
 impl MockConfig {
     /// Loads the `[mock]` table of a scenario file (other tables are the harness's business).
-    pub fn from_scenario_file(path: &Path) -> Result<MockConfig, ConfigError> {
+    pub fn from_scenario_file(path: &Path) -> Result<MockConfig, MockError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| MockError::Read {
             path: shown.clone(),
             cause,
         })?;
@@ -144,13 +131,13 @@ impl MockConfig {
     }
 
     /// Parses the `[mock]` table out of scenario TOML text; `origin` names it in errors.
-    pub fn from_scenario_str(text: &str, origin: &str) -> Result<MockConfig, ConfigError> {
+    pub fn from_scenario_str(text: &str, origin: &str) -> Result<MockConfig, MockError> {
         #[derive(Deserialize)]
         struct Outer {
             #[serde(default)]
             mock: Option<toml::Value>,
         }
-        let parse_err = |e: toml::de::Error| ConfigError::Parse {
+        let parse_err = |e: toml::de::Error| MockError::Parse {
             path: origin.to_string(),
             message: e.to_string().replace('\n', " ").trim().to_string(),
         };
@@ -160,14 +147,14 @@ impl MockConfig {
             Some(table) => {
                 let table_text =
                     toml::to_string(&table).expect("a parsed TOML value re-serializes");
-                toml::from_str::<MockConfig>(&table_text).map_err(|e| ConfigError::Parse {
+                toml::from_str::<MockConfig>(&table_text).map_err(|e| MockError::Parse {
                     path: origin.to_string(),
                     message: format!("[mock] {}", e.message()),
                 })?
             }
             None => MockConfig::default(),
         };
-        config.validate().map_err(|message| ConfigError::Invalid {
+        config.validate().map_err(|message| MockError::Invalid {
             path: origin.to_string(),
             message,
         })?;

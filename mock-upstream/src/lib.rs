@@ -14,6 +14,7 @@ pub mod body;
 pub mod cli;
 pub mod config;
 pub mod dist;
+pub mod error;
 pub mod faults;
 pub mod headers;
 pub mod pacing;
@@ -28,6 +29,7 @@ pub mod wire;
 
 pub use config::{FaultConfig, MockConfig, PacingTimer};
 pub use dist::Distribution;
-pub use server::{MockServer, ServeError};
+pub use error::MockError;
+pub use server::MockServer;
 pub use stats::StatsSnapshot;
 pub use timeline::{ChunkStamp, TimelineRecord};

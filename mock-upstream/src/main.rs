@@ -15,7 +15,7 @@ fn main() {
     let result = mock_upstream::cli::load_config(&cli.mock)
         .and_then(|config| mock_upstream::cli::run(cli.mock, config));
     if let Err(error) = result {
-        eprintln!("mock-upstream: error: {error:#}");
-        std::process::exit(2);
+        eprintln!("mock-upstream: error: {error}");
+        std::process::exit(if error.is_input() { 2 } else { 3 });
     }
 }

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::body::{MockBody, SseBody};
 use crate::config::MockConfig;
+use crate::error::MockError;
 use crate::faults::Fault;
 use crate::headers::parse_overrides;
 use crate::plan::plan_response;
@@ -28,16 +29,6 @@ use crate::stats::StatsSnapshot;
 use crate::timeline::TimelineRecord;
 use crate::wire;
 use contract::clock::monotonic_ns;
-
-/// Why the mock could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// The listen address is taken or not allowed.
-    #[error(
-        "cannot listen on {addr}: {cause} (choose another --port, or --port 0 for any free port)"
-    )]
-    Bind { addr: SocketAddr, cause: io::Error },
-}
 
 /// A running mock; dropping it without [`MockServer::shutdown`] leaves the task running.
 pub struct MockServer {
@@ -49,14 +40,14 @@ pub struct MockServer {
 
 impl MockServer {
     /// Binds `listen` (port 0 picks a free port) and starts serving on the current tokio runtime.
-    pub async fn start(listen: SocketAddr, config: MockConfig) -> Result<MockServer, ServeError> {
+    pub async fn start(listen: SocketAddr, config: MockConfig) -> Result<MockServer, MockError> {
         let listener = TcpListener::bind(listen)
             .await
-            .map_err(|cause| ServeError::Bind {
+            .map_err(|cause| MockError::Bind {
                 addr: listen,
                 cause,
             })?;
-        let addr = listener.local_addr().map_err(|cause| ServeError::Bind {
+        let addr = listener.local_addr().map_err(|cause| MockError::Bind {
             addr: listen,
             cause,
         })?;

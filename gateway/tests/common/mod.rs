@@ -6,8 +6,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use mock_upstream::{Distribution, MockConfig, MockServer};
 
 /// A fast mock (2 ms TTFT, 1 ms gap, `tokens` tokens).
@@ -40,22 +39,10 @@ pub async fn open(
     headers: &[(&str, &str)],
     body: &str,
 ) -> hyper::Response<hyper::body::Incoming> {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let method = method.parse().expect("a valid method");
+    contract::http::open(addr, method, path, headers, Bytes::from(body.to_string()))
         .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("request");
-    sender.send_request(request).await.expect("response")
+        .expect("response")
 }
 
 /// Sends one request and reads the whole body (`Err` if the body broke).

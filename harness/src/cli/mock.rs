@@ -19,13 +19,12 @@ pub fn run(cmd: MockCommand) -> Result<()> {
     let mut config = match args.scenario.take() {
         Some(spec) => {
             let source = scenario::resolve(&spec.to_string_lossy())?;
-            MockConfig::from_scenario_str(&source.text, &source.origin)
-                .map_err(|e| Error::Input(e.to_string()))?
+            MockConfig::from_scenario_str(&source.text, &source.origin)?
         }
         None => MockConfig::default(),
     };
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
-    mock_upstream::cli::run(args, config).map_err(|e| Error::Failed(format!("{e:#}")))
+    mock_upstream::cli::run(args, config).map_err(Error::from)
 }

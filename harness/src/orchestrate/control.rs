@@ -6,88 +6,33 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use contract::clock::monotonic_ns;
+use contract::http as wire;
 use contract::TimelineRecord;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http::Method;
 use reports::{LatencySummary, Measured, StageResult};
 
 use crate::load::request::{execute, Outcome};
 use crate::load::{BodyTemplate, Endpoint};
 
-/// Sends a bodiless `method` request for `path` to `addr` on a fresh HTTP/1.1 connection;
-/// the body of a 2xx response, else an error naming the request and status.
-async fn control_request(
-    addr: SocketAddr,
-    method: http::Method,
-    path: &str,
-) -> Result<Bytes, String> {
-    let (status, body) = exchange(addr, method.clone(), path, &[], Bytes::new()).await?;
-    if !status.is_success() {
-        return Err(format!(
-            "{method} {path} on {addr}: HTTP {status}: {}",
-            String::from_utf8_lossy(&body)
-        ));
-    }
-    Ok(body)
-}
-
 /// The status `GET path` gets from `addr` (a readiness probe).
 pub async fn http_status(addr: SocketAddr, path: &str) -> Result<u16, String> {
-    let probe = exchange(addr, http::Method::GET, path, &[], Bytes::new());
+    let probe = wire::exchange(addr, Method::GET, path, &[], Bytes::new());
     match tokio::time::timeout(Duration::from_secs(2), probe).await {
-        Ok(result) => result.map(|(status, _)| status.as_u16()),
+        Ok(result) => result
+            .map(|reply| reply.status.as_u16())
+            .map_err(|e| e.to_string()),
         Err(_) => Err(format!("GET {path} on {addr}: no answer in 2 s")),
     }
 }
 
-/// One request on a fresh HTTP/1.1 connection: its status and whole body.
-async fn exchange(
-    addr: SocketAddr,
-    method: http::Method,
-    path: &str,
-    headers: &[(http::HeaderName, http::HeaderValue)],
-    body: Bytes,
-) -> Result<(http::StatusCode, Bytes), String> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(http::header::HOST, addr.to_string());
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
-    if !body.is_empty() {
-        request = request.header(http::header::CONTENT_TYPE, "application/json");
-    }
-    let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, body))
-}
-
-/// GETs `path` from `addr`.
+/// GETs `path` from `addr`: the body of a 2xx answer.
 pub async fn http_get(addr: SocketAddr, path: &str) -> Result<Bytes, String> {
-    control_request(addr, http::Method::GET, path).await
+    wire::get(addr, path).await.map_err(|e| e.to_string())
 }
 
 /// POSTs (empty body) to `path` on `addr`; the response body as text.
 pub async fn http_post(addr: SocketAddr, path: &str) -> Result<String, String> {
-    let body = control_request(addr, http::Method::POST, path).await?;
+    let body = wire::post(addr, path).await.map_err(|e| e.to_string())?;
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -166,16 +111,16 @@ fn buffering(arrivals: &[u64], mock_gap_ms: f64) -> Option<String> {
 
 /// What a failing request gets back, for the record: `HTTP 500: {"error": …}` (first 200 bytes).
 async fn evidence(endpoint: &Endpoint, body: Bytes) -> String {
-    let answer = exchange(
-        endpoint.addr,
-        http::Method::POST,
-        &endpoint.path,
-        &endpoint.headers,
-        body,
-    );
+    let headers: Vec<(&str, &str)> = endpoint
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let answer = wire::exchange(endpoint.addr, Method::POST, &endpoint.path, &headers, body);
     match tokio::time::timeout(Duration::from_secs(10), answer).await {
-        Ok(Ok((status, body))) => {
-            let text = String::from_utf8_lossy(&body);
+        Ok(Ok(reply)) => {
+            let status = reply.status;
+            let text = reply.text();
             let excerpt: String = text.chars().take(200).collect();
             format!("a retry got HTTP {status}: {}", excerpt.trim())
         }

@@ -172,15 +172,17 @@ mod tests {
     use super::*;
     use crate::scenario::ScenarioSource;
 
-    fn scenario(text: &str) -> Scenario {
-        ScenarioSource::inline("test", text)
+    /// A scenario named `t` with `top` before its `[load]` table and `load` inside it.
+    fn scenario(top: &str, load: &str) -> Scenario {
+        let text = format!("name = \"t\"\n{top}[load]\nduration_s = 1\n{load}");
+        ScenarioSource::inline("test", &text)
             .parse()
             .expect("parses")
     }
 
     #[test]
     fn direct_comes_first_and_duplicates_collapse() {
-        let s = scenario("name = \"t\"\ntargets = [\"reference\"]\n");
+        let s = scenario("targets = [\"reference\"]\n", "levels = [1]\n");
         let known = vec!["reference".to_string(), "nginx".to_string()];
         let names = target_list(
             &s,
@@ -197,7 +199,7 @@ mod tests {
 
     #[test]
     fn unknown_targets_are_named_with_the_known_ones() {
-        let s = scenario("name = \"t\"\n");
+        let s = scenario("", "levels = [1]\n");
         let error = target_list(&s, Some(vec!["ngnix".into()]), &["nginx".to_string()])
             .expect_err("unknown");
         let text = error.to_string();
@@ -207,7 +209,7 @@ mod tests {
 
     #[test]
     fn shards_must_fit_the_levels() {
-        let closed = scenario("name = \"t\"\n[load]\nmodel = \"closed\"\nlevels = [2, 8]\n");
+        let closed = scenario("", "model = \"closed\"\nlevels = [2, 8]\n");
         assert!(check_shard(&closed, 0, 2).is_ok());
         assert!(check_shard(&closed, 0, 4).is_err(), "2 VUs over 4 shards");
         assert!(check_shard(&closed, 2, 2).is_err(), "index below count");

@@ -109,3 +109,25 @@ pub fn spawn_run(name: &str, body: &str) -> (std::process::Child, PathBuf, PathB
         .expect("start gatebench");
     (child, dir, out)
 }
+
+/// Polls the run under `out` until its run.json holds at least `levels` levels; panics naming
+/// what it waited for after `timeout`.
+pub fn wait_for_levels(out: &Path, levels: usize, timeout: Duration) -> RunResult {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let run = std::fs::read_dir(out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("run.json")).ok())
+            .and_then(|text| RunResult::from_json(&text).ok());
+        if let Some(run) = run.filter(|run| run.levels.len() >= levels) {
+            return run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run.json under {} never held {levels} levels within {timeout:?}",
+            out.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

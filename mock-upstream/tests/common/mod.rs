@@ -6,9 +6,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http::{HeaderMap, StatusCode};
 use mock_upstream::{MockConfig, MockServer};
 use serde_json::Value;
 
@@ -66,47 +64,15 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
 ) -> Result<Reply, String> {
-    let stream = tokio::net::TcpStream::connect(addr)
+    let method = method.parse().expect("a valid method");
+    let reply = contract::http::exchange(addr, method, path, headers, body.into())
         .await
         .map_err(|e| e.to_string())?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string())
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let request = builder.body(Full::new(body.into())).expect("valid request");
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (parts, mut incoming) = response.into_parts();
-    let mut body = Vec::new();
-    let mut body_error = None;
-    while let Some(frame) = incoming.frame().await {
-        match frame {
-            Ok(frame) => {
-                if let Some(data) = frame.data_ref() {
-                    body.extend_from_slice(data);
-                }
-            }
-            Err(error) => {
-                body_error = Some(error.to_string());
-                break;
-            }
-        }
-    }
     Ok(Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-        body_error,
+        status: reply.status,
+        headers: reply.headers,
+        body: reply.body.to_vec(),
+        body_error: reply.body_error,
     })
 }
 

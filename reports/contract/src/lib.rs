@@ -5,7 +5,8 @@
 //! [`timeline`] is the mock's per-request record (`GET /__mock/timeline`); [`admin`] is the
 //! reference gateway's stage record (`GET /admin/stages`); [`histogram`] is the one codec for
 //! histograms that cross a crate or process boundary; [`clock`] is the clock every stamp is taken
-//! on; [`signal`] is the stop signal every long-running command honours.
+//! on; [`signal`] is the stop signal every long-running command honours; [`http`] is the one
+//! control-plane HTTP/1.1 client (admin, timeline, readiness; tests and benches use it too).
 //!
 //! It depends on no other workspace crate, so the gateway under test links neither the harness
 //! nor the report renderer.
@@ -13,6 +14,7 @@
 pub mod admin;
 pub mod clock;
 pub mod histogram;
+pub mod http;
 pub mod signal;
 pub mod stage;
 pub mod timeline;
