@@ -19,14 +19,24 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// The revision of gatebench's home checkout (not of the working directory, which may be
+/// anywhere).
 fn git_revision() -> Measured<String> {
-    match command_output("git", &["rev-parse", "--short=12", "HEAD"]) {
+    let home = crate::home::root().display().to_string();
+    let git = |args: &[&str]| {
+        let mut all = vec!["-C", home.as_str()];
+        all.extend_from_slice(args);
+        command_output("git", &all)
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
         Some(rev) => {
-            let dirty = command_output("git", &["status", "--porcelain", "--untracked-files=no"])
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
                 .is_some_and(|s| !s.is_empty());
             Measured::of(if dirty { format!("{rev}-dirty") } else { rev })
         }
-        None => Measured::missing("not a git checkout, or git not installed"),
+        None => Measured::missing(format!(
+            "{home} is not a git checkout, or git is not installed"
+        )),
     }
 }
 

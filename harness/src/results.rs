@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use reports::{LevelResult, OfferedLoad, RunResult};
+use reports::analysis::{offered_unit, offered_value};
+use reports::{LevelResult, RunResult};
 
 /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -25,16 +26,6 @@ pub fn write_run(dir: &Path, run: &RunResult) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?;
     write_atomic(&dir.join("run.json"), &json)?;
     write_atomic(&dir.join("summary.csv"), &summary_csv(run)?)
-}
-
-/// The offered load as a number and its unit.
-pub fn offered_parts(offered: &OfferedLoad) -> (f64, &'static str) {
-    match offered {
-        OfferedLoad::Constant { rate_rps } | OfferedLoad::Poisson { rate_rps } => {
-            (*rate_rps, "rps")
-        }
-        OfferedLoad::Closed { virtual_users } => (f64::from(*virtual_users), "vus"),
-    }
 }
 
 /// A percentile of a latency metric, if measured.
@@ -83,7 +74,8 @@ fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
     ])?;
     let num = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
     for level in &run.levels {
-        let (offered, unit) = offered_parts(&level.offered);
+        let offered = offered_value(&level.offered);
+        let unit = offered_unit(&level.offered);
         let added = |k: &str| level.added_latency_ms.get(k).and_then(|m| m.value);
         let errors: u64 = level.errors.values().sum();
         writer.write_record([

@@ -310,6 +310,11 @@ impl Scenario {
 /// Resolves `PATH|NAME`: an existing file wins, then `<home>/scenarios/NAME.toml` on disk, then
 /// the embedded copy of a shipped scenario. The source's `origin` says which was used.
 pub fn resolve(spec: &str) -> Result<ScenarioSource, ScenarioError> {
+    resolve_in(spec, &crate::home::scenarios_dir())
+}
+
+/// [`resolve`] with `scenarios_dir` as the on-disk scenarios folder.
+fn resolve_in(spec: &str, scenarios_dir: &Path) -> Result<ScenarioSource, ScenarioError> {
     let path = Path::new(spec);
     if path.is_file() {
         return read(path);
@@ -321,7 +326,7 @@ pub fn resolve(spec: &str) -> Result<ScenarioSource, ScenarioError> {
             embedded_names()
         )));
     }
-    let on_disk = crate::home::scenarios_dir().join(format!("{spec}.toml"));
+    let on_disk = scenarios_dir.join(format!("{spec}.toml"));
     if on_disk.is_file() {
         return read(&on_disk);
     }
@@ -333,7 +338,7 @@ pub fn resolve(spec: &str) -> Result<ScenarioSource, ScenarioError> {
     }
     Err(ScenarioError(format!(
         "scenario `{spec}` not found: not a file, not in {}, and not a shipped scenario ({})",
-        crate::home::scenarios_dir().display(),
+        scenarios_dir.display(),
         embedded_names()
     )))
 }
@@ -419,6 +424,24 @@ mod tests {
             let embedded = EMBEDDED.iter().find(|(n, _)| *n == name);
             assert_eq!(embedded.map(|(_, t)| *t), Some(text.as_str()), "{name}");
         }
+    }
+
+    #[test]
+    fn a_file_on_disk_wins_over_the_embedded_copy() {
+        let dir = std::env::temp_dir().join(format!("gb-scenarios-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let embedded = resolve_in("ci-tiny", &dir).expect("embedded");
+        assert_eq!(embedded.origin, "embedded:ci-tiny");
+        let local = dir.join("ci-tiny.toml");
+        std::fs::write(
+            &local,
+            "name = \"mine\"\n[load]\nlevels = [1]\nduration_s = 1\n",
+        )
+        .expect("write");
+        let on_disk = resolve_in("ci-tiny", &dir).expect("on disk");
+        assert_eq!(on_disk.origin, local.display().to_string());
+        assert_eq!(on_disk.parse().expect("parses").name, "mine");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

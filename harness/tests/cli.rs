@@ -83,3 +83,61 @@ fn help_lists_commands_and_exit_codes() {
         assert!(run_help.contains(word), "run --help lacks {word}");
     }
 }
+
+#[test]
+fn works_from_any_directory() {
+    let dir = scratch_dir("cli-elsewhere");
+    let list = gatebench_in(&dir, &["gateways", "list", "--json"]);
+    assert_eq!(list.status.code(), Some(0), "{}", stderr_of(&list));
+    let names: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["name"].as_str().map(str::to_string))
+        .collect();
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../gateways"))
+        .expect("gateways dir")
+        .flatten()
+        .filter(|e| e.path().join("gateway.toml").is_file())
+        .count();
+    assert_eq!(names.len(), shipped, "every gateway listed: {names:?}");
+    assert!(names.contains(&"nginx".to_string()), "{names:?}");
+
+    // A short ci-tiny, found by name, run from the scratch dir.
+    let out = dir.join("results");
+    let run = gatebench_in(
+        &dir,
+        &[
+            "run",
+            "--quiet",
+            "--scenario",
+            "ci-tiny",
+            "--warmup",
+            "0.3",
+            "--duration",
+            "0.5",
+            "--out",
+            out.to_str().expect("utf8"),
+        ],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", stderr_of(&run));
+    let result = read_run(&out);
+    // Found by name in the checkout gatebench was built in (its own scenarios/ wins over the
+    // embedded copy), and recorded.
+    let origin = result.scenario_origin.as_deref().unwrap_or("");
+    assert!(origin.ends_with("scenarios/ci-tiny.toml"), "{origin}");
+    assert!(
+        result.targets.iter().all(|t| t.served),
+        "{:?}",
+        result.targets
+    );
+    assert_eq!(result.levels.len(), 4, "two levels × direct + reference");
+
+    // A home that is not a checkout is named, with the fix.
+    let bad = gatebench_in(
+        &dir,
+        &["--home", dir.to_str().expect("utf8"), "gateways", "list"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr_of(&bad).contains("--home"), "{}", stderr_of(&bad));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,23 +3,13 @@
 //! flamegraph when they do.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 mod common;
 
-use common::{read_run, scratch_dir};
+use common::{gatebench_in, read_run, scratch_dir};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn gatebench_in(repo: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gatebench"))
-        .current_dir(repo)
-        .env("GATEBENCH_REPO", repo)
-        .args(args)
-        .output()
-        .expect("run gatebench")
 }
 
 const TINY: &str = r#"

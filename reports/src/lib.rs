@@ -19,6 +19,6 @@ pub mod merge;
 pub mod metric;
 pub mod schema;
 pub mod stats;
-mod text_table;
+pub mod text_table;
 
 pub use schema::*;

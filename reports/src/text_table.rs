@@ -1,5 +1,5 @@
-//! Small table writers shared by `compare` and `gate`: aligned plain text for terminals and
-//! GitHub-flavoured Markdown for CI summaries.
+//! The one table writer of the workspace (the run summary, `gateways list`, `compare`, `gate`):
+//! aligned plain text for terminals and GitHub-flavoured Markdown for CI summaries.
 
 /// Left-aligned first `label_columns` columns, right-aligned numbers after them.
 pub fn aligned(header: &[&str], rows: &[Vec<String>], label_columns: usize) -> String {

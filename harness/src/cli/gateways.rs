@@ -2,6 +2,8 @@
 
 use mock_upstream::{MockConfig, MockServer};
 
+use reports::text_table::aligned;
+
 use crate::error::{Error, Result};
 use crate::gateways::launch::Runtime;
 use crate::gateways::{self, Placeholders};
@@ -46,10 +48,7 @@ pub fn execute(cmd: GatewaysCommand) -> Result<()> {
             Ok(())
         }
         Action::Install { name } => {
-            gateways::load(&name)
-                .map_err(Error::Input)?
-                .install()
-                .map_err(|e| Error::failed(format!("installing {name}"), e))?;
+            gateways::load(&name)?.install()?;
             println!("gatebench: {name} installed");
             Ok(())
         }
@@ -90,7 +89,7 @@ fn list(json: bool) {
                     "description": d.description,
                 })
             }
-            Err(error) => serde_json::json!({"name": name, "error": error}),
+            Err(error) => serde_json::json!({"name": name, "error": error.to_string()}),
         };
         rows.push(row);
     }
@@ -100,30 +99,35 @@ fn list(json: bool) {
         }
         return;
     }
-    println!(
-        "{:<20} {:<11} {:<18} {:<8} {:<28} description",
-        "name", "kind", "runtimes", "profiler", "installed"
-    );
+    let header = [
+        "name",
+        "kind",
+        "runtimes",
+        "profiler",
+        "installed",
+        "description",
+    ];
+    let mut table = Vec::new();
     for row in rows {
         let text = |key: &str| row[key].as_str().unwrap_or("").to_string();
         if let Some(error) = row["error"].as_str() {
-            println!("{:<20} error: {error}", text("name"));
+            table.push(vec![text("name"), format!("error: {error}")]);
             continue;
         }
         let runtimes: Vec<&str> = row["runtimes"]
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
             .unwrap_or_default();
-        println!(
-            "{:<20} {:<11} {:<18} {:<8} {:<28} {}",
+        table.push(vec![
             text("name"),
             text("kind"),
             runtimes.join(","),
             text("profiler"),
             text("installed"),
-            text("description")
-        );
+            text("description"),
+        ]);
     }
+    print!("{}", aligned(&header, &table, header.len()));
 }
 
 /// Starts `name` in front of a fresh mock and checks it serves: Ok, [`Error::Check`] when it
@@ -132,7 +136,7 @@ fn check(name: &str, runtime: Runtime) -> Result<()> {
     if name == "reference" {
         return Err(Error::Input("the reference gateway is checked by every `gatebench run`; check names a gateways/<name>/ folder".into()));
     }
-    gateways::load(name).map_err(Error::Input)?;
+    gateways::load(name)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

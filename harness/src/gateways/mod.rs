@@ -8,6 +8,8 @@ pub mod profilers;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::error::{Error, Result};
+
 use serde::Deserialize;
 
 /// Folder holding one sub-folder per gateway, relative to the checkout.
@@ -159,7 +161,7 @@ pub fn names() -> Vec<String> {
 }
 
 /// Reads `gateways/<name>/gateway.toml`.
-pub fn load(name: &str) -> Result<Definition, String> {
+pub fn load(name: &str) -> Result<Definition> {
     let valid = !name.is_empty()
         && name
             .chars()
@@ -167,31 +169,36 @@ pub fn load(name: &str) -> Result<Definition, String> {
     let dir = repo_root().join(GATEWAYS_DIR).join(name);
     let path = dir.join("gateway.toml");
     if !valid || !path.is_file() {
-        return Err(format!(
-            "unknown gateway `{name}`: no {GATEWAYS_DIR}/{name}/gateway.toml (known: {})",
+        return Err(Error::Input(format!(
+            "unknown gateway `{name}`: no {}/{name}/gateway.toml (known: {})",
+            crate::home::gateways_dir().display(),
             names().join(", ")
-        ));
+        )));
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::input(path.display(), e))?;
     let mut definition: Definition =
-        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message().trim()))?;
+        toml::from_str(&text).map_err(|e| Error::input(path.display(), e.message().trim()))?;
     if definition.name != name {
-        return Err(format!(
-            "{}: name = \"{}\" but the folder is `{name}`; make them equal",
+        return Err(Error::input(
             path.display(),
-            definition.name
+            format!(
+                "name = \"{}\" but the folder is `{name}`; make them equal",
+                definition.name
+            ),
         ));
     }
     if !["admin", "perf", "py-spy", "node", "none"].contains(&definition.profiler.as_str()) {
-        return Err(format!(
-            "{}: profiler = \"{}\" is not one of admin, perf, py-spy, node, none",
+        return Err(Error::input(
             path.display(),
-            definition.profiler
+            format!(
+                "profiler = \"{}\" is not one of admin, perf, py-spy, node, none",
+                definition.profiler
+            ),
         ));
     }
     definition.dir = dir
         .canonicalize()
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+        .map_err(|e| Error::input(dir.display(), e))?;
     Ok(definition)
 }
 
@@ -212,12 +219,12 @@ impl Definition {
     }
 
     /// Runs `install.sh` (inheriting stdout/stderr so its progress shows).
-    pub fn install(&self) -> Result<(), String> {
+    pub fn install(&self) -> Result<()> {
         let Some(script) = &self.install else {
             return Ok(());
         };
         let cache = self.cache_dir();
-        std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+        std::fs::create_dir_all(&cache).map_err(|e| Error::failed(cache.display(), e))?;
         let status = std::process::Command::new("bash")
             .arg(self.dir.join(script))
             .current_dir(&self.dir)
@@ -225,11 +232,14 @@ impl Definition {
             .env("GATEBENCH_REPO", repo_root())
             .env(crate::home::HOME_ENV, repo_root())
             .status()
-            .map_err(|e| format!("cannot run {script}: {e}"))?;
+            .map_err(|e| Error::failed(format!("cannot run {script}"), e))?;
         if status.success() {
             Ok(())
         } else {
-            Err(format!("{}/{script} failed ({status})", self.dir.display()))
+            Err(Error::Failed(format!(
+                "{}/{script} failed ({status}); its output is above",
+                self.dir.display()
+            )))
         }
     }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use reports::analysis::offered_text;
 use reports::{LevelResult, OfferedLoad, TargetKind};
 use tokio::sync::watch;
 
@@ -18,7 +19,6 @@ use crate::gateways::profilers;
 use crate::load::{Endpoint, Generator, LevelSpec, LiveStats, Slo};
 use crate::orchestrate::control;
 use crate::progress::Progress;
-use crate::results;
 use crate::sample::{no_process_resources, ResourceSampler};
 use crate::scenario::Scenario;
 
@@ -87,8 +87,7 @@ pub fn measure(
         sample_cap: 4_096,
     };
     let live = Arc::new(LiveStats::default());
-    let (offered_value, unit) = results::offered_parts(&setting.offered);
-    let label = format!("{name} @ {offered_value} {unit}");
+    let label = format!("{name} @ {}", offered_text(&setting.offered));
     let ticker = progress.level(
         label.clone(),
         load.warmup_s + load.duration_s,

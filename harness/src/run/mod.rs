@@ -311,7 +311,6 @@ fn offered_load(model: LoadModel, level_value: f64, shard: Option<ShardPlan>) ->
 
 /// The line printed when a level ends.
 fn level_line(name: &str, result: &LevelResult) -> String {
-    let (offered_value, unit) = results::offered_parts(&result.offered);
     let errors: u64 = result.errors.values().sum();
     let ms = |metric: &str, which: &str| {
         results::pct(result, metric, which).map_or("-".into(), |v| format!("{v:.2}"))
@@ -324,7 +323,8 @@ fn level_line(name: &str, result: &LevelResult) -> String {
         ""
     };
     format!(
-        "  {name} @ {offered_value} {unit}: {:.1} ok rps, p50 {} ms, p99 {} ms, errors {errors}{flag}",
+        "  {name} @ {}: {:.1} ok rps, p50 {} ms, p99 {} ms, errors {errors}{flag}",
+        reports::analysis::offered_text(&result.offered),
         result.achieved_rps,
         ms("e2e", "p50"),
         ms("e2e", "p99"),

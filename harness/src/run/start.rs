@@ -153,7 +153,7 @@ fn start_reference(name: &str, info: &mut TargetInfo, ctx: &StartContext) -> Res
 }
 
 fn start_external(name: &str, info: &mut TargetInfo, ctx: &StartContext) -> Result<Started> {
-    let mut definition = gateways::load(name).map_err(Error::Input)?;
+    let mut definition = gateways::load(name)?;
     let io = |path: &Path, e: std::io::Error| Error::failed(path.display(), e);
     let work = ctx.dir.join("gateways").join(name);
     std::fs::create_dir_all(work.join("profiles")).map_err(|e| io(&work, e))?;

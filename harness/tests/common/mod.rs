@@ -29,6 +29,18 @@ pub fn gatebench(args: &[&str]) -> Output {
         .expect("run gatebench")
 }
 
+/// Runs `gatebench ARGS…` in `dir` with no home set in the environment: it finds
+/// `gateways/` from `dir` (or falls back to the checkout it was built in).
+pub fn gatebench_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gatebench"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GATEBENCH_HOME")
+        .env_remove("GATEBENCH_REPO")
+        .output()
+        .expect("run gatebench")
+}
+
 /// The single run's `run.json` under `out`.
 pub fn read_run(out: &Path) -> RunResult {
     let run_dir = std::fs::read_dir(out)
