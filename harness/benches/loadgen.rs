@@ -62,6 +62,8 @@ fn spec(offered: OfferedLoad, duration_s: u64, stream: bool, connections: usize)
         duration: Duration::from_secs(duration_s),
         connections,
         timeout: Duration::from_secs(10),
+        drain: Duration::from_secs(5),
+        think: None,
         stream,
         slo: Slo::default(),
         lag_threshold_ns: 1_000_000,

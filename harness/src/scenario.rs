@@ -10,7 +10,9 @@
 //! warmup_s = 2                   # discarded lead-in per level
 //! duration_s = 5                 # measured window per level
 //! connections = 64               # open loop: connection pool size
-//! timeout_s = 30                 # per request
+//! timeout_s = 30                 # per request, from its intended send time
+//! drain_s = 5                    # after the window, outstanding requests get this long (<= timeout_s)
+//! think_ms = 0                   # closed loop: think time between a user's requests (a distribution)
 //! stream = true                  # SSE with stream_options.include_usage
 //! model_name = "gpt-4o-mini"     # the `model` field sent
 //! prompt = "Write a haiku."      # the user message (the request id tag is appended)
@@ -24,7 +26,8 @@
 //! e2e_ms = 2000
 //! [rig]
 //! threads = 1                    # load generator worker threads
-//! lag_threshold_ms = 1.0         # send-lag p99 above this flags the level rig_limited
+//! lag_threshold_ms = 1.0         # send-lag p99 above this flags rig_limited (default: calibrated)
+//! mock_lateness_ms = 2.0         # mock chunk/head lateness p99 above this flags mock_limited
 //! cpu_saturation_pct = 90        # generator CPU (per rig thread) above this flags it too
 //! [profile]                      # gateways that can be profiled (reference: /admin/profile)
 //! enabled = true                 # one window per gateway × level, during the warmup
@@ -146,6 +149,14 @@ pub struct LoadConfig {
     /// Sent as `Authorization: Bearer <api_key>` (gateways with virtual keys need one).
     #[serde(default)]
     pub api_key: Option<String>,
+    /// After the window, how long outstanding requests may still finish, s (capped at
+    /// `timeout_s`); what has not finished by then is a `timeout`.
+    #[serde(default = "default_drain")]
+    pub drain_s: f64,
+    /// Closed loop: think time between a virtual user's requests, ms (fixed or a distribution,
+    /// like the mock's knobs).
+    #[serde(default)]
+    pub think_ms: Option<mock_upstream::Distribution>,
 }
 
 fn default_model() -> LoadModel {
@@ -159,6 +170,9 @@ fn default_connections() -> usize {
 }
 fn default_timeout() -> f64 {
     30.0
+}
+fn default_drain() -> f64 {
+    5.0
 }
 fn default_true() -> bool {
     true
@@ -187,16 +201,22 @@ pub struct SloConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RigConfig {
     pub threads: usize,
-    pub lag_threshold_ms: f64,
+    /// Send-lag p99 above this flags the level `rig_limited`, ms; unset: calibrated against
+    /// this machine's timer jitter when the run starts (recorded in `run.json`).
+    pub lag_threshold_ms: Option<f64>,
     pub cpu_saturation_pct: f64,
+    /// The mock's own lateness (chunk or head sent after its scheduled time), p99, above which
+    /// a level is `mock_limited`, ms.
+    pub mock_lateness_ms: f64,
 }
 
 impl Default for RigConfig {
     fn default() -> Self {
         RigConfig {
             threads: 1,
-            lag_threshold_ms: 1.0,
+            lag_threshold_ms: None,
             cpu_saturation_pct: 90.0,
+            mock_lateness_ms: 2.0,
         }
     }
 }
@@ -291,6 +311,22 @@ impl Scenario {
         }
         if self.rig.threads == 0 {
             return Err("[rig] threads must be at least 1".into());
+        }
+        if load.model != LoadModel::Closed && load.connections < self.rig.threads {
+            return Err(format!(
+                "[load] connections = {} is below [rig] threads = {}: every load worker needs a connection (raise connections or lower threads)",
+                load.connections, self.rig.threads
+            ));
+        }
+        if !(load.drain_s.is_finite() && load.drain_s >= 0.0) {
+            return Err("[load] drain_s must be >= 0".into());
+        }
+        if let Some(bad) = self
+            .rig
+            .lag_threshold_ms
+            .filter(|t| !(t.is_finite() && *t > 0.0))
+        {
+            return Err(format!("[rig] lag_threshold_ms must be > 0, got {bad}"));
         }
         if self.name.is_empty()
             || !self
@@ -452,6 +488,22 @@ mod tests {
             !err.contains(".toml.toml") && !err.contains("scenarios//"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn fewer_connections_than_workers_is_refused() {
+        let err = source("name = \"x\"\n[load]\nlevels = [1]\nduration_s = 1\nconnections = 1\n[rig]\nthreads = 2\n")
+            .parse()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("connections") && err.contains("threads"),
+            "{err}"
+        );
+        // Closed loop has no connection pool: its users bring their own.
+        source("name = \"x\"\n[load]\nmodel = \"closed\"\nlevels = [1]\nduration_s = 1\nconnections = 1\n[rig]\nthreads = 2\n")
+            .parse()
+            .expect("closed loop");
     }
 
     #[test]

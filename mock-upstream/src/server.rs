@@ -280,6 +280,7 @@ async fn chat(
         stream: request.is_stream(),
         received_ns,
         head_ns: None,
+        head_scheduled_ns: None,
         chunks: Vec::new(),
         done_ns: None,
         status: Some(200),
@@ -362,10 +363,9 @@ async fn chat(
     }
 
     // Non-stream: answer when the whole generation would have finished.
-    state
-        .pacer
-        .sleep_until(received_ns + plan.total_offset_ns())
-        .await;
+    let head_due_ns = received_ns + plan.total_offset_ns();
+    record.head_scheduled_ns = Some(head_due_ns);
+    state.pacer.sleep_until(head_due_ns).await;
     let full = wire::completion_body(
         &id,
         config.created_unix_s,

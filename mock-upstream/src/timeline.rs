@@ -75,6 +75,7 @@ mod tests {
             stream: true,
             received_ns: 1,
             head_ns: Some(2),
+            head_scheduled_ns: None,
             chunks: vec![],
             done_ns: Some(3),
             status: Some(200),

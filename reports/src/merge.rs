@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use crate::level::{add_latency_vs_direct, summarize};
 use crate::schema::{
-    LevelResult, Measured, OfferedLoad, Resources, RigHealth, RunResult, RunStatus, TargetKind,
+    LatencySummary, LevelResult, Measured, OfferedLoad, Resources, RigHealth, RunResult, RunStatus,
+    TargetKind,
 };
 use contract::histogram::{deserialize_histogram, serialize_histogram};
 
@@ -198,6 +199,7 @@ pub fn merge(shards: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
         environment: first.environment.clone(),
         scenario: first.scenario.clone(),
         scenario_origin: first.scenario_origin.clone(),
+        rig_calibration: first.rig_calibration.clone(),
         targets,
         levels,
         shard: None,
@@ -318,6 +320,27 @@ fn merge_level(
             Some(max.map_or(v, |m| m.max(v)))
         });
     let merged_note = "merged from shards: see each shard's run.json";
+    let saturation_reasons: Vec<String> = members
+        .iter()
+        .flat_map(|(index, l)| {
+            l.saturation_reasons
+                .iter()
+                .map(move |r| format!("shard {index}: {r}"))
+        })
+        .collect();
+    let worst = |get: &dyn Fn(&LevelResult) -> &Measured<LatencySummary>| {
+        members
+            .iter()
+            .map(|(_, l)| get(l))
+            .filter(|m| m.value.is_some())
+            .max_by(|a, b| {
+                let p99 =
+                    |m: &&Measured<LatencySummary>| m.value.as_ref().map_or(0.0, |s| s.p99_ms);
+                p99(a).total_cmp(&p99(b))
+            })
+            .cloned()
+            .unwrap_or_else(|| get(first).clone())
+    };
     Ok(LevelResult {
         target: first.target.clone(),
         level: first.level,
@@ -329,6 +352,11 @@ fn merge_level(
         errors,
         achieved_rps: members.iter().map(|(_, l)| l.achieved_rps).sum(),
         goodput_rps: goodput,
+        completed_in_window: sum_measured(members, |l| &l.completed_in_window),
+        outstanding_at_end: sum_measured(members, |l| &l.outstanding_at_end),
+        drain_s: max_measured(members, |l| &l.drain_s),
+        saturated: members.iter().any(|(_, l)| l.saturated),
+        saturation_reasons,
         chunks_received: sum(&|l| l.chunks_received),
         tokens_received: sum(&|l| l.tokens_received),
         latency,
@@ -340,6 +368,15 @@ fn merge_level(
             dropped_sends: sum(&|l| l.rig.dropped_sends),
             generator_cpu_pct: generator_cpu
                 .map_or_else(|| Measured::missing("no shard read its CPU"), Measured::of),
+            lag_threshold_ms: max_measured(members, |l| &l.rig.lag_threshold_ms),
+            runtime_lag: worst(&|l| &l.rig.runtime_lag),
+            mock_lateness: worst(&|l| &l.rig.mock_lateness),
+            machine_cpu_pct: max_measured(members, |l| &l.rig.machine_cpu_pct),
+            stale_reconnects: sum(&|l| l.rig.stale_reconnects),
+            timeline_overwritten: sum_measured(members, |l| &l.rig.timeline_overwritten),
+            timeline_joined_share: Measured::missing(
+                "shards share one mock and do not join its timeline",
+            ),
             rig_limited,
             mock_limited: members.iter().any(|(_, l)| l.rig.mock_limited),
             reasons,
@@ -356,4 +393,40 @@ fn merge_level(
         flamegraph: None,
         flamegraph_missing: Some(merged_note.into()),
     })
+}
+
+/// The sum over shards, or missing (with the first reason) when any shard lacks it.
+fn sum_measured(
+    members: &[(u32, &LevelResult)],
+    get: impl Fn(&LevelResult) -> &Measured<u64>,
+) -> Measured<u64> {
+    let mut total = 0;
+    for (_, level) in members {
+        match &get(level).value {
+            Some(v) => total += v,
+            None => return get(level).clone(),
+        }
+    }
+    Measured::of(total)
+}
+
+/// The largest value over shards, or missing when none has it.
+fn max_measured(
+    members: &[(u32, &LevelResult)],
+    get: impl Fn(&LevelResult) -> &Measured<f64>,
+) -> Measured<f64> {
+    members
+        .iter()
+        .filter_map(|(_, l)| get(l).value)
+        .fold(None, |max: Option<f64>, v| {
+            Some(max.map_or(v, |m| m.max(v)))
+        })
+        .map_or_else(
+            || {
+                members
+                    .first()
+                    .map_or_else(|| Measured::missing("no shard"), |(_, l)| get(l).clone())
+            },
+            Measured::of,
+        )
 }

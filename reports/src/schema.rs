@@ -1,7 +1,8 @@
 //! `results/<run-id>/run.json`, field by field.
 //!
 //! Versioned by [`SCHEMA_VERSION`]: a reader refuses a file whose `schema_version` it does not
-//! know. Units are in field names (`_ms`, `_ns`, `_rps`, `_bytes`, `_pct`). A figure that could not
+//! know; version-1 files read with every field added since as `null` with the reason
+//! "not recorded (schema version 1)". Units are in field names (`_ms`, `_ns`, `_rps`, `_bytes`, `_pct`). A figure that could not
 //! be obtained is a [`Measured`] with `value: null` and a `reason`, never 0.
 
 use std::collections::BTreeMap;
@@ -9,7 +10,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Version of this schema; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest version this build reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// A value the harness tried to obtain: either the value, or `null` with why not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +63,10 @@ pub struct RunResult {
     /// gatebench. `null` in runs written before it was recorded.
     #[serde(default)]
     pub scenario_origin: Option<String>,
+    /// The send-lag threshold the rig flags were judged against, and where it came from
+    /// (schema 2; `null` in version-1 runs).
+    #[serde(default)]
+    pub rig_calibration: Option<RigCalibration>,
     /// The targets in the order they were measured; `direct` (no gateway) is always first.
     pub targets: Vec<TargetInfo>,
     /// One entry per target × level, in the order they finished.
@@ -69,6 +77,19 @@ pub struct RunResult {
     /// A merged run (`gatebench merge`): the shards it was built from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<ShardInfo>,
+}
+
+/// How the rig's send-lag threshold was set for a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RigCalibration {
+    /// p99 lateness of the generator's timer (1 ms sleeps, idle machine) measured when the run
+    /// started, ms.
+    pub timer_jitter_p99_ms: Measured<f64>,
+    /// The threshold used: the scenario's `[rig] lag_threshold_ms`, else calibrated from the
+    /// jitter (see README).
+    pub lag_threshold_ms: f64,
+    /// `scenario` or `calibrated`.
+    pub source: String,
 }
 
 /// One shard of a sharded run.
@@ -252,10 +273,29 @@ pub struct LevelResult {
     pub requests_ok: u64,
     /// Failed requests by class (`connect`, `timeout`, `http_429`, `stream_broken`, …).
     pub errors: BTreeMap<String, u64>,
-    /// Successful completions per second over the window.
+    /// Successful requests that *completed inside* the measured window, per second of window
+    /// (work done, not work offered: past the knee it stays at the target's capacity).
     pub achieved_rps: f64,
-    /// Successful completions per second meeting every SLO of the scenario.
+    /// Of those, the ones meeting every SLO of the scenario, per second.
     pub goodput_rps: Measured<f64>,
+    /// Successful requests completed inside the window (the numerator of `achieved_rps`).
+    #[serde(default = "v1_missing")]
+    pub completed_in_window: Measured<u64>,
+    /// Requests intended before the window's end that had not finished by it (in flight or
+    /// queued); they finish in the drain or become `timeout` / `not_sent`.
+    #[serde(default = "v1_missing")]
+    pub outstanding_at_end: Measured<u64>,
+    /// How long the level ran past the window's end, waiting for outstanding requests, s
+    /// (at most `[load] drain_s`).
+    #[serde(default = "v1_missing")]
+    pub drain_s: Measured<f64>,
+    /// The target was past its knee at this level: shown, never used as a steady-state figure
+    /// (frontier, streams sustained); why in `saturation_reasons`.
+    #[serde(default)]
+    pub saturated: bool,
+    /// Each saturation rule that fired, with its measured values and threshold.
+    #[serde(default)]
+    pub saturation_reasons: Vec<String>,
     /// Content-bearing SSE events received by successful requests (a chunk is not a token).
     pub chunks_received: u64,
     /// Completion tokens counted in the content received by successful requests.
@@ -318,11 +358,36 @@ pub struct RigHealth {
     pub queued_sends: u64,
     /// Sends never made because no connection or slot was free in time.
     pub dropped_sends: u64,
-    /// Load generator CPU, percent of one core (a merged run: the busiest shard's).
+    /// Load generator CPU over the measured window, percent of one core (a merged run: the
+    /// busiest shard's).
     pub generator_cpu_pct: Measured<f64>,
+    /// The send-lag p99 threshold this level was judged against, ms.
+    #[serde(default = "v1_missing")]
+    pub lag_threshold_ms: Measured<f64>,
+    /// How late a 5 ms probe timer's task ran on the generator's runtime during the window
+    /// (receive-side lag: reads wait the same).
+    #[serde(default = "v1_missing")]
+    pub runtime_lag: Measured<LatencySummary>,
+    /// The mock's own lateness: chunk (or non-streamed head) sent − scheduled, over the joined
+    /// timeline records of this level.
+    #[serde(default = "v1_missing")]
+    pub mock_lateness: Measured<LatencySummary>,
+    /// Busy share of the machine's CPUs during the window, percent of all cores.
+    #[serde(default = "v1_missing")]
+    pub machine_cpu_pct: Measured<f64>,
+    /// Kept-alive connections the target closed while idle, replaced before reuse (not
+    /// charged as the target's errors).
+    #[serde(default)]
+    pub stale_reconnects: u64,
+    /// Mock timeline records lost to its ring during this level (a partial join).
+    #[serde(default = "v1_missing")]
+    pub timeline_overwritten: Measured<u64>,
+    /// Share of the sampled requests joined to a mock timeline record.
+    #[serde(default = "v1_missing")]
+    pub timeline_joined_share: Measured<f64>,
     /// The generator was the bottleneck: numbers at this level are not the target's.
     pub rig_limited: bool,
-    /// The mock was the bottleneck (achieved RPS within 10% of direct's ceiling).
+    /// The mock was the bottleneck: its own chunks or heads went out late (see `mock_lateness`).
     pub mock_limited: bool,
     /// Why a flag is set, in words.
     pub reasons: Vec<String>,
@@ -347,6 +412,11 @@ fn not_recorded<T>() -> Measured<T> {
     Measured::missing("not recorded by this gatebench version")
 }
 
+/// A field added in schema version 2, read from a version-1 run.
+fn v1_missing<T>() -> Measured<T> {
+    Measured::missing("not recorded (schema version 1)")
+}
+
 /// Why a `run.json` could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
@@ -354,7 +424,7 @@ pub enum SchemaError {
     #[error("not a gatebench run.json: {0}")]
     Malformed(String),
     /// Written by a build with another schema.
-    #[error("run.json has schema_version {found}, this build reads {SCHEMA_VERSION}")]
+    #[error("run.json has schema_version {found}, this build reads {OLDEST_READABLE_VERSION} to {SCHEMA_VERSION} (use the gatebench that wrote it)")]
     Version { found: u64 },
 }
 
@@ -367,7 +437,7 @@ impl RunResult {
             .get("schema_version")
             .and_then(|v| v.as_u64())
             .unwrap_or(0);
-        if found != u64::from(SCHEMA_VERSION) {
+        if !(u64::from(OLDEST_READABLE_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&found) {
             return Err(SchemaError::Version { found });
         }
         serde_json::from_value(value).map_err(|e| SchemaError::Malformed(e.to_string()))

@@ -70,12 +70,34 @@ pub struct Recorder {
     pub late_sends: u64,
     /// Sends that had to wait for a free connection (target slower than the offered rate).
     pub queued_sends: u64,
-    /// Sends dropped because the backlog was full.
+    /// Sends never made (`not_sent`): the backlog was full, or a queued send's deadline passed
+    /// before a connection was free.
     pub dropped_sends: u64,
-    /// Sample of stamps for the timeline join.
+    /// Successful requests that *completed* inside the measured window, whatever their intended
+    /// time: the numerator of achieved RPS.
+    pub completed_in_window: u64,
+    /// Of those, the ones meeting every SLO: the numerator of goodput.
+    pub good_in_window: u64,
+    /// Requests intended before the window's end that had not finished by then (in flight or
+    /// queued).
+    pub outstanding_at_end: u64,
+    /// Requests in flight or queued when the window opened.
+    pub queue_at_window_start: u64,
+    /// e2e of successful in-window requests by third of the window (intended time): Σ ns, count.
+    pub e2e_thirds: [(u64, u64); 3],
+    /// Kept-alive connections found closed by the server when reused (reconnected, not charged
+    /// to the target).
+    pub stale_reconnects: u64,
+    /// Last completion (or failure) of any request, CLOCK_MONOTONIC ns.
+    pub last_done_ns: u64,
+    /// Sample of stamps for the timeline join: a uniform reservoir over the window.
     pub samples: Vec<RequestStamps>,
     /// Most samples kept.
     pub sample_cap: usize,
+    /// Requests offered to the reservoir so far.
+    pub sampled_from: u64,
+    /// State of the reservoir's random choice (xorshift), seeded per worker.
+    reservoir_rng: u64,
 }
 
 impl Recorder {
@@ -102,8 +124,42 @@ impl Recorder {
             late_sends: 0,
             queued_sends: 0,
             dropped_sends: 0,
+            completed_in_window: 0,
+            good_in_window: 0,
+            outstanding_at_end: 0,
+            queue_at_window_start: 0,
+            e2e_thirds: [(0, 0); 3],
+            stale_reconnects: 0,
+            last_done_ns: 0,
             samples: Vec::new(),
             sample_cap,
+            sampled_from: 0,
+            reservoir_rng: 0x9E37_79B9_7F4A_7C15 ^ sample_cap as u64,
+        }
+    }
+
+    /// Seeds the reservoir's choices (each worker its own, so runs repeat).
+    pub fn seed_reservoir(&mut self, seed: u64) {
+        self.reservoir_rng = seed | 1;
+    }
+
+    /// Offers one request's stamps to the reservoir (Algorithm R): every request of the window
+    /// has the same chance to be kept, however many there are.
+    pub fn offer_sample(&mut self, stamps: impl FnOnce() -> RequestStamps) {
+        self.sampled_from += 1;
+        if self.samples.len() < self.sample_cap {
+            self.samples.push(stamps());
+            return;
+        }
+        // xorshift64*: cheap and good enough to pick a slot.
+        let mut x = self.reservoir_rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.reservoir_rng = x;
+        let slot = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) % self.sampled_from) as usize;
+        if slot < self.sample_cap {
+            self.samples[slot] = stamps();
         }
     }
 
@@ -144,8 +200,21 @@ impl Recorder {
         self.late_sends += other.late_sends;
         self.queued_sends += other.queued_sends;
         self.dropped_sends += other.dropped_sends;
-        let room = self.sample_cap.saturating_sub(self.samples.len());
-        self.samples.extend(other.samples.into_iter().take(room));
+        self.completed_in_window += other.completed_in_window;
+        self.good_in_window += other.good_in_window;
+        self.outstanding_at_end += other.outstanding_at_end;
+        self.queue_at_window_start += other.queue_at_window_start;
+        for (mine, theirs) in self.e2e_thirds.iter_mut().zip(other.e2e_thirds) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
+        }
+        self.stale_reconnects += other.stale_reconnects;
+        self.last_done_ns = self.last_done_ns.max(other.last_done_ns);
+        // Workers hold equal shares of the window's requests, each reservoir uniform over its
+        // own: together they are uniform over the level.
+        self.sampled_from += other.sampled_from;
+        self.sample_cap += other.sample_cap;
+        self.samples.extend(other.samples);
     }
 }
 
@@ -169,10 +238,37 @@ mod tests {
         b.error("http_500");
         a.merge(b);
         let merged = &a.histograms[metric::E2E];
+        assert_eq!(a.sample_cap, 20);
         for q in [0.5, 0.9, 0.99, 0.999] {
             assert_eq!(merged.value_at_quantile(q), all.value_at_quantile(q));
         }
         assert_eq!(a.errors["http_500"], 2);
+    }
+
+    #[test]
+    fn the_reservoir_is_uniform_over_the_window() {
+        let stamps = |i: u64| RequestStamps {
+            request_id: i.to_string(),
+            sent_ns: i,
+            content_ns: Vec::new(),
+            done_ns: i,
+        };
+        let mut recorder = Recorder::new(1_000);
+        recorder.seed_reservoir(7);
+        for i in 0..100_000u64 {
+            recorder.offer_sample(|| stamps(i));
+        }
+        assert_eq!(recorder.samples.len(), 1_000);
+        // Kept from every part of the window, not only the first 1,000.
+        let late = recorder
+            .samples
+            .iter()
+            .filter(|s| s.sent_ns >= 50_000)
+            .count();
+        assert!(
+            (400..600).contains(&late),
+            "{late} of 1000 from the second half"
+        );
     }
 
     #[test]

@@ -43,8 +43,14 @@ pub struct LevelSpec {
     pub duration: Duration,
     /// Open loop: connections in the pool (all workers together).
     pub connections: usize,
-    /// Per-request timeout.
+    /// Per-request timeout, counted from the intended send time (what a user waiting on the
+    /// request experiences).
     pub timeout: Duration,
+    /// After the window, how long outstanding requests may still finish (never more than the
+    /// timeout); what has not finished by then is a `timeout`.
+    pub drain: Duration,
+    /// Closed loop: think time between a virtual user's requests, ms.
+    pub think: Option<mock_upstream::Distribution>,
     /// Stream (SSE) or not.
     pub stream: bool,
     /// Goodput objectives.
@@ -80,6 +86,8 @@ pub struct LevelCtx {
     pub window_start_ns: u64,
     /// End of the window (no sends intended after), ns.
     pub end_ns: u64,
+    /// No request outlives this: the window's end + the drain, ns.
+    pub drain_deadline_ns: u64,
     pub live: Arc<LiveStats>,
 }
 
@@ -91,8 +99,18 @@ pub struct LevelMeasurement {
     pub window_s: f64,
     /// Stopped by the stop signal before the end.
     pub interrupted: bool,
-    /// The generator process's CPU over the level, percent of one core.
+    /// The generator process's CPU over the measured window, percent of one core.
     pub cpu_pct: f64,
+    /// How long the level ran past the window's end (the drain), s.
+    pub drain_s: f64,
+    /// Lateness of a probe timer on the generator's runtime during the window: how late its
+    /// tasks (sends and reads alike) get to run.
+    pub runtime_lag: Histogram<u64>,
+    /// Busy share of all the machine's cores during the window, percent.
+    pub machine_cpu_pct: Option<f64>,
+    /// The measured window, CLOCK_MONOTONIC ns.
+    pub window_start_ns: u64,
+    pub window_end_ns: u64,
 }
 
 /// The load generator: a runtime with `rig_threads` threads and a precise timer.
@@ -161,6 +179,8 @@ impl Generator {
         // Start a little ahead so every worker is waiting before the first send is due.
         let start_ns = monotonic_ns() + 20_000_000;
         let window_start_ns = start_ns + spec.warmup.as_nanos() as u64;
+        let end_ns = window_start_ns + spec.duration.as_nanos() as u64;
+        let drain_ns = spec.drain.min(spec.timeout).as_nanos() as u64;
         let ctx = Arc::new(LevelCtx {
             endpoint: endpoint.clone(),
             body: body.clone(),
@@ -169,12 +189,12 @@ impl Generator {
             timer: self.timer.clone(),
             start_ns,
             window_start_ns,
-            end_ns: window_start_ns + spec.duration.as_nanos() as u64,
+            end_ns,
+            drain_deadline_ns: end_ns + drain_ns,
             live,
         });
-        let cpu_before_ns = crate::sample::proc::self_cpu_ns();
-        let wall_before_ns = monotonic_ns();
-        let reports = self.runtime.block_on(async {
+        let (reports, window_cpu_ns, probed) = self.runtime.block_on(async {
+            let probe = tokio::spawn(probe_window(self.timer.clone(), window_start_ns, end_ns));
             let handles: Vec<_> = (0..self.rig_threads)
                 .map(|index| {
                     tokio::spawn(worker::run_worker(
@@ -189,22 +209,101 @@ impl Generator {
             for handle in handles {
                 reports.push(handle.await.expect("load worker panicked"));
             }
-            reports
+            if reports.iter().any(|r| r.interrupted) {
+                probe.abort();
+            }
+            let probed = probe.await.unwrap_or_else(|_| Probed::default());
+            (reports, probed.generator_cpu_ns, probed)
         });
-        let wall_ns = (monotonic_ns() - wall_before_ns).max(1);
-        let cpu_pct =
-            100.0 * (crate::sample::proc::self_cpu_ns() - cpu_before_ns) as f64 / wall_ns as f64;
-        let mut recorder = Recorder::new(spec.sample_cap);
+        let window_ns = (end_ns - window_start_ns).max(1);
+        let cpu_pct = window_cpu_ns.map_or(0.0, |ns| 100.0 * ns as f64 / window_ns as f64);
+        let mut recorder = Recorder::new(0);
         let mut interrupted = false;
         for report in reports {
             interrupted |= report.interrupted;
             recorder.merge(report.recorder);
         }
+        let drain_s = recorder.last_done_ns.saturating_sub(end_ns) as f64 / 1e9;
         LevelMeasurement {
             recorder,
             window_s: spec.duration.as_secs_f64(),
             interrupted,
             cpu_pct,
+            drain_s,
+            runtime_lag: probed.runtime_lag,
+            machine_cpu_pct: probed.machine_cpu_pct,
+            window_start_ns,
+            window_end_ns: end_ns,
         }
+    }
+}
+
+/// Probe interval on the generator's runtime, ns.
+const PROBE_NS: u64 = 5_000_000;
+
+/// What the window probe saw.
+struct Probed {
+    generator_cpu_ns: Option<u64>,
+    runtime_lag: Histogram<u64>,
+    machine_cpu_pct: Option<f64>,
+}
+
+impl Default for Probed {
+    fn default() -> Probed {
+        Probed {
+            generator_cpu_ns: None,
+            runtime_lag: metrics::new_histogram(),
+            machine_cpu_pct: None,
+        }
+    }
+}
+
+/// During the window: the generator's and the machine's CPU time (read at the window's start
+/// and end, so warmup and drain are not in them) and how late a 5 ms probe timer's task got to
+/// run on the runtime.
+async fn probe_window(timer: PreciseTimer, window_start_ns: u64, end_ns: u64) -> Probed {
+    let mut lag = metrics::new_histogram();
+    timer.sleep_until(window_start_ns).await;
+    let cpu_start = crate::sample::proc::self_cpu_ns();
+    let machine_start = crate::sample::proc::machine_cpu_ticks();
+    let mut due = window_start_ns + PROBE_NS;
+    while due < end_ns {
+        timer.sleep_until(due).await;
+        // The timer thread woke this task on time; how long it waited to be polled is the
+        // runtime's backlog, the same wait every send and every read sees.
+        tokio::task::yield_now().await;
+        metrics::record_ns(&mut lag, monotonic_ns().saturating_sub(due));
+        due += PROBE_NS;
+    }
+    timer.sleep_until(end_ns).await;
+    let cpu_end = crate::sample::proc::self_cpu_ns();
+    let machine_cpu_pct = match (machine_start, crate::sample::proc::machine_cpu_ticks()) {
+        (Some((busy_a, total_a)), Some((busy_b, total_b))) if total_b > total_a => {
+            Some(100.0 * (busy_b - busy_a) as f64 / (total_b - total_a) as f64)
+        }
+        _ => None,
+    };
+    Probed {
+        generator_cpu_ns: Some(cpu_end.saturating_sub(cpu_start)),
+        runtime_lag: lag,
+        machine_cpu_pct,
+    }
+}
+
+impl Generator {
+    /// p99 lateness of the generator's timer over `samples` 1 ms sleeps (each then polled on
+    /// the runtime), ns: this machine's own jitter, measured when nothing else runs.
+    pub fn timer_jitter_p99_ns(&self, samples: usize) -> u64 {
+        let timer = self.timer.clone();
+        self.runtime.block_on(async move {
+            let mut lateness = metrics::new_histogram();
+            for _ in 0..samples {
+                let due = monotonic_ns() + 1_000_000;
+                timer.sleep_until(due).await;
+                tokio::task::yield_now().await;
+                metrics::record_ns(&mut lateness, monotonic_ns().saturating_sub(due));
+            }
+            lateness.value_at_quantile(0.99) * 1_000
+        })
     }
 }

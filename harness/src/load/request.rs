@@ -129,6 +129,8 @@ pub struct Exchange {
     pub usage_tokens: Option<u32>,
     /// The connection, if it can take another request.
     pub conn: Option<Conn>,
+    /// Kept-alive connections found closed by the server when reused, and replaced (0 or 1).
+    pub stale_reconnects: u8,
 }
 
 /// Classifies a connect failure, naming resource exhaustion when it is the cause.
@@ -192,7 +194,8 @@ fn count_tokens(text: &str) -> u32 {
     text.split_whitespace().count() as u32
 }
 
-/// Sends one request and reads the whole response.
+/// Sends one request and reads the whole response; what has not finished by `deadline_ns`
+/// (CLOCK_MONOTONIC) is a `timeout`.
 pub async fn execute(
     endpoint: &Endpoint,
     conn: Option<Conn>,
@@ -200,7 +203,7 @@ pub async fn execute(
     request_id: String,
     intended_ns: u64,
     stream: bool,
-    timeout: Duration,
+    deadline_ns: u64,
 ) -> Exchange {
     let mut exchange = Exchange {
         request_id,
@@ -214,7 +217,9 @@ pub async fn execute(
         counted_tokens: 0,
         usage_tokens: None,
         conn: None,
+        stale_reconnects: 0,
     };
+    let timeout = Duration::from_nanos(deadline_ns.saturating_sub(exchange.sent_ns));
     let result = tokio::time::timeout(
         timeout,
         exchange_inner(endpoint, conn, body, stream, &mut exchange),
@@ -260,6 +265,46 @@ fn build_request(
     Ok(request)
 }
 
+/// Why a request got no response head.
+enum SendError {
+    /// The connection was closed before the request was written (safe to retry).
+    NotSent,
+    /// Written (or possibly written), then the connection failed before a head came back.
+    BeforeHead,
+}
+
+impl Conn {
+    fn is_closed(&self) -> bool {
+        match self {
+            Conn::H1(sender) => sender.is_closed(),
+            Conn::H2(sender) => sender.is_closed(),
+        }
+    }
+}
+
+async fn send(
+    conn: &mut Conn,
+    request: Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, SendError> {
+    let sent = match conn {
+        Conn::H1(sender) => {
+            sender.ready().await.map_err(|_| SendError::NotSent)?;
+            sender.send_request(request).await
+        }
+        Conn::H2(sender) => {
+            sender.ready().await.map_err(|_| SendError::NotSent)?;
+            sender.send_request(request).await
+        }
+    };
+    sent.map_err(|error| {
+        if error.is_canceled() {
+            SendError::NotSent
+        } else {
+            SendError::BeforeHead
+        }
+    })
+}
+
 async fn exchange_inner(
     endpoint: &Endpoint,
     conn: Option<Conn>,
@@ -267,23 +312,41 @@ async fn exchange_inner(
     stream: bool,
     exchange: &mut Exchange,
 ) -> Result<Option<Conn>, String> {
+    let reused = conn.is_some();
     let mut conn = match conn {
+        // A kept-alive connection the server closed while it sat idle (uvicorn and Node close
+        // after ~5 s) is replaced, not charged to the target.
+        Some(conn) if conn.is_closed() => {
+            exchange.stale_reconnects = 1;
+            connect(endpoint).await.map_err(str::to_string)?
+        }
         Some(conn) => conn,
         None => connect(endpoint).await.map_err(str::to_string)?,
     };
-    let request = build_request(endpoint, &exchange.request_id, body)?;
     exchange.sent_ns = monotonic_ns();
-    let response = match &mut conn {
-        Conn::H1(sender) => {
-            sender.ready().await.map_err(|_| "connect".to_string())?;
-            sender.send_request(request).await
+    let response = match send(
+        &mut conn,
+        build_request(endpoint, &exchange.request_id, body.clone())?,
+    )
+    .await
+    {
+        // Closed under us before a byte of the request went out: once, on a fresh connection.
+        Err(SendError::NotSent) if reused && exchange.stale_reconnects == 0 => {
+            exchange.stale_reconnects = 1;
+            conn = connect(endpoint).await.map_err(str::to_string)?;
+            exchange.sent_ns = monotonic_ns();
+            send(
+                &mut conn,
+                build_request(endpoint, &exchange.request_id, body)?,
+            )
+            .await
         }
-        Conn::H2(sender) => {
-            sender.ready().await.map_err(|_| "connect".to_string())?;
-            sender.send_request(request).await
-        }
+        other => other,
     }
-    .map_err(|_| "reset_before_head".to_string())?;
+    .map_err(|error| match error {
+        SendError::NotSent => "connect".to_string(),
+        SendError::BeforeHead => "reset_before_head".to_string(),
+    })?;
     exchange.head_ns = Some(monotonic_ns());
     let status = response.status();
     let mut incoming = response.into_body();
@@ -313,11 +376,7 @@ async fn exchange_inner(
         exchange.usage_tokens = view.usage.and_then(|u| u.completion_tokens);
         check_token_count(exchange)?;
     }
-    let reusable = match &conn {
-        Conn::H1(sender) => !sender.is_closed(),
-        Conn::H2(sender) => !sender.is_closed(),
-    };
-    Ok(reusable.then_some(conn))
+    Ok((!conn.is_closed()).then_some(conn))
 }
 
 async fn read_stream(

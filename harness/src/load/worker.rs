@@ -2,7 +2,11 @@
 //! its own [`Recorder`]. Open loop: requests go out at their intended times whatever the target
 //! does; when every connection is busy they queue (their latency still counts from the intended
 //! time — coordinated omission corrected) and past the backlog bound they are dropped and counted.
-//! Closed loop: each virtual user sends its next request as soon as the last one ends.
+//! Closed loop: each virtual user sends its next request when the last one ends (after its think
+//! time, if the scenario sets one), starting at the level's stamped start.
+//!
+//! A level ends on time: every request's deadline is its intended time + the timeout, and never
+//! later than the window's end + the drain; a queued send whose deadline passes is `not_sent`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -18,6 +22,8 @@ use super::metrics::{metric, Recorder, RequestStamps};
 use super::request::{execute, Conn, Exchange, Outcome};
 use super::schedule::Arrivals;
 use super::LevelCtx;
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
 
 /// What a worker hands back at the end of a level.
 pub struct WorkerReport {
@@ -59,31 +65,55 @@ pub async fn run_worker(
     let mut last_publish_ns = 0u64;
     let mut interrupted = false;
 
-    let launch = |intended_ns: u64, conn: Option<Conn>, seq: &mut u64| {
-        let request_id = format!("{}-w{index}-{}", spec.id_prefix, *seq);
+    recorder.seed_reservoir(spec.seed ^ ((index as u64 + 1) << 32));
+    let timeout_ns = spec.timeout.as_nanos() as u64;
+    let level: &LevelCtx = &ctx;
+    let deadline_of =
+        move |intended_ns: u64| (intended_ns + timeout_ns).min(level.drain_deadline_ns);
+    // Closed loop: a virtual user's next request is due after its think time.
+    let mut think = spec
+        .think
+        .as_ref()
+        .map(|d| (d, Pcg64::seed_from_u64(spec.seed ^ index as u64)));
+    let mut think_ns = move || match think.as_mut() {
+        Some((dist, rng)) => (dist.sample(rng).max(0.0) * 1e6) as u64,
+        None => 0,
+    };
+    let launch = move |intended_ns: u64, conn: Option<Conn>, seq: &mut u64| {
+        let request_id = format!("{}-w{index}-{}", level.spec.id_prefix, *seq);
         *seq += 1;
-        let body = ctx.body.render(&request_id);
-        execute(
-            &ctx.endpoint,
-            conn,
-            body,
-            request_id,
-            intended_ns,
-            spec.stream,
-            spec.timeout,
-        )
+        let body = level.body.render(&request_id);
+        let deadline_ns = deadline_of(intended_ns);
+        async move {
+            // Closed loop: wait for the stamped time (never send before it).
+            if intended_ns > monotonic_ns() {
+                level.timer.sleep_until(intended_ns).await;
+            }
+            execute(
+                &level.endpoint,
+                conn,
+                body,
+                request_id,
+                intended_ns,
+                level.spec.stream,
+                deadline_ns,
+            )
+            .await
+        }
     };
 
     let mut next_ns = match arrivals.as_mut() {
         Some(a) => ctx.start_ns + a.next_offset_ns(),
         None => {
             for _ in 0..max_conns {
-                inflight.push(launch(ctx.start_ns, None, &mut seq));
+                let first_ns = ctx.start_ns + think_ns();
+                inflight.push(launch(first_ns, None, &mut seq));
                 busy += 1;
             }
             u64::MAX
         }
     };
+    let mut queue_sampled = false;
     let mut sleep = ctx.timer.sleep_until(next_ns.min(ctx.end_ns));
 
     loop {
@@ -110,9 +140,11 @@ pub async fn run_worker(
                     }
                 }
                 if arrivals.is_none() {
-                    // Closed loop: this virtual user goes again at once, on the same connection.
-                    if now < ctx.end_ns {
-                        inflight.push(launch(now, conn, &mut seq));
+                    // Closed loop: this virtual user goes again (after its think time), on the
+                    // same connection.
+                    let next = now + think_ns();
+                    if next < ctx.end_ns {
+                        inflight.push(launch(next, conn, &mut seq));
                         busy += 1;
                     }
                 } else {
@@ -121,6 +153,11 @@ pub async fn run_worker(
                     }
                     while busy < max_conns {
                         let Some(intended_ns) = backlog.pop_front() else { break };
+                        if now >= deadline_of(intended_ns) {
+                            // Its deadline passed in the queue: nobody got an answer.
+                            not_sent(&ctx, &mut recorder, intended_ns);
+                            continue;
+                        }
                         inflight.push(launch(intended_ns, idle.pop(), &mut seq));
                         busy += 1;
                     }
@@ -131,6 +168,10 @@ pub async fn run_worker(
                 let arrivals = arrivals.as_mut().expect("open loop has arrivals");
                 while next_ns <= now && next_ns < ctx.end_ns {
                     let in_window = next_ns >= ctx.window_start_ns;
+                    if in_window && !queue_sampled {
+                        queue_sampled = true;
+                        recorder.queue_at_window_start = (busy + backlog.len()) as u64;
+                    }
                     if busy < max_conns && backlog.is_empty() {
                         let lag_ns = now - next_ns;
                         if in_window {
@@ -146,11 +187,8 @@ pub async fn run_worker(
                         if in_window {
                             recorder.queued_sends += 1;
                         }
-                    } else if in_window {
-                        recorder.sent += 1;
-                        recorder.dropped_sends += 1;
-                        recorder.error("not_sent_backlog_full");
-                        ctx.live.dropped.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        not_sent(&ctx, &mut recorder, next_ns);
                     }
                     next_ns = ctx.start_ns + arrivals.next_offset_ns();
                 }
@@ -164,6 +202,20 @@ pub async fn run_worker(
     }
 }
 
+/// Counts a send the generator could not make in time (`not_sent`): part of the level's error
+/// rate, since nobody got an answer, and evidence that the rig could not keep up.
+fn not_sent(ctx: &LevelCtx, recorder: &mut Recorder, intended_ns: u64) {
+    if intended_ns < ctx.end_ns {
+        recorder.outstanding_at_end += 1;
+    }
+    if intended_ns >= ctx.window_start_ns && intended_ns < ctx.end_ns {
+        recorder.sent += 1;
+        recorder.dropped_sends += 1;
+        recorder.error("not_sent");
+        ctx.live.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// This worker's part of `total` (connections or virtual users), spreading the remainder.
 fn share(total: usize, workers: usize, index: usize) -> usize {
     total / workers + usize::from(index < total % workers)
@@ -173,37 +225,53 @@ fn share(total: usize, workers: usize, index: usize) -> usize {
 /// when it can be reused.
 fn record(ctx: &LevelCtx, recorder: &mut Recorder, exchange: Exchange) -> Option<Conn> {
     let spec = &ctx.spec;
+    recorder.stale_reconnects += u64::from(exchange.stale_reconnects);
+    recorder.last_done_ns = recorder.last_done_ns.max(exchange.done_ns);
+    if exchange.intended_ns < ctx.end_ns && exchange.done_ns >= ctx.end_ns {
+        recorder.outstanding_at_end += 1;
+    }
+    let ok = exchange.outcome == Outcome::Ok;
+    // Throughput counts work completed inside the window, whenever it was intended.
+    let done_in_window = exchange.done_ns >= ctx.window_start_ns && exchange.done_ns < ctx.end_ns;
+    let e2e_ns = exchange.done_ns.saturating_sub(exchange.intended_ns);
+    let slo_met = ok && meets_slo(spec, &exchange, e2e_ns);
+    if ok && done_in_window {
+        recorder.completed_in_window += 1;
+        recorder.good_in_window += u64::from(slo_met);
+    }
+    // Latency and errors belong to the requests the window *offered*.
     let in_window =
         exchange.intended_ns >= ctx.window_start_ns && exchange.intended_ns < ctx.end_ns;
     if !in_window {
         return exchange.conn;
     }
     recorder.sent += 1;
-    match &exchange.outcome {
-        Outcome::Failed(class) => {
-            recorder.error(class);
-            ctx.live.errors.fetch_add(1, Ordering::Relaxed);
-            return exchange.conn;
-        }
-        Outcome::Ok => {}
+    if let Outcome::Failed(class) = &exchange.outcome {
+        recorder.error(class);
+        ctx.live.errors.fetch_add(1, Ordering::Relaxed);
+        return exchange.conn;
     }
     recorder.ok += 1;
+    recorder.good += u64::from(slo_met);
     ctx.live.completed.fetch_add(1, Ordering::Relaxed);
-    let e2e_ns = exchange.done_ns - exchange.intended_ns;
     recorder.record(metric::E2E, e2e_ns);
-    recorder.record(metric::E2E_UNCORRECTED, exchange.done_ns - exchange.sent_ns);
+    recorder.record(
+        metric::E2E_UNCORRECTED,
+        exchange.done_ns.saturating_sub(exchange.sent_ns),
+    );
+    let window_ns = (ctx.end_ns - ctx.window_start_ns).max(1);
+    let third = (((exchange.intended_ns - ctx.window_start_ns) * 3) / window_ns).min(2) as usize;
+    recorder.e2e_thirds[third].0 += e2e_ns;
+    recorder.e2e_thirds[third].1 += 1;
     if let Some(head_ns) = exchange.head_ns {
-        recorder.record(metric::TTFB, head_ns - exchange.intended_ns);
+        recorder.record(metric::TTFB, head_ns.saturating_sub(exchange.intended_ns));
     }
     recorder.chunks += u64::from(exchange.chunks);
     let tokens = exchange.usage_tokens.unwrap_or(exchange.counted_tokens);
     recorder.tokens += u64::from(exchange.counted_tokens);
-    let mut ttft_ns = None;
-    let mut tpot_ns = None;
     if spec.stream {
         if let Some(&first) = exchange.content_ns.first() {
-            let ttft = first - exchange.intended_ns;
-            ttft_ns = Some(ttft);
+            let ttft = first.saturating_sub(exchange.intended_ns);
             recorder.record(metric::TTFT, ttft);
             let mut max_gap = 0;
             for pair in exchange.content_ns.windows(2) {
@@ -215,34 +283,48 @@ fn record(ctx: &LevelCtx, recorder: &mut Recorder, exchange: Exchange) -> Option
                 recorder.record(metric::MAX_GAP, max_gap);
             }
             if tokens > 1 {
-                let tpot = (e2e_ns - ttft) / u64::from(tokens - 1);
-                tpot_ns = Some(tpot);
-                recorder.record(metric::TPOT, tpot);
+                recorder.record(metric::TPOT, (e2e_ns - ttft) / u64::from(tokens - 1));
             }
         }
     }
+    let Exchange {
+        request_id,
+        sent_ns,
+        content_ns,
+        done_ns,
+        conn,
+        ..
+    } = exchange;
+    recorder.offer_sample(|| RequestStamps {
+        request_id,
+        sent_ns,
+        content_ns,
+        done_ns,
+    });
+    conn
+}
+
+/// Whether a successful exchange met every `[slo]` limit.
+fn meets_slo(spec: &super::LevelSpec, exchange: &Exchange, e2e_ns: u64) -> bool {
+    let ttft_ns = exchange
+        .content_ns
+        .first()
+        .map(|first| first.saturating_sub(exchange.intended_ns));
+    let tokens = exchange.usage_tokens.unwrap_or(exchange.counted_tokens);
+    let tpot_ns = match (ttft_ns, tokens > 1) {
+        (Some(ttft), true) => Some((e2e_ns.saturating_sub(ttft)) / u64::from(tokens - 1)),
+        _ => None,
+    };
     let within = |limit_ms: Option<f64>, value_ns: Option<u64>| match (limit_ms, value_ns) {
         (None, _) => true,
         (Some(limit), Some(value)) => value as f64 <= limit * 1e6,
         (Some(_), None) => false,
     };
     let slo = &spec.slo;
-    if within(slo.e2e_ms, Some(e2e_ns))
+    within(slo.e2e_ms, Some(e2e_ns))
         && (!spec.stream
             || (within(slo.ttft_ms, ttft_ns)
                 && (slo.tpot_ms.is_none() || tokens <= 1 || within(slo.tpot_ms, tpot_ns))))
-    {
-        recorder.good += 1;
-    }
-    if recorder.samples.len() < recorder.sample_cap {
-        recorder.samples.push(RequestStamps {
-            request_id: exchange.request_id,
-            sent_ns: exchange.sent_ns,
-            content_ns: exchange.content_ns,
-            done_ns: exchange.done_ns,
-        });
-    }
-    exchange.conn
 }
 
 #[cfg(test)]

@@ -36,6 +36,16 @@ pub async fn http_post(addr: SocketAddr, path: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
+/// Timeline records the mock's ring has overwritten so far (`/__mock/stats`).
+pub async fn timeline_overwritten(mock: SocketAddr) -> Result<u64, String> {
+    let body = http_get(mock, "/__mock/stats").await?;
+    let stats: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| format!("mock stats are not valid JSON: {e}"))?;
+    stats["timeline_overwritten"]
+        .as_u64()
+        .ok_or_else(|| "mock stats have no timeline_overwritten".to_string())
+}
+
 /// Takes (drains) every record from the mock's timeline.
 pub async fn drain_timeline(mock: SocketAddr) -> Result<Vec<TimelineRecord>, String> {
     let body = http_get(mock, "/__mock/timeline?drain=1").await?;
@@ -57,14 +67,15 @@ pub async fn functional_check(
     let send = |attempt: u32, stream: bool| async move {
         let body = BodyTemplate::new(model, "functional check", stream, Some(16));
         let id = format!("{run_tag}-check-{attempt}");
+        let now = monotonic_ns();
         let exchange = execute(
             endpoint,
             None,
             body.render(&id),
             id.clone(),
-            monotonic_ns(),
+            now,
             stream,
-            Duration::from_secs(30),
+            now + 30_000_000_000,
         )
         .await;
         match exchange.outcome {

@@ -34,6 +34,12 @@ pub struct LevelSetting<'a> {
     /// The mock, when its timeline may be drained (not in a sharded run).
     pub timeline_from: Option<SocketAddr>,
     pub late_start: Option<String>,
+    /// The send-lag threshold, ms (the scenario's, else calibrated at the run's start).
+    pub lag_threshold_ms: f64,
+    /// `direct`'s result at this level, if measured (the baseline).
+    pub direct: Option<&'a LevelResult>,
+    /// This target's previous level, if any.
+    pub previous: Option<&'a LevelResult>,
 }
 
 /// How measuring one target at one level ended.
@@ -41,8 +47,9 @@ pub enum LevelOutcome {
     Measured(Box<LevelResult>),
     /// Ctrl-C or SIGTERM during the level.
     Interrupted,
-    /// The target's process died during the level; the line to print.
-    Died(String),
+    /// The target's process died during the level: the level as measured (its errors
+    /// included) and the line to print.
+    Died(Box<LevelResult>, String),
 }
 
 /// Time the profile window may take: it must end before the measured window starts.
@@ -50,13 +57,12 @@ fn profile_window_s(warmup_s: f64) -> f64 {
     (warmup_s - 0.7).floor().min(3.0)
 }
 
-/// Measures `target` at one level; `direct` is direct's result at this level, if measured.
+/// Measures `target` at one level.
 pub fn measure(
     target: &mut Target,
     endpoint: &Endpoint,
     setting: &LevelSetting,
     generator: &Arc<Generator>,
-    direct: Option<&LevelResult>,
     stop: watch::Receiver<bool>,
     progress: &mut Progress,
 ) -> LevelOutcome {
@@ -64,10 +70,11 @@ pub fn measure(
     let load = &scenario.load;
     let name = target.info.name.clone();
     let rt = generator.runtime();
-    if let Some(mock) = setting.timeline_from {
+    let overwritten_before = setting.timeline_from.and_then(|mock| {
         // Start from an empty ring: what is drained after the level is this level's.
         let _ = rt.block_on(control::drain_timeline(mock));
-    }
+        rt.block_on(control::timeline_overwritten(mock)).ok()
+    });
     let warmup = Duration::from_secs_f64(load.warmup_s);
     let spec = LevelSpec {
         offered: setting.offered.clone(),
@@ -75,13 +82,15 @@ pub fn measure(
         duration: Duration::from_secs_f64(load.duration_s),
         connections: load.connections,
         timeout: Duration::from_secs_f64(load.timeout_s),
+        drain: Duration::from_secs_f64(load.drain_s),
+        think: load.think_ms,
         stream: load.stream,
         slo: Slo {
             ttft_ms: scenario.slo.ttft_ms,
             tpot_ms: scenario.slo.tpot_ms,
             e2e_ms: scenario.slo.e2e_ms,
         },
-        lag_threshold_ns: (scenario.rig.lag_threshold_ms * 1e6) as u64,
+        lag_threshold_ns: (setting.lag_threshold_ms * 1e6) as u64,
         id_prefix: setting.id_prefix.clone(),
         seed: setting.seed,
         sample_cap: 4_096,
@@ -140,17 +149,33 @@ pub fn measure(
     if measurement.interrupted {
         return LevelOutcome::Interrupted;
     }
-    if let Some(line) = target.died(setting.level_index) {
-        return LevelOutcome::Died(line);
-    }
-    let timeline = match setting.timeline_from {
-        Some(mock) => rt
-            .block_on(control::drain_timeline(mock))
-            .unwrap_or_default(),
-        None => Vec::new(),
+    let died = target.died(setting.level_index);
+    let (joined, timeline_overwritten) = match setting.timeline_from {
+        Some(mock) => {
+            let timeline = rt
+                .block_on(control::drain_timeline(mock))
+                .unwrap_or_default();
+            let window = (measurement.window_start_ns, measurement.window_end_ns);
+            let after = rt.block_on(control::timeline_overwritten(mock)).ok();
+            let lost = match (overwritten_before, after) {
+                (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+                _ => None,
+            };
+            (
+                Some(analysis::timeline_split(
+                    &measurement.recorder,
+                    &timeline,
+                    window,
+                )),
+                lost,
+            )
+        }
+        None => (None, None),
     };
-    let split = analysis::timeline_split(&measurement.recorder, &timeline);
-    let stages = admin.map(|admin| rt.block_on(control::scrape_stages(admin, load.duration_s)));
+    let stages = match (admin, &died) {
+        (Some(admin), None) => Some(rt.block_on(control::scrape_stages(admin, load.duration_s))),
+        _ => None,
+    };
     let profile = profile_outcome(target, folded, setting, &file, &label);
     let context = LevelContext {
         target: &name,
@@ -158,21 +183,25 @@ pub fn measure(
         offered: setting.offered.clone(),
         warmup_s: load.warmup_s,
         stream: load.stream,
-        lag_threshold_ms: scenario.rig.lag_threshold_ms,
+        lag_threshold_ms: setting.lag_threshold_ms,
         cpu_saturation_pct: scenario.rig.cpu_saturation_pct,
+        mock_lateness_ms: scenario.rig.mock_lateness_ms,
         rig_threads: generator.rig_threads(),
         resources,
         late_start: setting.late_start.clone(),
         stages,
         profile,
-        direct,
+        direct: setting.direct,
         is_direct: target.info.kind == TargetKind::Direct,
+        previous: setting.previous,
+        joined,
+        timeline_overwritten,
     };
-    LevelOutcome::Measured(Box::new(analysis::level_result(
-        context,
-        &measurement,
-        split,
-    )))
+    let result = Box::new(analysis::level_result(context, &measurement));
+    match died {
+        Some(line) => LevelOutcome::Died(result, line),
+        None => LevelOutcome::Measured(result),
+    }
 }
 
 /// The flamegraph of the level's profile window, or why there is none.

@@ -111,7 +111,7 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
     ));
 
     // The mock: started here unless --direct-url names a running one.
-    let mock = match plan.direct_addr {
+    let mut mock = match plan.direct_addr {
         Some(_) => None,
         None => {
             let args = [
@@ -164,6 +164,8 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
             target_cores: target.iter().flatten().map(|c| *c as u32).collect(),
         }),
     };
+    let calibration = calibrate(&generator, scenario.rig.lag_threshold_ms);
+    let lag_threshold_ms = calibration.lag_threshold_ms;
     let mut run = output::new_run(
         &run_dir,
         scenario,
@@ -172,6 +174,7 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
         pinning,
         options.shard,
     );
+    run.rig_calibration = Some(calibration);
     run_dir.write(&run)?;
 
     // Shards share one mock: draining its timeline would take the other shards' records.
@@ -225,13 +228,15 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
                 ),
                 timeline_from,
                 late_start,
+                lag_threshold_ms,
+                direct: direct_result.as_ref(),
+                previous: run.levels.iter().rev().find(|l| l.target == name),
             };
             let outcome = level::measure(
                 target,
                 &endpoint,
                 &setting,
                 &generator,
-                direct_result.as_ref(),
                 stop_rx.clone(),
                 &mut progress,
             );
@@ -245,13 +250,29 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
                     ));
                     break 'levels;
                 }
-                LevelOutcome::Died(line) => {
+                LevelOutcome::Died(result, line) => {
+                    // The level it died in is kept, errors and all: that is what its users saw.
+                    run.levels.push(*result);
                     run.targets[target_index] = target.info.clone();
                     run_dir.write(&run)?;
                     progress.finish_level(level_s, &line);
                     continue;
                 }
             };
+            if let Some(evidence) = mock.as_mut().and_then(ChildProcess::exited) {
+                // Every later figure would measure a dead baseline: stop, keeping what finished.
+                let error = format!(
+                    "the mock died during {name} @ level {level_index}: {evidence}; {} finished level(s) are in {}",
+                    run.levels.len(),
+                    dir.display()
+                );
+                run.status = reports::RunStatus::Failed {
+                    error: error.clone(),
+                };
+                run.finished_unix_ms = Some(shard::now_unix_ms());
+                run_dir.write(&run)?;
+                return Err(Error::Failed(error));
+            }
             if target.info.kind == reports::TargetKind::Direct {
                 direct_result = Some(result.clone());
             }
@@ -270,6 +291,17 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
         scenario.mock.itl_ms.mean(),
         interrupted,
     );
+    let measured_none = !interrupted && run.levels.is_empty();
+    if measured_none {
+        let why: Vec<String> = run
+            .targets
+            .iter()
+            .filter_map(|t| Some(format!("{}: {}", t.name, t.not_served_reason.as_deref()?)))
+            .collect();
+        run.status = reports::RunStatus::Failed {
+            error: format!("no target could be measured ({})", why.join("; ")),
+        };
+    }
     run_dir.write(&run)?;
     // Children stop (SIGTERM, then SIGKILL) and are reaped as they drop here.
     drop(targets);
@@ -283,11 +315,40 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
             )),
         }
     }
+    if let reports::RunStatus::Failed { error } = &run.status {
+        return Err(Error::Failed(format!(
+            "{error}; results in {}",
+            dir.display()
+        )));
+    }
     Ok(RunReport {
         run,
         dir,
         interrupted,
     })
+}
+
+/// Lag threshold when the scenario sets none: this many times the timer's own p99 jitter…
+pub const LAG_JITTER_MULTIPLE: f64 = 10.0;
+/// …but never below this, ms.
+pub const LAG_THRESHOLD_FLOOR_MS: f64 = 2.0;
+
+/// The send-lag threshold for the run: the scenario's, else calibrated from the generator's
+/// timer jitter measured now (before any target runs).
+fn calibrate(generator: &Generator, configured_ms: Option<f64>) -> reports::RigCalibration {
+    let jitter_ms = generator.timer_jitter_p99_ns(300) as f64 / 1e6;
+    let (lag_threshold_ms, source) = match configured_ms {
+        Some(ms) => (ms, "scenario"),
+        None => (
+            (LAG_JITTER_MULTIPLE * jitter_ms).max(LAG_THRESHOLD_FLOOR_MS),
+            "calibrated",
+        ),
+    };
+    reports::RigCalibration {
+        timer_jitter_p99_ms: Measured::of(jitter_ms),
+        lag_threshold_ms,
+        source: source.to_string(),
+    }
 }
 
 /// The load one level offers: the level's rate or virtual users, this shard's share of it.

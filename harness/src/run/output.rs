@@ -99,6 +99,7 @@ pub fn new_run(
         environment: environment::collect(pinning),
         scenario: serde_json::to_value(scenario).expect("a parsed scenario serializes"),
         scenario_origin: Some(scenario_origin.to_string()),
+        rig_calibration: None,
         targets: targets.iter().map(|t| t.info.clone()).collect(),
         levels: Vec::new(),
         shard: shard.map(|plan| ShardInfo {

@@ -1,6 +1,20 @@
 //! Reading /proc: a process's CPU time and RSS, the process tree under a pid, and this
 //! process's own CPU time (the load generator's).
 
+/// The machine's CPU time so far, in clock ticks summed over cores: (busy, total), from the
+/// first line of /proc/stat (busy = total − idle − iowait).
+pub fn machine_cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().take(8).sum();
+    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+    Some((total.saturating_sub(idle), total))
+}
+
 /// CPU time (user + system) of this process so far, ns.
 pub fn self_cpu_ns() -> u64 {
     // SAFETY: getrusage fills the struct we pass; RUSAGE_SELF is always valid.

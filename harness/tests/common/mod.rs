@@ -61,6 +61,8 @@ pub fn spec(offered: OfferedLoad, duration_s: f64, stream: bool) -> LevelSpec {
         duration: Duration::from_secs_f64(duration_s),
         connections: 16,
         timeout: Duration::from_secs(5),
+        drain: Duration::from_secs(5),
+        think: None,
         stream,
         slo: Slo::default(),
         lag_threshold_ns: 1_000_000,

@@ -26,6 +26,11 @@ pub struct TimelineRecord {
     pub received_ns: u64,
     /// Response head handed to the connection, CLOCK_MONOTONIC ns; `None` if none was sent.
     pub head_ns: Option<u64>,
+    /// When a non-streamed answer's head was due (received + the whole planned generation),
+    /// CLOCK_MONOTONIC ns: `head_ns` past it is the mock's own lateness. `None` for streams
+    /// (their chunks carry `scheduled_ns`) and early answers.
+    #[serde(default)]
+    pub head_scheduled_ns: Option<u64>,
     /// Content chunks, in order (empty for non-stream responses).
     pub chunks: Vec<ChunkStamp>,
     /// Last byte handed to the connection (or the stream aborted), CLOCK_MONOTONIC ns.

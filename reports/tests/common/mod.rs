@@ -164,6 +164,7 @@ pub fn run(spec: &TrialSpec) -> RunResult {
         },
         scenario: serde_json::json!({ "name": "synthetic" }),
         scenario_origin: None,
+        rig_calibration: None,
         targets: ["direct", spec.gateway]
             .iter()
             .map(|&name| TargetInfo {
@@ -249,6 +250,11 @@ fn level_result(
         errors: BTreeMap::new(),
         achieved_rps,
         goodput_rps: Measured::missing("no SLOs"),
+        completed_in_window: Measured::missing("synthetic"),
+        outstanding_at_end: Measured::of(0),
+        drain_s: Measured::of(0.0),
+        saturated: false,
+        saturation_reasons: Vec::new(),
         chunks_received: 0,
         tokens_received: 0,
         latency: [("e2e", e2e), ("ttft", ttft)]
@@ -262,6 +268,13 @@ fn level_result(
             queued_sends: 0,
             dropped_sends: 0,
             generator_cpu_pct: Measured::of(10.0),
+            lag_threshold_ms: Measured::of(2.0),
+            runtime_lag: Measured::missing("synthetic"),
+            mock_lateness: Measured::missing("synthetic"),
+            machine_cpu_pct: Measured::missing("synthetic"),
+            stale_reconnects: 0,
+            timeline_overwritten: Measured::of(0),
+            timeline_joined_share: Measured::missing("synthetic"),
             rig_limited,
             mock_limited: false,
             reasons: if rig_limited {

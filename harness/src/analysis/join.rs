@@ -1,0 +1,100 @@
+//! The mock timeline join: client stamps and mock records matched by request id (same host,
+//! same clock) split a black-box gateway's time into request path, first-token relay, per-chunk
+//! relay and tail; the same records give the mock's own lateness.
+
+use std::collections::{BTreeMap, HashMap};
+
+use contract::TimelineRecord;
+use hdrhistogram::Histogram;
+
+use crate::load::metrics::{metric, new_histogram, record_ns, Recorder};
+
+/// What the join produced.
+pub struct Joined {
+    /// The split histograms by metric name.
+    pub split: BTreeMap<&'static str, Histogram<u64>>,
+    /// The mock's lateness (chunk sent − scheduled; non-streamed head sent − due), over every
+    /// record whose request the mock received inside the window.
+    pub mock_lateness: Histogram<u64>,
+    /// Sampled requests, and how many of them matched a record.
+    pub sampled: usize,
+    pub matched: usize,
+}
+
+/// Joins client stamps with mock timeline records by request id (same host, same clock).
+pub fn timeline_split(
+    recorder: &Recorder,
+    timeline: &[TimelineRecord],
+    window_ns: (u64, u64),
+) -> Joined {
+    let by_id: HashMap<&str, &TimelineRecord> = timeline
+        .iter()
+        .map(|r| (r.request_id.as_str(), r))
+        .collect();
+    let mut split: BTreeMap<&'static str, Histogram<u64>> = [
+        metric::REQUEST_PATH,
+        metric::FIRST_TOKEN_RELAY,
+        metric::CHUNK_RELAY,
+        metric::TAIL,
+    ]
+    .into_iter()
+    .map(|n| (n, new_histogram()))
+    .collect();
+    let mut add = |name: &'static str, from_ns: u64, to_ns: u64| {
+        if to_ns >= from_ns {
+            record_ns(
+                split.get_mut(name).expect("name listed above"),
+                to_ns - from_ns,
+            );
+        }
+    };
+    let mut matched = 0;
+    for sample in &recorder.samples {
+        let Some(record) = by_id.get(sample.request_id.as_str()) else {
+            continue;
+        };
+        matched += 1;
+        add(metric::REQUEST_PATH, sample.sent_ns, record.received_ns);
+        if let (Some(first_sent), Some(&first_got)) =
+            (record.chunks.first(), sample.content_ns.first())
+        {
+            add(metric::FIRST_TOKEN_RELAY, first_sent.sent_ns, first_got);
+        }
+        // Per-chunk relay only when the gateway kept the chunking (no coalescing or splitting).
+        if record.chunks.len() == sample.content_ns.len() {
+            for (chunk, &got) in record.chunks.iter().zip(&sample.content_ns).skip(1) {
+                add(metric::CHUNK_RELAY, chunk.sent_ns, got);
+            }
+        }
+        if let Some(done) = record.done_ns {
+            add(metric::TAIL, done, sample.done_ns);
+        }
+    }
+    Joined {
+        split,
+        mock_lateness: mock_lateness(timeline, window_ns),
+        sampled: recorder.samples.len(),
+        matched,
+    }
+}
+
+/// The mock's own lateness over the records it received inside `window_ns` (start, end).
+/// Injected stalls are part of the mock's schedule, so a fault never shows as lateness.
+fn mock_lateness(timeline: &[TimelineRecord], (start_ns, end_ns): (u64, u64)) -> Histogram<u64> {
+    let mut lateness = new_histogram();
+    for record in timeline
+        .iter()
+        .filter(|r| r.received_ns >= start_ns && r.received_ns < end_ns)
+    {
+        for chunk in &record.chunks {
+            record_ns(
+                &mut lateness,
+                chunk.sent_ns.saturating_sub(chunk.scheduled_ns),
+            );
+        }
+        if let (Some(due), Some(head)) = (record.head_scheduled_ns, record.head_ns) {
+            record_ns(&mut lateness, head.saturating_sub(due));
+        }
+    }
+    lateness
+}

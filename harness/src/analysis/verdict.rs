@@ -1,0 +1,149 @@
+//! The rules that flag a level: `saturated` (the target is past its knee), `rig_limited` (the
+//! load generator could not keep its schedule) and `mock_limited` (the mock itself ran late).
+//! Each rule's threshold is a named constant, stated in README ("Saturation, rig and mock
+//! flags"); each reason says what was measured against what.
+
+use reports::{LevelResult, OfferedLoad};
+
+use crate::load::metrics::Recorder;
+
+/// Open loop: completions per second below this share of the offered rate…
+pub const COMPLETION_SHORTFALL: f64 = 0.9;
+/// …while the queue (in flight + waiting) grew by more than this share of the window's
+/// offered requests, is saturation.
+pub const QUEUE_GROWTH_SHARE: f64 = 0.05;
+/// Mean e2e of the window's last third above this multiple of its first third…
+pub const LATENCY_RISE: f64 = 1.5;
+/// …and by at least this much, ms, with at least [`MIN_PER_THIRD`] requests in each third.
+pub const LATENCY_RISE_MIN_MS: f64 = 1.0;
+/// Requests each third of the window needs for the latency-rise rule.
+pub const MIN_PER_THIRD: u64 = 20;
+/// Closed loop: throughput rising less than this factor…
+pub const CLOSED_LOOP_GAIN: f64 = 1.1;
+/// …while virtual users grew by at least this factor, is saturation.
+pub const CLOSED_LOOP_USERS_STEP: f64 = 1.5;
+/// Machine CPU busy share above which the reason calls the cores saturated, percent.
+pub const MACHINE_SATURATED_PCT: f64 = 90.0;
+
+/// Why the target is past its knee at this level (empty when it is not).
+pub fn saturation_reasons(
+    offered: &OfferedLoad,
+    recorder: &Recorder,
+    window_s: f64,
+    achieved_rps: f64,
+    previous: Option<&LevelResult>,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if let OfferedLoad::Poisson { rate_rps } | OfferedLoad::Constant { rate_rps } = offered {
+        let offered_in_window = rate_rps * window_s;
+        let growth = recorder.outstanding_at_end as f64 - recorder.queue_at_window_start as f64;
+        if achieved_rps < COMPLETION_SHORTFALL * rate_rps
+            && growth > QUEUE_GROWTH_SHARE * offered_in_window
+        {
+            reasons.push(format!(
+                "completed {achieved_rps:.1}/s, under {:.0}% of the offered {rate_rps:.1}/s, while the queue grew from {} to {} requests",
+                COMPLETION_SHORTFALL * 100.0,
+                recorder.queue_at_window_start,
+                recorder.outstanding_at_end
+            ));
+        }
+    }
+    let mean_ms = |(sum_ns, n): (u64, u64)| sum_ns as f64 / n.max(1) as f64 / 1e6;
+    let [first, _, last] = recorder.e2e_thirds;
+    if first.1 >= MIN_PER_THIRD && last.1 >= MIN_PER_THIRD {
+        let (first_ms, last_ms) = (mean_ms(first), mean_ms(last));
+        if last_ms > LATENCY_RISE * first_ms && last_ms - first_ms > LATENCY_RISE_MIN_MS {
+            reasons.push(format!(
+                "latency rose through the window: mean e2e {first_ms:.2} ms in its first third, {last_ms:.2} ms in its last (over {LATENCY_RISE}×)"
+            ));
+        }
+    }
+    if let (OfferedLoad::Closed { virtual_users }, Some(previous)) = (offered, previous) {
+        if let OfferedLoad::Closed {
+            virtual_users: before,
+        } = previous.offered
+        {
+            let users_step = f64::from(*virtual_users) / f64::from(before.max(1));
+            if users_step >= CLOSED_LOOP_USERS_STEP
+                && previous.achieved_rps > 0.0
+                && achieved_rps < CLOSED_LOOP_GAIN * previous.achieved_rps
+            {
+                reasons.push(format!(
+                    "throughput no longer rises with virtual users: {achieved_rps:.1}/s at {virtual_users} VUs vs {:.1}/s at {before} (under +{:.0}% for {users_step:.1}× the users)",
+                    previous.achieved_rps,
+                    (CLOSED_LOOP_GAIN - 1.0) * 100.0
+                ));
+            }
+        }
+    }
+    reasons
+}
+
+/// What the rig rules read.
+pub struct RigEvidence {
+    pub send_lag_p99_ms: Option<f64>,
+    pub runtime_lag_p99_ms: Option<f64>,
+    pub lag_threshold_ms: f64,
+    pub generator_cpu_pct: f64,
+    pub cpu_limit_pct: f64,
+    pub rig_threads: usize,
+}
+
+/// Why the load generator limited this level (empty when it did not).
+pub fn rig_reasons(evidence: &RigEvidence, recorder: &Recorder) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let threshold = evidence.lag_threshold_ms;
+    if let Some(p99) = evidence.send_lag_p99_ms.filter(|p| *p > threshold) {
+        reasons.push(format!(
+            "send lag p99 {p99:.2} ms > {threshold:.2} ms threshold"
+        ));
+    }
+    if let Some(p99) = evidence.runtime_lag_p99_ms.filter(|p| *p > threshold) {
+        reasons.push(format!(
+            "the generator's runtime ran its tasks (sends and reads) {p99:.2} ms late at p99 > {threshold:.2} ms threshold"
+        ));
+    }
+    if evidence.generator_cpu_pct > evidence.cpu_limit_pct {
+        reasons.push(format!(
+            "load generator CPU {:.0}% > {:.0}% ({} rig thread(s) saturated)",
+            evidence.generator_cpu_pct, evidence.cpu_limit_pct, evidence.rig_threads
+        ));
+    }
+    if recorder.dropped_sends > 0 {
+        reasons.push(format!(
+            "{} sends not sent: no connection was free before their deadline, or the backlog was full",
+            recorder.dropped_sends
+        ));
+    }
+    for (class, count) in &recorder.errors {
+        if class.contains("exhausted") {
+            reasons.push(format!(
+                "{count} connect errors: {}",
+                class.replace('_', " ")
+            ));
+        }
+    }
+    reasons
+}
+
+/// Why the mock limited this level: its own chunks or heads went out late (empty when not).
+/// Never from injected faults (a stall is part of the mock's schedule).
+pub fn mock_reasons(
+    lateness_p99_ms: Option<f64>,
+    threshold_ms: f64,
+    machine_cpu_pct: Option<f64>,
+) -> Vec<String> {
+    let Some(p99) = lateness_p99_ms.filter(|p| *p > threshold_ms) else {
+        return Vec::new();
+    };
+    let cpu = match machine_cpu_pct {
+        Some(pct) if pct >= MACHINE_SATURATED_PCT => format!(
+            "the machine's CPUs were {pct:.0}% busy: saturated, the usual cause on shared cores"
+        ),
+        Some(pct) => format!("the machine's CPUs were {pct:.0}% busy: not saturated"),
+        None => "the machine's CPU could not be read".to_string(),
+    };
+    vec![format!(
+        "the mock sent its chunks or heads {p99:.2} ms late at p99 (> {threshold_ms:.2} ms); {cpu}. This level's figures are compromised"
+    )]
+}
