@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The listen address is taken or not allowed.
-    #[error("cannot listen on {addr}: {cause} (choose another --listen port, or port 0)")]
+    #[error("cannot listen on {addr}: {cause} ({})", bind_hint(.cause))]
     Bind { addr: SocketAddr, cause: io::Error },
     /// The configuration is unusable; `origin` names the file (or the flag) it came from.
     #[error("gateway config {origin}: {message}")]
@@ -16,6 +16,16 @@ pub enum GatewayError {
     /// Reading a file or starting the runtime failed.
     #[error("{what}: {cause}")]
     Io { what: String, cause: io::Error },
+}
+
+/// What to do about a failed bind of `--listen` (or `[admin] listen`).
+fn bind_hint(cause: &io::Error) -> &'static str {
+    match cause.kind() {
+        io::ErrorKind::AddrNotAvailable => {
+            "that address is not one of this machine's: choose another --listen address"
+        }
+        _ => "choose another --listen port, or port 0 for any free port",
+    }
 }
 
 impl GatewayError {

@@ -71,6 +71,10 @@ fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
         "generator_cpu_pct",
         "rig_limited",
         "mock_limited",
+        "saturated",
+        "completed_in_window",
+        "outstanding_at_end",
+        "drain_s",
     ])?;
     let num = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
     for level in &run.levels {
@@ -106,6 +110,16 @@ fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
             num(level.rig.generator_cpu_pct.value),
             level.rig.rig_limited.to_string(),
             level.rig.mock_limited.to_string(),
+            level.saturated.to_string(),
+            level
+                .completed_in_window
+                .value
+                .map_or(String::new(), |v| v.to_string()),
+            level
+                .outstanding_at_end
+                .value
+                .map_or(String::new(), |v| v.to_string()),
+            num(level.drain_s.value),
         ])?;
     }
     writer

@@ -74,6 +74,9 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Most open-loop requests per second one rig thread is asked to schedule.
+pub const MAX_RATE_PER_RIG_THREAD: f64 = 100_000.0;
+
 /// A whole scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -317,6 +320,15 @@ impl Scenario {
                 "[load] connections = {} is below [rig] threads = {}: every load worker needs a connection (raise connections or lower threads)",
                 load.connections, self.rig.threads
             ));
+        }
+        if load.model != LoadModel::Closed {
+            let most = MAX_RATE_PER_RIG_THREAD * self.rig.threads as f64;
+            if let Some(rate) = load.levels.iter().find(|r| **r > most) {
+                return Err(format!(
+                    "[load] level {rate} req/s is more than {} rig thread(s) can schedule (about {MAX_RATE_PER_RIG_THREAD} req/s each): raise [rig] threads, or shard the run (--shard)",
+                    self.rig.threads
+                ));
+            }
         }
         if !(load.drain_s.is_finite() && load.drain_s >= 0.0) {
             return Err("[load] drain_s must be >= 0".into());

@@ -20,11 +20,7 @@ pub fn render(run: &RunResult) -> String {
         .map(|level| {
             let errors: u64 = level.errors.values().sum();
             let added = |k: &str| level.added_latency_ms.get(k).and_then(|m| m.value);
-            let flag = match (level.rig.rig_limited, level.rig.mock_limited) {
-                (true, _) => "RIG_LIMITED",
-                (false, true) => "MOCK_LIMITED",
-                _ => "",
-            };
+            let flag = flags(level);
             vec![
                 level.target.clone(),
                 offered_text(&level.offered),
@@ -40,7 +36,7 @@ pub fn render(run: &RunResult) -> String {
                 errors.to_string(),
                 num(added("e2e_p50")),
                 num(added("e2e_p99")),
-                flag.to_string(),
+                flag,
             ]
         })
         .collect();
@@ -52,4 +48,18 @@ pub fn render(run: &RunResult) -> String {
         }
     }
     out
+}
+
+/// The level's flags, comma-separated: `SATURATED`, `RIG_LIMITED`, `MOCK_LIMITED`.
+pub fn flags(level: &reports::LevelResult) -> String {
+    [
+        (level.saturated, "SATURATED"),
+        (level.rig.rig_limited, "RIG_LIMITED"),
+        (level.rig.mock_limited, "MOCK_LIMITED"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect::<Vec<_>>()
+    .join(",")
 }

@@ -1,6 +1,6 @@
-//! A gateway killed during level two is reported by name with evidence, its level-one figures
-//! are kept and level two's discarded, and the run goes on with the other targets to a
-//! complete, exit-0 end.
+//! A gateway killed during level two is reported by name with evidence, level two is kept with
+//! the errors its users saw, and the run goes on with the other targets to a complete, exit-0
+//! end.
 
 mod common;
 
@@ -53,8 +53,18 @@ fn killed_gateway_is_reported_and_the_run_goes_on() {
         .collect();
     assert_eq!(
         reference_levels,
-        [0],
-        "level one measured, the level it died in not recorded"
+        [0, 1],
+        "level one measured, and the level it died in kept"
+    );
+    let died_in = run
+        .levels
+        .iter()
+        .find(|l| l.target == "reference" && l.level == 1)
+        .expect("level two");
+    assert!(
+        died_in.errors.values().sum::<u64>() > 0,
+        "the level it died in keeps its errors: {:?}",
+        died_in.errors
     );
     assert!(reason.contains("died by level 1"), "{reason}");
     let direct_levels = run.levels.iter().filter(|l| l.target == "direct").count();

@@ -26,6 +26,10 @@ pub struct MockArgs {
     /// Worker threads (default: one per core; 1 runs everything on one thread).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Timeline records kept (ring buffer), overriding the scenario's `timeline_capacity`;
+    /// `gatebench run` sizes it to hold every record of a level.
+    #[arg(long, value_name = "N")]
+    pub timeline_capacity: Option<usize>,
 }
 
 /// Loads the config the arguments describe.
@@ -34,10 +38,18 @@ pub fn load_config(args: &MockArgs) -> Result<MockConfig, MockError> {
         Some(path) => MockConfig::from_scenario_file(path)?,
         None => MockConfig::default(),
     };
+    apply_overrides(args, &mut config);
+    Ok(config)
+}
+
+/// Applies the flags that override a scenario's `[mock]` knobs.
+pub fn apply_overrides(args: &MockArgs, config: &mut MockConfig) {
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
-    Ok(config)
+    if let Some(capacity) = args.timeline_capacity {
+        config.timeline_capacity = capacity.max(1);
+    }
 }
 
 /// Runs the mock until Ctrl-C (or SIGTERM), printing `listening on http://ADDR` once bound.

@@ -8,9 +8,7 @@ use std::net::SocketAddr;
 #[derive(Debug, thiserror::Error)]
 pub enum MockError {
     /// The listen address is taken or not allowed.
-    #[error(
-        "cannot listen on {addr}: {cause} (choose another --port, or --port 0 for any free port)"
-    )]
+    #[error("cannot listen on {addr}: {cause} ({})", bind_hint(.cause))]
     Bind { addr: SocketAddr, cause: io::Error },
     /// The scenario file could not be read.
     #[error("cannot read scenario {path}: {cause}")]
@@ -24,6 +22,21 @@ pub enum MockError {
     /// The runtime could not start.
     #[error("{what}: {cause}")]
     Io { what: String, cause: io::Error },
+}
+
+/// What to do about a failed bind: a taken port wants another `--port`, an address this
+/// machine does not have wants another `--host`.
+pub fn bind_hint(cause: &io::Error) -> &'static str {
+    match cause.kind() {
+        io::ErrorKind::AddrInUse => "the port is in use: choose another --port, or --port 0 for any free port",
+        io::ErrorKind::AddrNotAvailable => {
+            "that address is not one of this machine's: choose another --host (127.0.0.1 by default)"
+        }
+        io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need privileges: choose another --port, or --port 0"
+        }
+        _ => "choose another --host or --port",
+    }
 }
 
 impl MockError {

@@ -73,9 +73,10 @@ pub fn levels_of<'a>(run: &'a RunResult, target: &str) -> Vec<&'a LevelResult> {
     levels
 }
 
-/// Whether the rig or the mock limited a level: its numbers are not the target's.
+/// Whether a level's numbers are not the target's steady state: the rig or the mock limited
+/// it, or the target was saturated (past its knee).
 pub fn is_flagged(level: &LevelResult) -> bool {
-    level.rig.rig_limited || level.rig.mock_limited
+    level.rig.rig_limited || level.rig.mock_limited || level.saturated
 }
 
 /// A measured latency percentile of a level, when present: `metric` is a key of
@@ -108,7 +109,8 @@ pub struct FrontierPoint {
     pub floor: bool,
 }
 
-/// Max achieved RPS with e2e p99 ≤ `bound_ms` over a target's levels (flagged levels excluded),
+/// Max achieved RPS with e2e p99 ≤ `bound_ms` over a target's levels (flagged and saturated
+/// levels excluded),
 /// or why there is none.
 pub fn frontier(levels: &[&LevelResult], bound_ms: f64) -> Result<FrontierPoint, String> {
     let clean: Vec<(&LevelResult, f64)> = levels
@@ -120,7 +122,7 @@ pub fn frontier(levels: &[&LevelResult], bound_ms: f64) -> Result<FrontierPoint,
         return Err(if levels.is_empty() {
             "no levels measured".to_string()
         } else {
-            "no level without a rig/mock flag has an e2e p99".to_string()
+            "no level without a rig/mock/saturation flag has an e2e p99".to_string()
         });
     }
     let best = clean

@@ -151,8 +151,12 @@ pub struct Environment {
 pub struct Pinning {
     /// Cores the load generator's threads ran on.
     pub rig_cores: Vec<u32>,
-    /// Cores the mock and gateway processes ran on.
+    /// Cores the gateway processes ran on (`--pin-target`, less the mock's share).
     pub target_cores: Vec<u32>,
+    /// Cores the mock ran on: the first half of `--pin-target` when it names two or more, so
+    /// the mock and the gateway do not compete; the same cores as the gateway when it names one.
+    #[serde(default)]
+    pub mock_cores: Vec<u32>,
 }
 
 /// A target: `direct` (the mock itself) or a gateway in front of it.

@@ -320,3 +320,50 @@ fn decision_serializes_to_json() {
     assert_eq!(json["findings"][0]["evidence"]["test"], "mann_whitney");
     assert!(json["findings"][0]["metric"].is_string());
 }
+
+#[test]
+fn a_level_saturated_only_in_the_candidate_fails_as_lost_capacity() {
+    let spec = TrialSpec::new(0);
+    let baseline = trials(&spec, 1, 5);
+    let mut candidate = trials(&spec, 101, 5);
+    for run in &mut candidate {
+        for level in run
+            .levels
+            .iter_mut()
+            .filter(|l| l.target == "reference" && l.level == 1)
+        {
+            level.saturated = true;
+            level.saturation_reasons =
+                vec!["completed 90/s, under 90% of the offered 200/s".into()];
+        }
+    }
+    let decision = decide(&baseline, &candidate, &GateThresholds::default()).expect("decides");
+    assert!(!decision.passed, "{}", decision.to_text());
+    assert_eq!(
+        decision.capacity_lost.len(),
+        1,
+        "{:?}",
+        decision.capacity_lost
+    );
+    assert!(
+        decision.summary_line().starts_with("FAIL")
+            && decision.summary_line().contains("lost capacity")
+    );
+    // Saturated on both sides: shown as excluded, not silently dropped, and not a failure.
+    let mut both = baseline.clone();
+    for run in &mut both {
+        for level in run
+            .levels
+            .iter_mut()
+            .filter(|l| l.target == "reference" && l.level == 1)
+        {
+            level.saturated = true;
+        }
+    }
+    let decision = decide(&both, &candidate, &GateThresholds::default()).expect("decides");
+    assert!(decision.passed, "{}", decision.to_text());
+    assert!(decision
+        .excluded
+        .iter()
+        .any(|e| e.contains("saturated on both")));
+}

@@ -50,6 +50,33 @@ pub struct LevelContext<'a> {
     pub timeline_overwritten: Option<u64>,
 }
 
+impl<'a> LevelContext<'a> {
+    /// A context for a level measured outside `gatebench run` (tests, benches): no process to
+    /// sample, no stages, no profile, no timeline, the default thresholds.
+    pub fn standalone(target: &'a str, offered: OfferedLoad, stream: bool) -> LevelContext<'a> {
+        LevelContext {
+            target,
+            level: 0,
+            offered,
+            warmup_s: 0.0,
+            stream,
+            lag_threshold_ms: 2.0,
+            cpu_saturation_pct: 90.0,
+            mock_lateness_ms: 2.0,
+            rig_threads: 1,
+            resources: crate::sample::no_process_resources("measured in-process"),
+            late_start: None,
+            stages: None,
+            profile: ProfileOutcome::default(),
+            direct: None,
+            is_direct: true,
+            previous: None,
+            joined: None,
+            timeline_overwritten: None,
+        }
+    }
+}
+
 /// What the profile window of a level produced.
 #[derive(Debug, Default)]
 pub struct ProfileOutcome {

@@ -23,8 +23,6 @@ pub fn run(cmd: MockCommand) -> Result<()> {
         }
         None => MockConfig::default(),
     };
-    if let Some(seed) = args.seed {
-        config.seed = seed;
-    }
+    mock_upstream::cli::apply_overrides(&args, &mut config);
     mock_upstream::cli::run(args, config).map_err(Error::from)
 }

@@ -205,7 +205,8 @@ pub async fn run_worker(
 /// Counts a send the generator could not make in time (`not_sent`): part of the level's error
 /// rate, since nobody got an answer, and evidence that the rig could not keep up.
 fn not_sent(ctx: &LevelCtx, recorder: &mut Recorder, intended_ns: u64) {
-    if intended_ns < ctx.end_ns {
+    // Still waiting when the window closed (given up in the drain), not before.
+    if intended_ns < ctx.end_ns && monotonic_ns() >= ctx.end_ns {
         recorder.outstanding_at_end += 1;
     }
     if intended_ns >= ctx.window_start_ns && intended_ns < ctx.end_ns {

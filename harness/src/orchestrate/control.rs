@@ -183,7 +183,11 @@ pub async fn scrape_stages(
             let result = StageResult {
                 count: s.count,
                 latency,
-                effective_parallelism: s.total_us / 1e6 / wall_s.max(1e-9),
+                // Over the interval the histograms actually covered (since their last reset),
+                // when the gateway says; else the nominal window.
+                effective_parallelism: s.total_us
+                    / 1e6
+                    / s.covered_us.map_or(wall_s, |us| us as f64 / 1e6).max(1e-9),
                 histogram: s.histogram,
             };
             (s.stage, result)

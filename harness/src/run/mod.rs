@@ -97,7 +97,7 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::failed("cannot find the gatebench binary", e))?;
     let logs = run_dir.logs();
-    let pin_target = options.pin_target.as_deref();
+    let (pin_mock, pin_target) = split_target_cores(options.pin_target.as_deref());
     let load = &scenario.load;
     let level_s = load.warmup_s + load.duration_s;
     let mut progress = Progress::new(
@@ -120,6 +120,8 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
                 "0".into(),
                 "--scenario".into(),
                 scenario_path.display().to_string(),
+                "--timeline-capacity".into(),
+                timeline_capacity(scenario).to_string(),
             ];
             let child = ChildProcess::spawn(
                 "mock",
@@ -159,9 +161,18 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
 
     let pinning = match (&options.pin_rig, &options.pin_target) {
         (None, None) => None,
-        (rig, target) => Some(Pinning {
+        (rig, _) => Some(Pinning {
             rig_cores: rig.iter().flatten().map(|c| *c as u32).collect(),
-            target_cores: target.iter().flatten().map(|c| *c as u32).collect(),
+            target_cores: pin_target
+                .iter()
+                .flat_map(|c| c.iter())
+                .map(|c| *c as u32)
+                .collect(),
+            mock_cores: pin_mock
+                .iter()
+                .flat_map(|c| c.iter())
+                .map(|c| *c as u32)
+                .collect(),
         }),
     };
     let calibration = calibrate(&generator, scenario.rig.lag_threshold_ms);
@@ -351,6 +362,37 @@ fn calibrate(generator: &Generator, configured_ms: Option<f64>) -> reports::RigC
     }
 }
 
+/// `--pin-target` cores split into the mock's and the gateways': the first half for the mock
+/// when there are two or more, the same cores for both when there is one.
+fn split_target_cores(cores: Option<&[usize]>) -> (Option<&[usize]>, Option<&[usize]>) {
+    match cores {
+        Some(cores) if cores.len() >= 2 => {
+            let (mock, gateway) = cores.split_at(cores.len() / 2);
+            (Some(mock), Some(gateway))
+        }
+        other => (other, other),
+    }
+}
+
+/// Most memory the mock's timeline ring may take, bytes.
+const TIMELINE_BUDGET_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// A timeline ring that holds every record of the largest level (warmup, window and drain, with
+/// 20% to spare), within [`TIMELINE_BUDGET_BYTES`]; what still overflows is counted per level.
+fn timeline_capacity(scenario: &crate::scenario::Scenario) -> usize {
+    let load = &scenario.load;
+    let level_s = load.warmup_s + load.duration_s + load.drain_s.min(load.timeout_s);
+    let largest = load.levels.iter().copied().fold(0.0, f64::max);
+    let requests = match load.model {
+        // A virtual user completes at most one request per mock TTFT (≥ 1 ms).
+        LoadModel::Closed => largest * level_s * 1000.0 / scenario.mock.ttft_ms.mean().max(1.0),
+        LoadModel::Poisson | LoadModel::Constant => largest * level_s,
+    };
+    let record_bytes = 160.0 + 24.0 * scenario.mock.output_tokens.mean().max(1.0);
+    let cap = (TIMELINE_BUDGET_BYTES / record_bytes).max(16_384.0);
+    (requests * 1.2).clamp(16_384.0, cap) as usize
+}
+
 /// The load one level offers: the level's rate or virtual users, this shard's share of it.
 fn offered_load(model: LoadModel, level_value: f64, shard: Option<ShardPlan>) -> OfferedLoad {
     let (share, rate_scale) = match shard {
@@ -376,12 +418,11 @@ fn level_line(name: &str, result: &LevelResult) -> String {
     let ms = |metric: &str, which: &str| {
         results::pct(result, metric, which).map_or("-".into(), |v| format!("{v:.2}"))
     };
-    let flag = if result.rig.rig_limited {
-        " [RIG_LIMITED]"
-    } else if result.rig.mock_limited {
-        " [MOCK_LIMITED]"
+    let flags = crate::table::flags(result);
+    let flag = if flags.is_empty() {
+        String::new()
     } else {
-        ""
+        format!(" [{flags}]")
     };
     format!(
         "  {name} @ {}: {:.1} ok rps, p50 {} ms, p99 {} ms, errors {errors}{flag}",

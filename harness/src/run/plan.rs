@@ -58,6 +58,16 @@ impl Plan {
         };
         if let Some(shard) = options.shard {
             check_shard(&scenario, shard.index, shard.count)?;
+            let now_ms = super::shard::now_unix_ms();
+            if shard.start_at_unix_ms < now_ms {
+                return Err(Error::Input(format!(
+                    "--shard {}/{}: the common start {} is {:.1} s in the past; give a future --start-at (or a fresh --start-file)",
+                    shard.index,
+                    shard.count,
+                    shard.start_at_unix_ms,
+                    (now_ms - shard.start_at_unix_ms) as f64 / 1000.0
+                )));
+            }
         }
         Ok(Plan {
             scenario,

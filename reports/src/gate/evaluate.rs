@@ -37,6 +37,7 @@ pub fn decide(
         findings: Vec::new(),
         warnings: Vec::new(),
         excluded: Vec::new(),
+        capacity_lost: Vec::new(),
         thresholds: thresholds.clone(),
     };
     let (base_groups, cand_groups) = (group(baseline), group(candidate));
@@ -57,6 +58,37 @@ pub fn decide(
             ));
             continue;
         }
+        let saturated = |trials: &Vec<Trial<'_>>| {
+            trials.iter().filter(|(_, l)| l.saturated).count() * 2 > trials.len()
+        };
+        let direct_target = is_direct(baseline, target) || is_direct(candidate, target);
+        match (saturated(base_trials), saturated(cand_trials)) {
+            (false, true) if !direct_target => {
+                let why: Vec<&str> = cand_trials
+                    .iter()
+                    .flat_map(|(_, l)| l.saturation_reasons.iter().map(String::as_str))
+                    .take(1)
+                    .collect();
+                decision.capacity_lost.push(format!(
+                    "{target} {load}: saturated in the candidate but not in the baseline — it lost capacity ({})",
+                    why.join("; ")
+                ));
+                continue;
+            }
+            (true, true) => {
+                decision.excluded.push(format!(
+                    "{target} {load}: saturated on both sides (past the knee: not a steady-state level)"
+                ));
+                continue;
+            }
+            (true, false) => {
+                decision.excluded.push(format!(
+                    "{target} {load}: saturated in the baseline only (the candidate gained capacity)"
+                ));
+                continue;
+            }
+            _ => {}
+        }
         let limited = limited_trials(&[("baseline", base_trials), ("candidate", cand_trials)]);
         if !limited.is_empty() {
             decision
@@ -64,7 +96,7 @@ pub fn decide(
                 .push(format!("{target} {load}: {limited}"));
             continue;
         }
-        let direct = is_direct(baseline, target) || is_direct(candidate, target);
+        let direct = direct_target;
         for metric in GateThresholds::GATED {
             let threshold = thresholds
                 .threshold_pct(metric)
@@ -124,7 +156,7 @@ pub fn decide(
             ));
         }
     }
-    if decision.findings.is_empty() {
+    if decision.findings.is_empty() && decision.capacity_lost.is_empty() {
         let why = if decision.excluded.is_empty() {
             "no gateway target × level is in both baseline and candidate".to_string()
         } else {
@@ -135,7 +167,8 @@ pub fn decide(
         };
         return Err(GateError::NothingToCompare(why));
     }
-    decision.passed = !decision.findings.iter().any(|f| f.regression);
+    decision.passed =
+        !decision.findings.iter().any(|f| f.regression) && decision.capacity_lost.is_empty();
     Ok(decision)
 }
 

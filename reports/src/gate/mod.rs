@@ -166,8 +166,12 @@ pub struct GateDecision {
     /// Things that make the result less trustworthy (machine drift, missing levels, untested
     /// metrics past their threshold).
     pub warnings: Vec<String>,
-    /// Target × levels left out of the decision, and why (rig- or mock-limited).
+    /// Target × levels left out of the decision, and why (rig- or mock-limited, or saturated
+    /// on both sides).
     pub excluded: Vec<String>,
+    /// Target × levels saturated in the candidate but not in the baseline: capacity lost, a
+    /// regression in its own right whatever the latencies say.
+    pub capacity_lost: Vec<String>,
     /// Thresholds in force.
     pub thresholds: GateThresholds,
 }

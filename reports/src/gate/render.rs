@@ -20,6 +20,9 @@ pub(super) fn evidence_text(evidence: &Evidence) -> String {
 impl GateDecision {
     /// One line: pass or fail, naming the metric, level and (when known) stage.
     pub fn summary_line(&self) -> String {
+        if let (None, Some(lost)) = (self.worst_regression(), self.capacity_lost.first()) {
+            return format!("FAIL: {lost}");
+        }
         match self.worst_regression() {
             Some(worst) => {
                 let more = self.regressions().count() - 1;
@@ -67,6 +70,7 @@ impl GateDecision {
             out.push_str(&format!("\n- {}\n", explain(finding)));
         }
         for (title, items) in [
+            ("Capacity lost", &self.capacity_lost),
             ("Warnings", &self.warnings),
             ("Excluded from the decision", &self.excluded),
         ] {
@@ -85,7 +89,11 @@ impl GateDecision {
     pub fn to_text(&self) -> String {
         let mut out = format!("{}\n\n", self.summary_line());
         out.push_str(&aligned(&HEADER, &self.rows(), 3));
-        for (title, items) in [("warning", &self.warnings), ("excluded", &self.excluded)] {
+        for (title, items) in [
+            ("capacity lost", &self.capacity_lost),
+            ("warning", &self.warnings),
+            ("excluded", &self.excluded),
+        ] {
             for item in items {
                 out.push_str(&format!("{title}: {item}\n"));
             }

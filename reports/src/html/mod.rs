@@ -203,10 +203,20 @@ fn flag_text(level: &LevelResult) -> String {
     if level.rig.mock_limited {
         flags.push("mock limited");
     }
+    if level.saturated {
+        flags.push("saturated");
+    }
     if flags.is_empty() {
         return String::new();
     }
-    let reasons = level.rig.reasons.join("; ");
+    let reasons = level
+        .rig
+        .reasons
+        .iter()
+        .chain(&level.saturation_reasons)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
     format!(
         "<span class=\"flag\" title=\"{}\">⚑ {}</span>{}",
         escape(&reasons),

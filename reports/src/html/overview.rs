@@ -123,7 +123,10 @@ pub(super) fn method(run: &RunResult) -> String {
          percentile minus <code>direct</code>'s (the mock alone) at the same level in this run. \
          <b>rig limited</b>: the load generator itself was the bottleneck at that level (sends \
          late, dropped, or its CPU saturated), so the numbers there are not the target's. \
-         <b>mock limited</b>: the mock upstream was the bottleneck. Flagged levels are marked \
+         <b>mock limited</b>: the mock upstream itself sent late. <b>saturated</b>: the target \
+         was past its knee (completions fell behind the offered rate with a growing queue, \
+         latency rose through the window, or closed-loop throughput stopped rising): shown, but \
+         not a steady-state figure. Flagged levels are marked \
          <span class=\"flag\">⚑</span> in tables and with a red × in charts, and are left out of \
          the throughput frontier.</p>",
     );

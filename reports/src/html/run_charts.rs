@@ -335,6 +335,6 @@ pub(super) fn frontier(run: &RunResult) -> Result<String, ReportError> {
          the highest achieved throughput at a level whose e2e p99 was within the bound, the level \
          it was seen at and the p99 measured there. <span class=\"floor\">floor</span> (▲ in the \
          chart) means no higher level was measured cleanly, so the true maximum may be higher. \
-         Levels flagged rig or mock limited are not used.</p>{table}</section>"
+         Levels flagged rig or mock limited, or saturated, are not used.</p>{table}</section>"
     ))
 }
