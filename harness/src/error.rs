@@ -70,15 +70,12 @@ impl From<crate::scenario::ScenarioError> for Error {
     }
 }
 
-impl From<reports::html::ReportError> for Error {
-    fn from(error: reports::html::ReportError) -> Error {
-        Error::Input(error.to_string())
-    }
-}
-
-impl From<reports::merge::MergeError> for Error {
-    fn from(error: reports::merge::MergeError) -> Error {
-        Error::Input(error.to_string())
+impl From<reports::Error> for Error {
+    fn from(error: reports::Error) -> Error {
+        match error {
+            reports::Error::Write { .. } => Error::Failed(error.to_string()),
+            _ => Error::Input(error.to_string()),
+        }
     }
 }
 

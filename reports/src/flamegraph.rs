@@ -2,25 +2,13 @@
 //! share a gateway's stage map gives (samples whose deepest matching frame belongs to a stage /
 //! all samples; the rest is `runtime/other`).
 
+use crate::error::Error;
 use std::collections::BTreeMap;
 
 use regex::Regex;
 
 /// Name of the share of samples no stage pattern matched.
 pub const OTHER: &str = "runtime/other";
-
-/// Why a flamegraph or stage map could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum FlamegraphError {
-    #[error("stage map pattern `{pattern}` for stage {stage} is not a valid regex: {message}")]
-    Pattern {
-        stage: String,
-        pattern: String,
-        message: String,
-    },
-    #[error("cannot render flamegraph: {0}")]
-    Render(String),
-}
 
 /// Frame patterns → stage, checked in order.
 pub struct StageMap {
@@ -29,13 +17,13 @@ pub struct StageMap {
 
 impl StageMap {
     /// Compiles `(stage, regex)` pairs.
-    pub fn new(rules: &[(String, String)]) -> Result<StageMap, FlamegraphError> {
+    pub fn new(rules: &[(String, String)]) -> Result<StageMap, Error> {
         let rules = rules
             .iter()
             .map(|(stage, pattern)| {
                 Regex::new(pattern)
                     .map(|re| (stage.clone(), re))
-                    .map_err(|e| FlamegraphError::Pattern {
+                    .map_err(|e| Error::Pattern {
                         stage: stage.clone(),
                         pattern: pattern.clone(),
                         message: e.to_string(),
@@ -82,13 +70,13 @@ impl StageMap {
 }
 
 /// Renders folded stacks as an interactive SVG flamegraph.
-pub fn render_svg(folded: &str, title: &str) -> Result<Vec<u8>, FlamegraphError> {
+pub fn render_svg(folded: &str, title: &str) -> Result<Vec<u8>, Error> {
     let mut options = inferno::flamegraph::Options::default();
     options.title = title.to_string();
     options.count_name = "samples".to_string();
     let mut svg = Vec::new();
     inferno::flamegraph::from_lines(&mut options, folded.lines(), &mut svg)
-        .map_err(|e| FlamegraphError::Render(e.to_string()))?;
+        .map_err(|e| Error::Render(e.to_string()))?;
     Ok(svg)
 }
 

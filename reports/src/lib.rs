@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod charts;
 pub mod compare;
+pub mod error;
 pub mod escape;
 pub mod flamegraph;
 pub mod gate;
@@ -21,4 +22,5 @@ pub mod schema;
 pub mod stats;
 pub mod text_table;
 
+pub use error::Error;
 pub use schema::*;

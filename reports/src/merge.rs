@@ -3,6 +3,7 @@
 //! are summed, a level is rig-limited if any shard was (or a shard is missing from it), and
 //! added latency is recomputed against the merged `direct`.
 
+use crate::error::Error;
 use std::collections::BTreeMap;
 
 use crate::level::{add_latency_vs_direct, summarize};
@@ -12,54 +13,19 @@ use crate::schema::{
 };
 use contract::histogram::{deserialize_histogram, serialize_histogram};
 
-/// Why shards could not be merged; each names the odd shard.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum MergeError {
-    #[error("nothing to merge: give the shard directories of one sharded run")]
-    Empty,
-    #[error("{0} is not a shard (it was not run with --shard i/n)")]
-    NotAShard(String),
-    #[error("{label}: {what} differs from {first}'s; shards of one run share it")]
-    Mismatch {
-        label: String,
-        what: &'static str,
-        first: String,
-    },
-    #[error("{label} and {other} are both shard {index}")]
-    Duplicate {
-        label: String,
-        other: String,
-        index: u32,
-    },
-    #[error("shard(s) {missing} missing (have {have}): merge needs all {count}")]
-    Missing {
-        missing: String,
-        count: u32,
-        have: String,
-    },
-    #[error("{label}: histogram `{metric}` of {target} level {level}: {message}")]
-    Histogram {
-        label: String,
-        target: String,
-        level: usize,
-        metric: String,
-        message: String,
-    },
-}
-
 /// Merges the shards of one run (`label` names each, e.g. its directory, for errors).
-pub fn merge(shards: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
-    let (first_label, first) = shards.first().ok_or(MergeError::Empty)?;
+pub fn merge(shards: &[(String, RunResult)]) -> Result<RunResult, Error> {
+    let (first_label, first) = shards.first().ok_or(Error::NothingToMerge)?;
     let info = |label: &str, run: &RunResult| {
         run.shard
             .clone()
-            .ok_or_else(|| MergeError::NotAShard(label.to_string()))
+            .ok_or_else(|| Error::NotAShard(label.to_string()))
     };
     let first_info = info(first_label, first)?;
     let mut by_index: BTreeMap<u32, &str> = BTreeMap::new();
     for (label, run) in shards {
         let shard = info(label, run)?;
-        let mismatch = |what| MergeError::Mismatch {
+        let mismatch = |what| Error::ShardMismatch {
             label: label.clone(),
             what,
             first: first_label.clone(),
@@ -77,7 +43,7 @@ pub fn merge(shards: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
             return Err(mismatch("common start"));
         }
         if let Some(other) = by_index.insert(shard.index, label) {
-            return Err(MergeError::Duplicate {
+            return Err(Error::DuplicateShard {
                 label: label.clone(),
                 other: other.to_string(),
                 index: shard.index,
@@ -90,7 +56,7 @@ pub fn merge(shards: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
         .map(|i| format!("{i}/{count}"))
         .collect();
     if !missing.is_empty() {
-        return Err(MergeError::Missing {
+        return Err(Error::MissingShards {
             missing: missing.join(", "),
             count,
             have: by_index
@@ -211,7 +177,7 @@ fn merge_level(
     members: &[(u32, &LevelResult)],
     count: u32,
     label: &dyn Fn(u32) -> String,
-) -> Result<LevelResult, MergeError> {
+) -> Result<LevelResult, Error> {
     let (_, first) = members[0];
     let sum = |f: &dyn Fn(&LevelResult) -> u64| members.iter().map(|(_, l)| f(l)).sum::<u64>();
     let offered = match first.offered {
@@ -246,7 +212,7 @@ fn merge_level(
     for (index, level) in members {
         for (metric, text) in &level.histograms {
             let histogram =
-                deserialize_histogram(text).map_err(|message| MergeError::Histogram {
+                deserialize_histogram(text).map_err(|message| Error::ShardHistogram {
                     label: label(*index),
                     target: level.target.clone(),
                     level: level.level,
@@ -259,7 +225,7 @@ fn merge_level(
                 }
                 Some(into) => {
                     let into: &mut hdrhistogram::Histogram<u64> = into;
-                    into.add(&histogram).map_err(|e| MergeError::Histogram {
+                    into.add(&histogram).map_err(|e| Error::ShardHistogram {
                         label: label(*index),
                         target: level.target.clone(),
                         level: level.level,

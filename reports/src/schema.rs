@@ -5,6 +5,7 @@
 //! "not recorded (schema version 1)". Units are in field names (`_ms`, `_ns`, `_rps`, `_bytes`, `_pct`). A figure that could not
 //! be obtained is a [`Measured`] with `value: null` and a `reason`, never 0.
 
+use crate::error::Error;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -421,30 +422,19 @@ fn v1_missing<T>() -> Measured<T> {
     Measured::missing("not recorded (schema version 1)")
 }
 
-/// Why a `run.json` could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum SchemaError {
-    /// Not JSON of this shape.
-    #[error("not a gatebench run.json: {0}")]
-    Malformed(String),
-    /// Written by a build with another schema.
-    #[error("run.json has schema_version {found}, this build reads {OLDEST_READABLE_VERSION} to {SCHEMA_VERSION} (use the gatebench that wrote it)")]
-    Version { found: u64 },
-}
-
 impl RunResult {
     /// Parses a `run.json`, checking the schema version first.
-    pub fn from_json(text: &str) -> Result<RunResult, SchemaError> {
+    pub fn from_json(text: &str) -> Result<RunResult, Error> {
         let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| SchemaError::Malformed(e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| Error::Malformed(e.to_string()))?;
         let found = value
             .get("schema_version")
             .and_then(|v| v.as_u64())
             .unwrap_or(0);
         if !(u64::from(OLDEST_READABLE_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&found) {
-            return Err(SchemaError::Version { found });
+            return Err(Error::Version { found });
         }
-        serde_json::from_value(value).map_err(|e| SchemaError::Malformed(e.to_string()))
+        serde_json::from_value(value).map_err(|e| Error::Malformed(e.to_string()))
     }
 }
 
@@ -466,7 +456,7 @@ mod tests {
     #[test]
     fn rejects_other_schema_versions() {
         let err = RunResult::from_json(r#"{"schema_version": 99}"#).unwrap_err();
-        assert!(matches!(err, SchemaError::Version { found: 99 }));
+        assert!(matches!(err, Error::Version { found: 99 }));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{run, trials, TrialSpec};
-use reports::gate::{confirmed, decide, Evidence, GateError, GateThresholds};
+use reports::gate::{confirmed, decide, Evidence, GateThresholds};
 use reports::metric::Metric;
 
 fn slowdown() -> TrialSpec {
@@ -210,7 +210,10 @@ fn rig_limited_levels_are_excluded_and_said_so() {
         &GateThresholds::default(),
     )
     .expect_err("nothing left to compare");
-    assert!(matches!(error, GateError::NothingToCompare(_)), "{error}");
+    assert!(
+        matches!(error, reports::Error::NothingToCompare(_)),
+        "{error}"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod fixture;
 use std::collections::BTreeSet;
 
 use reports::analysis::{frontier, levels_of, stage_growth};
-use reports::html::{read_run, render, write_report, ReportError, ReportOptions};
+use reports::html::{read_run, render, write_report, ReportOptions};
 
 fn report(test: &str, options: &ReportOptions) -> String {
     let dir = fixture::results_dir(test);
@@ -212,7 +212,7 @@ fn flamegraphs_and_diffs_are_embedded_as_documents() {
         },
     )
     .unwrap_err();
-    assert!(matches!(err, ReportError::UnknownBase { .. }));
+    assert!(matches!(err, reports::Error::UnknownBase { .. }));
     assert!(err.to_string().contains("reference, other"));
 }
 
@@ -229,9 +229,57 @@ fn write_report_replaces_the_file_atomically_and_stays_small() {
 
     std::fs::write(dir.join("run.json"), r#"{"schema_version": 99}"#).expect("overwrite");
     let err = read_run(&dir).unwrap_err();
-    assert!(matches!(err, ReportError::Schema { .. }), "{err}");
+    assert!(matches!(err, reports::Error::RunFile { .. }), "{err}");
     assert!(
         err.to_string().contains("run.json"),
         "names the file: {err}"
     );
+}
+
+#[test]
+fn a_version_1_run_reads_with_the_new_fields_null_and_renders() {
+    let dir = fixture::results_dir("v1");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).expect("run.json"))
+            .expect("json");
+    // What a version-1 gatebench wrote: none of the fields schema 2 added.
+    value["schema_version"] = 1.into();
+    let object = value.as_object_mut().expect("object");
+    object.remove("rig_calibration");
+    object.remove("scenario_origin");
+    for level in value["levels"].as_array_mut().expect("levels") {
+        let level = level.as_object_mut().expect("level");
+        for key in [
+            "completed_in_window",
+            "outstanding_at_end",
+            "drain_s",
+            "saturated",
+            "saturation_reasons",
+        ] {
+            level.remove(key);
+        }
+        let rig = level["rig"].as_object_mut().expect("rig");
+        for key in [
+            "lag_threshold_ms",
+            "runtime_lag",
+            "mock_lateness",
+            "machine_cpu_pct",
+            "stale_reconnects",
+            "timeline_overwritten",
+            "timeline_joined_share",
+        ] {
+            rig.remove(key);
+        }
+    }
+    std::fs::write(dir.join("run.json"), value.to_string()).expect("write v1");
+    let run = read_run(&dir).expect("a version-1 run reads");
+    assert_eq!(run.schema_version, 1);
+    let level = &run.levels[0];
+    assert!(!level.saturated);
+    assert_eq!(level.outstanding_at_end.value, None);
+    assert_eq!(
+        level.rig.mock_lateness.reason.as_deref(),
+        Some("not recorded (schema version 1)")
+    );
+    write_report(&dir, &ReportOptions::default()).expect("a version-1 run still renders");
 }

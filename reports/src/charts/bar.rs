@@ -1,13 +1,14 @@
 //! [`bar_chart`]: horizontal bars per category, stacked or grouped.
 
+use crate::error::Error;
 use plotters::prelude::*;
 
 use super::frame::{draw_legend, legend_height, note_no_data, tag, Swatch};
 use super::*;
 
 /// Draws `chart` and returns the `<svg>` element.
-pub fn bar_chart(chart: &BarChart) -> Result<String, ChartError> {
-    let fail = |e: &dyn std::fmt::Display| ChartError {
+pub fn bar_chart(chart: &BarChart) -> Result<String, Error> {
+    let fail = |e: &dyn std::fmt::Display| Error::Chart {
         chart: chart.id.clone(),
         message: e.to_string(),
     };

@@ -1,5 +1,6 @@
 //! [`line_chart`]: series against a linear, log or percentile x axis.
 
+use crate::error::Error;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -8,8 +9,8 @@ use super::frame::{draw_legend, legend_height, note_no_data, tag, Swatch};
 use super::*;
 
 /// Draws `chart` and returns the `<svg>` element.
-pub fn line_chart(chart: &LineChart) -> Result<String, ChartError> {
-    let fail = |e: &dyn std::fmt::Display| ChartError {
+pub fn line_chart(chart: &LineChart) -> Result<String, Error> {
+    let fail = |e: &dyn std::fmt::Display| Error::Chart {
         chart: chart.id.clone(),
         message: e.to_string(),
     };

@@ -37,16 +37,6 @@ const PALETTE: [RGBColor; 10] = [
 /// Colour of flagged (rig- or mock-limited) points.
 const FLAG_COLOR: RGBColor = RGBColor(200, 0, 0);
 
-/// A chart could not be drawn.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot draw chart `{chart}`: {message}")]
-pub struct ChartError {
-    /// The chart's id.
-    pub chart: String,
-    /// What plotters reported.
-    pub message: String,
-}
-
 /// How a point is marked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Marker {

@@ -1,13 +1,13 @@
 //! The gate's arithmetic: group trials by target × level, exclude limited levels, test each gated
 //! metric, and explain regressions by stage.
 
+use crate::error::Error;
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
 use super::{
-    is_direct, Evidence, Finding, FlamegraphRef, GateDecision, GateError, GateThresholds,
-    StageShift,
+    is_direct, Evidence, Finding, FlamegraphRef, GateDecision, GateThresholds, StageShift,
 };
 use crate::metric::{describe_level, limited_reason, Metric};
 use crate::stats::{
@@ -25,12 +25,12 @@ pub fn decide(
     baseline: &[RunResult],
     candidate: &[RunResult],
     thresholds: &GateThresholds,
-) -> Result<GateDecision, GateError> {
+) -> Result<GateDecision, Error> {
     if baseline.is_empty() {
-        return Err(GateError::NoRuns { side: "baseline" });
+        return Err(Error::NoRuns { side: "baseline" });
     }
     if candidate.is_empty() {
-        return Err(GateError::NoRuns { side: "candidate" });
+        return Err(Error::NoRuns { side: "candidate" });
     }
     let mut decision = GateDecision {
         passed: true,
@@ -165,7 +165,7 @@ pub fn decide(
                 decision.excluded.join("; ")
             )
         };
-        return Err(GateError::NothingToCompare(why));
+        return Err(Error::NothingToCompare(why));
     }
     decision.passed =
         !decision.findings.iter().any(|f| f.regression) && decision.capacity_lost.is_empty();
@@ -192,7 +192,7 @@ fn evaluate(
     (base_trials, base_values): (&[Trial<'_>], &[f64]),
     (cand_trials, cand_values): (&[Trial<'_>], &[f64]),
     thresholds: &GateThresholds,
-) -> Result<Finding, GateError> {
+) -> Result<Finding, Error> {
     let bad_sign = if metric.higher_is_better() { -1.0 } else { 1.0 };
     let enough_trials =
         base_values.len() >= thresholds.min_trials && cand_values.len() >= thresholds.min_trials;
@@ -203,7 +203,7 @@ fn evaluate(
             Alternative::Greater
         };
         let test = mann_whitney_u(cand_values, base_values, alternative).map_err(|e| {
-            GateError::Statistic {
+            Error::Statistic {
                 target: base_trials[0].1.target.clone(),
                 level: base_trials[0].1.level,
                 metric: metric.name(),
@@ -319,7 +319,7 @@ fn limited_trials(sides: &[(&str, &Vec<Trial<'_>>)]) -> String {
 }
 
 /// The histogram `name` of every trial, merged, as an empirical distribution.
-fn merged(trials: &[Trial<'_>], name: &str) -> Result<EmpiricalDistribution, GateError> {
+fn merged(trials: &[Trial<'_>], name: &str) -> Result<EmpiricalDistribution, Error> {
     let mut total: Option<Histogram<u64>> = None;
     for trial in trials {
         let Some(text) = trial.1.histograms.get(name) else {
@@ -339,8 +339,8 @@ fn merged(trials: &[Trial<'_>], name: &str) -> Result<EmpiricalDistribution, Gat
         .map_err(|e| histogram_error(&trials[0], name, e.to_string()))
 }
 
-fn histogram_error((run, level): &Trial<'_>, name: &str, message: String) -> GateError {
-    GateError::Histogram {
+fn histogram_error((run, level): &Trial<'_>, name: &str, message: String) -> Error {
+    Error::Histogram {
         run_id: run.run_id.clone(),
         target: level.target.clone(),
         level: level.level,

@@ -221,34 +221,6 @@ pub fn confirmed(decisions: &[GateDecision]) -> bool {
     })
 }
 
-/// Why the gate could not decide (the CLI exits 2).
-#[derive(Debug, thiserror::Error)]
-pub enum GateError {
-    /// One side has no runs.
-    #[error("no {side} runs given")]
-    NoRuns { side: &'static str },
-    /// No gateway target × level could be compared.
-    #[error("nothing to compare: {0}")]
-    NothingToCompare(String),
-    /// Per-trial values could not be tested.
-    #[error("target {target}, level {level}, {metric}: {message}")]
-    Statistic {
-        target: String,
-        level: usize,
-        metric: &'static str,
-        message: String,
-    },
-    /// A serialized histogram does not decode.
-    #[error("run {run_id}, target {target}, level {level}, histogram `{metric}`: {message}")]
-    Histogram {
-        run_id: String,
-        target: String,
-        level: usize,
-        metric: String,
-        message: String,
-    },
-}
-
 /// Whether `name` is the direct (no gateway) target in `runs`.
 fn is_direct(runs: &[RunResult], name: &str) -> bool {
     name == "direct"

@@ -8,12 +8,13 @@
 //! document, parsed as XML exactly as when the file is opened alone, so click-to-zoom, search
 //! and hover details keep working; a `data:` URI keeps the page a single file with no network.
 
+use crate::error::Error;
 use std::io::BufReader;
 use std::path::{Component, Path, PathBuf};
 
 use base64::Engine as _;
 
-use super::{escape, ReportError, ReportOptions};
+use super::{escape, ReportOptions};
 use crate::schema::{LevelResult, RunResult, TargetKind};
 
 /// The gateway diff flamegraphs compare against: the one asked for (which must be a gateway of
@@ -21,7 +22,7 @@ use crate::schema::{LevelResult, RunResult, TargetKind};
 pub(super) fn choose_base(
     run: &RunResult,
     options: &ReportOptions,
-) -> Result<Option<String>, ReportError> {
+) -> Result<Option<String>, Error> {
     let gateways = || run.targets.iter().filter(|t| t.kind == TargetKind::Gateway);
     match &options.base_gateway {
         Some(name) => {
@@ -29,7 +30,7 @@ pub(super) fn choose_base(
                 Ok(Some(name.clone()))
             } else {
                 let known: Vec<&str> = gateways().map(|t| t.name.as_str()).collect();
-                Err(ReportError::UnknownBase {
+                Err(Error::UnknownBase {
                     name: name.clone(),
                     known: if known.is_empty() {
                         "none".to_string()

@@ -2,10 +2,11 @@
 //! serializes (per-stage growth from the lowest to the highest level, effective parallelism), its
 //! flamegraphs per level, and diff flamegraphs against the base gateway.
 
+use crate::error::Error;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{anchor, escape, flame, not_available, ReportError};
+use super::{anchor, escape, flame, not_available};
 use crate::analysis::{
     levels_of, offered_text, offered_unit, offered_value, stage_growth, stage_order,
     SERIALIZED_GROWTH, SERIALIZED_PARALLELISM, STAGES,
@@ -20,7 +21,7 @@ pub(super) fn section(
     dir: &Path,
     name: &str,
     base: Option<&str>,
-) -> Result<String, ReportError> {
+) -> Result<String, Error> {
     let levels = levels_of(run, name);
     let mut out = format!(
         "<section id=\"{}\"><h2>Gateway: {}</h2>",
@@ -40,7 +41,7 @@ pub(super) fn section(
 }
 
 /// Latency and CPU share per stage at the highest level that has either.
-fn stage_breakdown(name: &str, levels: &[&LevelResult]) -> Result<String, ReportError> {
+fn stage_breakdown(name: &str, levels: &[&LevelResult]) -> Result<String, Error> {
     let mut out = String::from("<h3>Stage breakdown</h3>");
     let Some(level) = levels
         .iter()
@@ -134,7 +135,7 @@ fn stage_breakdown(name: &str, levels: &[&LevelResult]) -> Result<String, Report
 }
 
 /// Per-stage growth from the lowest to the highest level, and mean stage time against load.
-fn serializes(name: &str, levels: &[&LevelResult]) -> Result<String, ReportError> {
+fn serializes(name: &str, levels: &[&LevelResult]) -> Result<String, Error> {
     let mut out = String::from("<h3>Where it serializes</h3>");
     let Some((low, high, rows)) = stage_growth(levels) else {
         out.push_str(&not_available("needs stage timings at two or more levels"));

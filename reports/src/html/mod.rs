@@ -13,11 +13,11 @@ mod run_charts;
 
 pub use flame::diff_svg;
 
+use crate::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::charts::ChartError;
-use crate::schema::{LevelResult, Measured, RunResult, SchemaError, TargetKind};
+use crate::schema::{LevelResult, Measured, RunResult, TargetKind};
 
 /// Choices a reader of the report makes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,49 +27,26 @@ pub struct ReportOptions {
     pub base_gateway: Option<String>,
 }
 
-/// Why a report could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// A results file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// `run.json` is not one this build understands.
-    #[error("{}: {source}", path.display())]
-    Schema { path: PathBuf, source: SchemaError },
-    /// `report.html` could not be written.
-    #[error("cannot write {}: {source} (is the results directory writable?)", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// The base gateway asked for is not a gateway of this run.
-    #[error("base gateway `{name}` is not a gateway in this run (gateways: {known})")]
-    UnknownBase { name: String, known: String },
-    /// A chart could not be drawn.
-    #[error(transparent)]
-    Chart(#[from] ChartError),
-}
-
 /// Reads `dir/run.json`, refusing a schema version this build does not know.
-pub fn read_run(dir: &Path) -> Result<RunResult, ReportError> {
+pub fn read_run(dir: &Path) -> Result<RunResult, Error> {
     let path = dir.join("run.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
         path: path.clone(),
         source,
     })?;
-    RunResult::from_json(&text).map_err(|source| ReportError::Schema { path, source })
+    RunResult::from_json(&text).map_err(|source| Error::RunFile {
+        path,
+        source: Box::new(source),
+    })
 }
 
 /// Reads `dir/run.json` and writes `dir/report.html` (temp file + rename); returns its path.
-pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<PathBuf, ReportError> {
+pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<PathBuf, Error> {
     let run = read_run(dir)?;
     let html = render(&run, dir, options)?;
     let path = dir.join("report.html");
     let temp = dir.join(".report.html.tmp");
-    let write_error = |source| ReportError::Write {
+    let write_error = |source| Error::Write {
         path: path.clone(),
         source,
     };
@@ -79,7 +56,7 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<PathBuf, Repo
 }
 
 /// The whole page for `run`; `dir` is its results directory (flamegraph files are read from it).
-pub fn render(run: &RunResult, dir: &Path, options: &ReportOptions) -> Result<String, ReportError> {
+pub fn render(run: &RunResult, dir: &Path, options: &ReportOptions) -> Result<String, Error> {
     let base = flame::choose_base(run, options)?;
     let gateways: Vec<&str> = run
         .targets

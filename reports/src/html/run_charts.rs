@@ -1,10 +1,11 @@
 //! Charts over the whole run: load curves per target, latency distributions per level, errors,
 //! resources, and the throughput frontier with its evidence table.
 
+use crate::error::Error;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::{escape, not_available, ReportError};
+use super::{escape, not_available};
 use crate::analysis::{
     frontier as frontier_at, is_flagged, latency_ms, levels_of, offered_text, offered_unit,
     offered_value, percentile_curve, trim_float, FRONTIER_BOUNDS_MS,
@@ -69,7 +70,7 @@ fn chart_block(title_html: &str, svg: String, note: &str) -> String {
 }
 
 /// Throughput, latency, added latency, errors, CPU and RSS against offered load.
-pub(super) fn load_charts(run: &RunResult) -> Result<String, ReportError> {
+pub(super) fn load_charts(run: &RunResult) -> Result<String, Error> {
     let x_label = load_axis(run);
     let line = |id: &str, title: &str, y_label: &str, series: Vec<Series>| {
         line_chart(&LineChart {
@@ -156,7 +157,7 @@ pub(super) fn load_charts(run: &RunResult) -> Result<String, ReportError> {
 }
 
 /// Stacked bars of failed requests by class for every target × level, plus the error table.
-fn errors_chart(run: &RunResult) -> Result<String, ReportError> {
+fn errors_chart(run: &RunResult) -> Result<String, Error> {
     let classes: BTreeSet<&String> = run.levels.iter().flat_map(|l| l.errors.keys()).collect();
     let rows: Vec<&LevelResult> = run
         .targets
@@ -195,7 +196,7 @@ fn errors_chart(run: &RunResult) -> Result<String, ReportError> {
 }
 
 /// Per level: the e2e HDR percentile curve, TTFT and ITL distributions, one line per target.
-pub(super) fn distributions(run: &RunResult) -> Result<String, ReportError> {
+pub(super) fn distributions(run: &RunResult) -> Result<String, Error> {
     let mut out = String::from(
         "<section id=\"distributions\"><h2>Latency distributions</h2><p class=\"note\">Percentile \
          curves from the HdrHistograms: x is 1/(1−q) on a log scale, so p90, p99, p99.9 and \
@@ -268,7 +269,7 @@ pub(super) fn distributions(run: &RunResult) -> Result<String, ReportError> {
 }
 
 /// The throughput frontier: chart plus a table giving each reading's evidence.
-pub(super) fn frontier(run: &RunResult) -> Result<String, ReportError> {
+pub(super) fn frontier(run: &RunResult) -> Result<String, Error> {
     let mut series = Vec::new();
     let mut table = String::from("<div class=\"scroll\"><table><tr><th class=\"l\">target</th>");
     for bound in FRONTIER_BOUNDS_MS {

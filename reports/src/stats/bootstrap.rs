@@ -12,14 +12,13 @@
 //! Requests inside one run are not independent (shared machine state, queues), so intervals over
 //! requests are narrower than trial-to-trial variation; `gate` prefers trials when it has them.
 
+use crate::error::Error;
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Beta, Distribution};
 use rand_pcg::Pcg64Mcg;
 
-use super::{
-    check_sample, percentile_interval, BootstrapOptions, ChangeEstimate, Contrast, StatsError,
-};
+use super::{check_sample, percentile_interval, BootstrapOptions, ChangeEstimate, Contrast};
 
 /// Median of `values` (mean of the two middle values for an even count); NaN when empty.
 pub fn median(values: &[f64]) -> f64 {
@@ -47,13 +46,13 @@ pub fn bootstrap_change(
     statistic: impl Fn(&[f64]) -> f64,
     contrast: Contrast,
     options: &BootstrapOptions,
-) -> Result<ChangeEstimate, StatsError> {
+) -> Result<ChangeEstimate, Error> {
     options.validate()?;
     check_sample(baseline, "baseline")?;
     check_sample(candidate, "candidate")?;
     let estimate = contrast
         .of(statistic(baseline), statistic(candidate))
-        .ok_or_else(|| StatsError::ZeroBaseline {
+        .ok_or_else(|| Error::ZeroBaseline {
             statistic: "statistic".into(),
         })?;
     let mut rng = Pcg64Mcg::seed_from_u64(options.seed);
@@ -74,7 +73,7 @@ pub fn bootstrap_change(
         }
     }
     if replicates.is_empty() {
-        return Err(StatsError::ZeroBaseline {
+        return Err(Error::ZeroBaseline {
             statistic: "statistic in every resample".into(),
         });
     }
@@ -98,7 +97,7 @@ pub struct EmpiricalDistribution {
 
 impl EmpiricalDistribution {
     /// The distribution of `histogram`'s samples; fails when it holds none.
-    pub fn from_histogram(histogram: &Histogram<u64>) -> Result<Self, StatsError> {
+    pub fn from_histogram(histogram: &Histogram<u64>) -> Result<Self, Error> {
         let mut values = Vec::new();
         let mut cumulative = Vec::new();
         let mut running = 0u64;
@@ -108,7 +107,7 @@ impl EmpiricalDistribution {
             cumulative.push(running);
         }
         if running == 0 {
-            return Err(StatsError::Empty { which: "histogram" });
+            return Err(Error::EmptySample { which: "histogram" });
         }
         Ok(EmpiricalDistribution { values, cumulative })
     }
@@ -156,10 +155,10 @@ pub fn bootstrap_quantile_change(
     candidate: &EmpiricalDistribution,
     quantile: f64,
     options: &BootstrapOptions,
-) -> Result<ChangeEstimate, StatsError> {
+) -> Result<ChangeEstimate, Error> {
     options.validate()?;
     if !(0.0..=1.0).contains(&quantile) {
-        return Err(StatsError::InvalidOption(format!(
+        return Err(Error::InvalidOption(format!(
             "quantile {quantile} is not in 0..=1"
         )));
     }
@@ -167,7 +166,7 @@ pub fn bootstrap_quantile_change(
     let base_point = baseline.quantile(quantile) as f64;
     let estimate = contrast
         .of(base_point, candidate.quantile(quantile) as f64)
-        .ok_or_else(|| StatsError::ZeroBaseline {
+        .ok_or_else(|| Error::ZeroBaseline {
             statistic: format!("q{quantile}"),
         })?;
     let order_statistic = |distribution: &EmpiricalDistribution| {
@@ -187,7 +186,7 @@ pub fn bootstrap_quantile_change(
         }
     }
     if replicates.is_empty() {
-        return Err(StatsError::ZeroBaseline {
+        return Err(Error::ZeroBaseline {
             statistic: format!("q{quantile} in every resample"),
         });
     }

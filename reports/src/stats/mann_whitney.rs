@@ -7,9 +7,10 @@
 //! 5 fully separated it says 0.012 where the truth is 2/252 ≈ 0.0079), and the count is cheap.
 //! Larger samples use the normal approximation with tie and continuity corrections.
 
+use crate::error::Error;
 use serde::Serialize;
 
-use super::{check_sample, normal_cdf, StatsError};
+use super::{check_sample, normal_cdf};
 
 /// Largest n1 + n2 for which the exact permutation p-value is computed.
 pub const EXACT_MAX_TOTAL: usize = 40;
@@ -56,7 +57,7 @@ pub fn mann_whitney_u(
     a: &[f64],
     b: &[f64],
     alternative: Alternative,
-) -> Result<MannWhitney, StatsError> {
+) -> Result<MannWhitney, Error> {
     check_sample(a, "first")?;
     check_sample(b, "second")?;
     let (n1, n2) = (a.len(), b.len());

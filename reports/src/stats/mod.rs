@@ -12,29 +12,13 @@ mod mann_whitney;
 mod normal;
 mod proportion;
 
+use crate::error::Error;
 use serde::Serialize;
 
 pub use bootstrap::{bootstrap_change, bootstrap_quantile_change, median, EmpiricalDistribution};
 pub use mann_whitney::{mann_whitney_u, Alternative, MannWhitney, PValueMethod, EXACT_MAX_TOTAL};
 pub use normal::{normal_cdf, normal_quantile};
 pub use proportion::proportion_difference_ci;
-
-/// Why a statistic could not be computed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StatsError {
-    /// A sample (or histogram) holds no values.
-    #[error("the {which} sample is empty")]
-    Empty { which: &'static str },
-    /// A value is NaN or infinite.
-    #[error("the {which} sample holds a value that is not a finite number")]
-    NotFinite { which: &'static str },
-    /// A relative change from a baseline of zero is undefined.
-    #[error("the baseline {statistic} is 0: a relative change is undefined")]
-    ZeroBaseline { statistic: String },
-    /// An option is out of range.
-    #[error("invalid option: {0}")]
-    InvalidOption(String),
-}
 
 /// A two-sided confidence interval, in the unit of the quantity it bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -111,15 +95,15 @@ impl Default for BootstrapOptions {
 }
 
 impl BootstrapOptions {
-    fn validate(&self) -> Result<(), StatsError> {
+    fn validate(&self) -> Result<(), Error> {
         if self.iterations < 100 {
-            return Err(StatsError::InvalidOption(format!(
+            return Err(Error::InvalidOption(format!(
                 "bootstrap iterations {} < 100: too few for a percentile interval",
                 self.iterations
             )));
         }
         if !(self.confidence > 0.5 && self.confidence < 1.0) {
-            return Err(StatsError::InvalidOption(format!(
+            return Err(Error::InvalidOption(format!(
                 "confidence {} is not in (0.5, 1)",
                 self.confidence
             )));
@@ -155,12 +139,12 @@ fn percentile_interval(replicates: &mut [f64], confidence: f64) -> Interval {
     }
 }
 
-fn check_sample(values: &[f64], which: &'static str) -> Result<(), StatsError> {
+fn check_sample(values: &[f64], which: &'static str) -> Result<(), Error> {
     if values.is_empty() {
-        return Err(StatsError::Empty { which });
+        return Err(Error::EmptySample { which });
     }
     if values.iter().any(|v| !v.is_finite()) {
-        return Err(StatsError::NotFinite { which });
+        return Err(Error::NotFinite { which });
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! method: Wilson intervals per side, combined. Unlike the Wald interval it behaves at rates near
 //! 0, which is where a gateway's error rate lives.
 
-use super::{normal_quantile, Interval, StatsError};
+use super::{normal_quantile, Interval};
+use crate::error::Error;
 
 /// Interval for `failures_b / total_b − failures_a / total_a` (a fraction, not percent).
 pub fn proportion_difference_ci(
@@ -11,17 +12,15 @@ pub fn proportion_difference_ci(
     failures_b: u64,
     total_b: u64,
     confidence: f64,
-) -> Result<Interval, StatsError> {
+) -> Result<Interval, Error> {
     if total_a == 0 {
-        return Err(StatsError::Empty { which: "first" });
+        return Err(Error::EmptySample { which: "first" });
     }
     if total_b == 0 {
-        return Err(StatsError::Empty { which: "second" });
+        return Err(Error::EmptySample { which: "second" });
     }
     if failures_a > total_a || failures_b > total_b {
-        return Err(StatsError::InvalidOption(
-            "more failures than requests".into(),
-        ));
+        return Err(Error::InvalidOption("more failures than requests".into()));
     }
     let z = normal_quantile(0.5 + confidence / 2.0);
     let (pa, la, ua) = wilson(failures_a, total_a, z);
