@@ -29,7 +29,14 @@ for level in run["levels"]:
             svg = runs[-1].parent / level["flamegraph"]
             assert svg.is_file() and svg.with_suffix(".folded").is_file(), (name, level["flamegraph"])
     for key in ("e2e_p50", "e2e_p99", "ttft_p50"):
-        assert level["added_latency_ms"][key]["value"] is not None, (name, key)
+        added = level["added_latency_ms"][key]
+        if level["target"] == "direct":
+            assert added["value"] is None and added["reason"] == "baseline", (name, key, added)
+        else:
+            assert added["value"] is not None, (name, key)
+            low, high = level["added_latency_ci_ms"][key]["value"]
+            assert low <= added["value"] <= high, (name, key, added, low, high)
+    assert level["latency"]["outside_mock"]["value"]["count"] > 0, name
 assert any(l["flamegraph"] for l in run["levels"] if l["target"] == "reference"), "no reference flamegraph"
 print(f"run.json ok: {runs[-1]} ({len(run['levels'])} levels)")
 

@@ -102,7 +102,11 @@ pub fn merge(shards: &[(String, RunResult)]) -> Result<RunResult, Error> {
         .map(|l| (l.level, l.clone()))
         .collect();
     for level in &mut levels {
-        add_latency_vs_direct(level, directs.get(&level.level));
+        let is_direct = first
+            .targets
+            .iter()
+            .any(|t| t.name == level.target && t.kind == TargetKind::Direct);
+        add_latency_vs_direct(level, directs.get(&level.level), is_direct);
     }
 
     let most_levels = shards
@@ -327,6 +331,8 @@ fn merge_level(
         tokens_received: sum(&|l| l.tokens_received),
         latency,
         added_latency_ms: BTreeMap::new(),
+        added_latency_ci_ms: BTreeMap::new(),
+        overhead_below_zero_share: Measured::missing("recomputed after the merge"),
         rig: RigHealth {
             send_lag,
             late_sends: sum(&|l| l.rig.late_sends),

@@ -311,10 +311,26 @@ pub struct LevelResult {
     /// ((e2e − ttft) / (completion tokens − 1)), `max_gap` (longest gap per stream), and the
     /// timeline split `request_path` (client send → mock received), `first_token_relay` (mock
     /// sent first chunk → client got it), `chunk_relay` (same, chunks 2..n), `tail` (mock done →
-    /// client done).
+    /// client done); per request from the same join, `outside_mock` (client e2e from the
+    /// actual send minus the mock's own service time, received → done) and `outside_mock_ttft`
+    /// (first token − actual send − (mock's first chunk − received)), and for gateways
+    /// `gateway_overhead` (outside_mock − direct's median at the level: signed, may be below 0).
     pub latency: BTreeMap<String, Measured<LatencySummary>>,
-    /// Added latency vs `direct` at the same level, ms, by `<metric>_<percentile>` (e.g. `e2e_p99`).
+    /// Added latency vs `direct` at the same level, ms, by `<metric>_<percentile>` (`e2e_p50`,
+    /// `e2e_p90`, `e2e_p99`, `e2e_p999`, `ttft_p50`, …): quantile_q of this target's
+    /// `outside_mock` (or `outside_mock_ttft`) minus the same quantile of `direct`'s, so neither
+    /// side's mock time is charged to the other. `direct` itself: null, "baseline".
+    /// (Version-1 runs: the difference of the e2e / TTFT percentiles.)
     pub added_latency_ms: BTreeMap<String, Measured<f64>>,
+    /// 95% bootstrap interval over requests of each `added_latency_ms` entry, ms `[low, high]`:
+    /// noise shows as a wide interval, never as a negative cost.
+    #[serde(default)]
+    pub added_latency_ci_ms: BTreeMap<String, Measured<[f64; 2]>>,
+    /// Share of this gateway's requests whose `gateway_overhead` (outside-mock time minus
+    /// direct's median at the level) is below zero: how much of the distribution is noise
+    /// around direct's own.
+    #[serde(default = "v1_missing")]
+    pub overhead_below_zero_share: Measured<f64>,
     /// Health of the load generator itself during this level.
     pub rig: RigHealth,
     /// Gateway process resources during this level.

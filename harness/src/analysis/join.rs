@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use contract::TimelineRecord;
 use hdrhistogram::Histogram;
 
-use crate::load::metrics::{metric, new_histogram, record_ns, Recorder};
+use crate::load::metrics::{id_hash, metric, new_histogram, record_ns, Recorder};
 
 /// What the join produced.
 pub struct Joined {
@@ -16,9 +16,10 @@ pub struct Joined {
     /// The mock's lateness (chunk sent − scheduled; non-streamed head sent − due), over every
     /// record whose request the mock received inside the window.
     pub mock_lateness: Histogram<u64>,
-    /// Sampled requests, and how many of them matched a record.
-    pub sampled: usize,
-    pub matched: usize,
+    /// Successful requests of the window, and how many of them matched a mock record (the
+    /// per-request overhead join covers every request, not a sample).
+    pub requests: u64,
+    pub matched: u64,
 }
 
 /// Joins client stamps with mock timeline records by request id (same host, same clock).
@@ -40,6 +41,7 @@ pub fn timeline_split(
     .into_iter()
     .map(|n| (n, new_histogram()))
     .collect();
+    let outside = per_request_outside_mock(recorder, timeline);
     let mut add = |name: &'static str, from_ns: u64, to_ns: u64| {
         if to_ns >= from_ns {
             record_ns(
@@ -48,12 +50,10 @@ pub fn timeline_split(
             );
         }
     };
-    let mut matched = 0;
     for sample in &recorder.samples {
         let Some(record) = by_id.get(sample.request_id.as_str()) else {
             continue;
         };
-        matched += 1;
         add(metric::REQUEST_PATH, sample.sent_ns, record.received_ns);
         if let (Some(first_sent), Some(&first_got)) =
             (record.chunks.first(), sample.content_ns.first())
@@ -70,12 +70,49 @@ pub fn timeline_split(
             add(metric::TAIL, done, sample.done_ns);
         }
     }
+    let (outside_e2e, outside_ttft, matched) = outside;
+    split.insert(metric::OUTSIDE_MOCK, outside_e2e);
+    split.insert(metric::OUTSIDE_MOCK_TTFT, outside_ttft);
     Joined {
         split,
         mock_lateness: mock_lateness(timeline, window_ns),
-        sampled: recorder.samples.len(),
+        requests: recorder.join.len() as u64 + recorder.join_dropped,
         matched,
     }
+}
+
+/// Every successful request of the window joined to its mock record: the time it spent outside
+/// the mock (client e2e from the actual send − the mock's received → done), and for streams the
+/// same for the first token (client first token − send − (mock first chunk − received)).
+fn per_request_outside_mock(
+    recorder: &Recorder,
+    timeline: &[TimelineRecord],
+) -> (Histogram<u64>, Histogram<u64>, u64) {
+    let by_hash: HashMap<u64, &TimelineRecord> = timeline
+        .iter()
+        .map(|r| (id_hash(&r.request_id), r))
+        .collect();
+    let (mut e2e, mut ttft) = (new_histogram(), new_histogram());
+    let mut matched = 0;
+    for stamps in &recorder.join {
+        let Some(record) = by_hash.get(&stamps.id) else {
+            continue;
+        };
+        let Some(mock_done) = record.done_ns else {
+            continue;
+        };
+        matched += 1;
+        let mock_service = mock_done.saturating_sub(record.received_ns);
+        let client = stamps.done_ns.saturating_sub(stamps.sent_ns);
+        // Never below 0 but by clock resolution (one host, one clock): clamp, do not drop.
+        record_ns(&mut e2e, client.saturating_sub(mock_service));
+        if let (Some(first_chunk), true) = (record.chunks.first(), stamps.first_ns > 0) {
+            let mock_first = first_chunk.sent_ns.saturating_sub(record.received_ns);
+            let client_first = stamps.first_ns.saturating_sub(stamps.sent_ns);
+            record_ns(&mut ttft, client_first.saturating_sub(mock_first));
+        }
+    }
+    (e2e, ttft, matched)
 }
 
 /// The mock's own lateness over the records it received inside `window_ns` (start, end).

@@ -109,7 +109,10 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
             metric::REQUEST_PATH
             | metric::FIRST_TOKEN_RELAY
             | metric::CHUNK_RELAY
-            | metric::TAIL => "no sampled request matched a mock timeline record",
+            | metric::TAIL
+            | metric::OUTSIDE_MOCK => "no request matched a mock timeline record",
+            metric::OUTSIDE_MOCK_TTFT if !ctx.stream => "non-streaming scenario: no token timings",
+            metric::OUTSIDE_MOCK_TTFT => "no streamed request matched a mock timeline record",
             metric::SEND_LAG => "closed loop: sends follow responses, no schedule to lag",
             _ => no_ok,
         };
@@ -157,10 +160,10 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
                 &joined.mock_lateness,
                 "no mock timeline record in the window",
             ),
-            if joined.sampled == 0 {
-                Measured::missing("no request was sampled for the join")
+            if joined.requests == 0 {
+                Measured::missing("no successful request to join")
             } else {
-                Measured::of(joined.matched as f64 / joined.sampled as f64)
+                Measured::of(joined.matched as f64 / joined.requests as f64)
             },
         ),
         None => {
@@ -213,6 +216,8 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         tokens_received: recorder.tokens,
         latency,
         added_latency_ms: BTreeMap::new(),
+        added_latency_ci_ms: BTreeMap::new(),
+        overhead_below_zero_share: Measured::missing("not computed yet"),
         rig: RigHealth {
             send_lag,
             late_sends: recorder.late_sends,
@@ -243,12 +248,7 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         flamegraph: profile.flamegraph,
         flamegraph_missing: profile.missing,
     };
-    if ctx.is_direct {
-        let baseline = result.clone();
-        add_latency_vs_direct(&mut result, Some(&baseline));
-    } else {
-        add_latency_vs_direct(&mut result, ctx.direct);
-    }
+    add_latency_vs_direct(&mut result, ctx.direct, ctx.is_direct);
     result
 }
 

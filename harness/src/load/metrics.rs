@@ -23,6 +23,34 @@ pub mod metric {
     pub const CHUNK_RELAY: &str = "chunk_relay";
     pub const TAIL: &str = "tail";
     pub const MAX_GAP: &str = "max_gap";
+    pub const OUTSIDE_MOCK: &str = "outside_mock";
+    pub const OUTSIDE_MOCK_TTFT: &str = "outside_mock_ttft";
+}
+
+/// Most requests per level kept in compact form for the per-request join (32 bytes each:
+/// 64 MiB at the cap); beyond it the join covers the first ones and says so.
+pub const JOIN_CAP: usize = 2_000_000;
+
+/// What the per-request overhead join needs of one successful request, and nothing more.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinStamps {
+    /// Hash of the request id ([`id_hash`]).
+    pub id: u64,
+    /// Actual send, CLOCK_MONOTONIC ns.
+    pub sent_ns: u64,
+    /// First content event (streams), ns; 0 when there was none.
+    pub first_ns: u64,
+    /// Last byte, ns.
+    pub done_ns: u64,
+}
+
+/// The request id's join key (64-bit SipHash with fixed keys: the same in the harness and for
+/// the mock's records).
+pub fn id_hash(request_id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    request_id.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// A latency histogram in microseconds (1 µs to 1 h, 3 significant digits).
@@ -90,6 +118,10 @@ pub struct Recorder {
     pub stale_reconnects: u64,
     /// Last completion (or failure) of any request, CLOCK_MONOTONIC ns.
     pub last_done_ns: u64,
+    /// Every successful in-window request's join stamps (up to [`JOIN_CAP`]).
+    pub join: Vec<JoinStamps>,
+    /// Successful in-window requests not kept in `join` because it was full.
+    pub join_dropped: u64,
     /// Sample of stamps for the timeline join: a uniform reservoir over the window.
     pub samples: Vec<RequestStamps>,
     /// Most samples kept.
@@ -131,6 +163,8 @@ impl Recorder {
             e2e_thirds: [(0, 0); 3],
             stale_reconnects: 0,
             last_done_ns: 0,
+            join: Vec::new(),
+            join_dropped: 0,
             samples: Vec::new(),
             sample_cap,
             sampled_from: 0,
@@ -209,6 +243,9 @@ impl Recorder {
             mine.1 += theirs.1;
         }
         self.stale_reconnects += other.stale_reconnects;
+        let room = JOIN_CAP.saturating_sub(self.join.len());
+        self.join_dropped += other.join_dropped + other.join.len().saturating_sub(room) as u64;
+        self.join.extend(other.join.into_iter().take(room));
         self.last_done_ns = self.last_done_ns.max(other.last_done_ns);
         // Workers hold equal shares of the window's requests, each reservoir uniform over its
         // own: together they are uniform over the level.

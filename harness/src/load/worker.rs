@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use reports::OfferedLoad;
 use tokio::sync::watch;
 
-use super::metrics::{metric, Recorder, RequestStamps};
+use super::metrics::{id_hash, metric, JoinStamps, Recorder, RequestStamps};
 use super::request::{execute, Conn, Exchange, Outcome};
 use super::schedule::Arrivals;
 use super::LevelCtx;
@@ -287,6 +287,16 @@ fn record(ctx: &LevelCtx, recorder: &mut Recorder, exchange: Exchange) -> Option
                 recorder.record(metric::TPOT, (e2e_ns - ttft) / u64::from(tokens - 1));
             }
         }
+    }
+    if recorder.join.len() < super::metrics::JOIN_CAP {
+        recorder.join.push(JoinStamps {
+            id: id_hash(&exchange.request_id),
+            sent_ns: exchange.sent_ns,
+            first_ns: exchange.content_ns.first().copied().unwrap_or(0),
+            done_ns: exchange.done_ns,
+        });
+    } else {
+        recorder.join_dropped += 1;
     }
     let Exchange {
         request_id,

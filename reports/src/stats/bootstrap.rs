@@ -156,13 +156,30 @@ pub fn bootstrap_quantile_change(
     quantile: f64,
     options: &BootstrapOptions,
 ) -> Result<ChangeEstimate, Error> {
+    bootstrap_quantile_contrast(
+        baseline,
+        candidate,
+        quantile,
+        Contrast::RelativeChange,
+        options,
+    )
+}
+
+/// Bootstrap interval over requests for `contrast` of a latency `quantile` between two
+/// histograms ([`Contrast::Difference`]: candidate − baseline, in the histograms' unit).
+pub fn bootstrap_quantile_contrast(
+    baseline: &EmpiricalDistribution,
+    candidate: &EmpiricalDistribution,
+    quantile: f64,
+    contrast: Contrast,
+    options: &BootstrapOptions,
+) -> Result<ChangeEstimate, Error> {
     options.validate()?;
     if !(0.0..=1.0).contains(&quantile) {
         return Err(Error::InvalidOption(format!(
             "quantile {quantile} is not in 0..=1"
         )));
     }
-    let contrast = Contrast::RelativeChange;
     let base_point = baseline.quantile(quantile) as f64;
     let estimate = contrast
         .of(base_point, candidate.quantile(quantile) as f64)

@@ -15,7 +15,10 @@ mod proportion;
 use crate::error::Error;
 use serde::Serialize;
 
-pub use bootstrap::{bootstrap_change, bootstrap_quantile_change, median, EmpiricalDistribution};
+pub use bootstrap::{
+    bootstrap_change, bootstrap_quantile_change, bootstrap_quantile_contrast, median,
+    EmpiricalDistribution,
+};
 pub use mann_whitney::{mann_whitney_u, Alternative, MannWhitney, PValueMethod, EXACT_MAX_TOTAL};
 pub use normal::{normal_cdf, normal_quantile};
 pub use proportion::proportion_difference_ci;

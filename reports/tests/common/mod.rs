@@ -262,6 +262,8 @@ fn level_result(
             .map(|(name, h)| (name.to_string(), Measured::of(summary(h))))
             .collect(),
         added_latency_ms: BTreeMap::new(),
+        added_latency_ci_ms: BTreeMap::new(),
+        overhead_below_zero_share: Measured::missing("synthetic"),
         rig: RigHealth {
             send_lag: Measured::missing("synthetic"),
             late_sends: 0,
