@@ -1,0 +1,67 @@
+//! The gateway's own cost, per request: a known 200 µs injected into the route stage shows as
+//! +200 µs of added p50 over its delay-free twin (within 50 µs), and at one virtual user a
+//! pass-through proxy's added p50 is positive with its whole interval above zero.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn a_known_delay_shows_in_added_latency_and_a_proxy_costs_more_than_nothing() {
+    let (child, dir, out) = spawn_run(
+        "overhead",
+        "targets = [\"direct\", \"reference\", \"reference@inject-route-200us\"]\n[load]\nmodel = \"closed\"\nlevels = [1, 1, 1, 1, 1]\nwarmup_s = 0.3\nduration_s = 1.2\nstream = false\n[profile]\nenabled = false\n[mock]\nttft_ms = 5\nitl_ms = 0\noutput_tokens = 16\ntokens_per_chunk = 16\n",
+    );
+    let output = child.wait_with_output().expect("gatebench exits");
+    assert_eq!(output.status.code(), Some(0));
+    let run = read_run(&out);
+    // Five identical levels: each runs direct, the twin and the slowed twin back to back, so
+    // the machine's drift between targets seconds apart cancels in the median of the shifts.
+    let level = |name: &str, index: usize| {
+        run.levels
+            .iter()
+            .find(|l| l.target == name && l.level == index)
+            .unwrap_or_else(|| panic!("{name} measured at level {index}"))
+    };
+    let added = |name: &str, index: usize, key: &str| {
+        let l = level(name, index);
+        let value = l.added_latency_ms[key].value.expect("added latency");
+        let ci = l.added_latency_ci_ms[key].value.expect("an interval");
+        (value, ci)
+    };
+    let mut shifts_us: Vec<f64> = (0..5)
+        .map(|i| {
+            let (twin, twin_ci) = added("reference", i, "e2e_p50");
+            let (slow, _) = added("reference@inject-route-200us", i, "e2e_p50");
+            eprintln!(
+                "level {i}: added p50 reference {:.0} µs [{:.0}, {:.0}], +200 µs twin {:.0} µs",
+                twin * 1e3,
+                twin_ci[0] * 1e3,
+                twin_ci[1] * 1e3,
+                slow * 1e3
+            );
+            (slow - twin) * 1e3
+        })
+        .collect();
+    shifts_us.sort_by(f64::total_cmp);
+    let shift_us = shifts_us[2];
+    assert!(
+        (150.0..=250.0).contains(&shift_us),
+        "200 µs injected shows as +{shift_us:.0} µs (median of {shifts_us:?})"
+    );
+    let (twin_p50, twin_ci) = added("reference", 2, "e2e_p50");
+    // A proxy costs something: the whole interval is above zero.
+    assert!(
+        twin_p50 > 0.0 && twin_ci[0] > 0.0,
+        "{twin_p50} [{twin_ci:?}]"
+    );
+    // The tail comes with its interval too.
+    let (p99, p99_ci) = added("reference", 2, "e2e_p99");
+    assert!(p99_ci[0] <= p99 && p99 <= p99_ci[1]);
+    let direct = level("direct", 0);
+    assert_eq!(
+        direct.added_latency_ms["e2e_p50"].reason.as_deref(),
+        Some("baseline")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
