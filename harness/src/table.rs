@@ -19,7 +19,19 @@ pub fn render(run: &RunResult) -> String {
         .iter()
         .map(|level| {
             let errors: u64 = level.errors.values().sum();
-            let added = |k: &str| level.added_latency_ms.get(k).and_then(|m| m.value);
+            // An added latency whose 95% interval includes 0 is marked `*`: not told apart
+            // from no cost at all.
+            let added = |k: &str| {
+                let value = level.added_latency_ms.get(k).and_then(|m| m.value);
+                let unresolved = level
+                    .added_latency_ci_ms
+                    .get(k)
+                    .and_then(|m| m.value)
+                    .is_some_and(|[low, high]| low <= 0.0 && high >= 0.0);
+                value.map_or("-".to_string(), |v| {
+                    format!("{v:.2}{}", if unresolved { "*" } else { "" })
+                })
+            };
             let flag = flags(level);
             vec![
                 level.target.clone(),
@@ -34,20 +46,67 @@ pub fn render(run: &RunResult) -> String {
                 num(pct(level, "itl", "p50")),
                 num(pct(level, "itl", "p99")),
                 errors.to_string(),
-                num(added("e2e_p50")),
-                num(added("e2e_p99")),
+                added("e2e_p50"),
+                added("e2e_p99"),
                 flag,
             ]
         })
         .collect();
     // Target and offered load read left to right; numbers align right.
     let mut out = aligned(&header, &rows, 2);
+    out.push_str(
+        "+p50/+p99: the gateway's time outside the mock minus direct's, per request (ms); * = its 95% interval includes 0\n",
+    );
+    out.push_str(&frontier(run));
     for target in &run.targets {
         if let Some(reason) = &target.not_served_reason {
             out.push_str(&format!("{}: not served: {reason}\n", target.name));
         }
     }
     out
+}
+
+/// Each gateway's frontier on its own cost: max RPS at added e2e p99 within each bound.
+fn frontier(run: &RunResult) -> String {
+    let gateways: Vec<_> = run
+        .targets
+        .iter()
+        .filter(|t| !t.frontier.is_empty())
+        .collect();
+    let Some(first) = gateways.first() else {
+        return String::new();
+    };
+    let mut header = vec!["gateway".to_string()];
+    header.extend(
+        first
+            .frontier
+            .iter()
+            .map(|e| format!("rps@+p99<={}ms", reports::analysis::trim_float(e.bound_ms))),
+    );
+    header.push("+p99@1VU ms".into());
+    let rows: Vec<Vec<String>> = gateways
+        .iter()
+        .map(|target| {
+            let mut row = vec![target.name.clone()];
+            row.extend(target.frontier.iter().map(|e| {
+                e.rps
+                    .value
+                    .map_or("-".to_string(), |rps| format!("{rps:.1}"))
+            }));
+            row.push(
+                target
+                    .added_p99_c1_ms
+                    .value
+                    .map_or("-".to_string(), |ms| format!("{ms:.3}")),
+            );
+            row
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    format!(
+        "\nfrontier (max RPS at added e2e p99 within the bound; clean levels only):\n{}",
+        aligned(&header, &rows, 1)
+    )
 }
 
 /// The level's flags, comma-separated: `SATURATED`, `RIG_LIMITED`, `MOCK_LIMITED`.

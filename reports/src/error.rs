@@ -58,6 +58,9 @@ pub enum Error {
     /// One side has no runs.
     #[error("no {side} runs given")]
     NoRuns { side: &'static str },
+    /// Runs that measured different things (scenario, load model, levels, streaming, mock).
+    #[error("{0}")]
+    NotSameRuns(String),
     /// No gateway target × level could be compared.
     #[error("nothing to compare: {0}")]
     NothingToCompare(String),

@@ -18,6 +18,7 @@ pub mod html;
 pub mod level;
 pub mod merge;
 pub mod metric;
+pub mod same;
 pub mod schema;
 pub mod stats;
 pub mod text_table;

@@ -109,6 +109,12 @@ pub fn merge(shards: &[(String, RunResult)]) -> Result<RunResult, Error> {
         add_latency_vs_direct(level, directs.get(&level.level), is_direct);
     }
 
+    let bounds: Vec<f64> = first
+        .scenario
+        .pointer("/frontier/added_p99_ms")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|b| b.as_f64()).collect())
+        .unwrap_or_else(|| crate::level::FRONTIER_ADDED_P99_MS.to_vec());
     let most_levels = shards
         .iter()
         .map(|(_, r)| r.levels.len())
@@ -152,7 +158,7 @@ pub fn merge(shards: &[(String, RunResult)]) -> Result<RunResult, Error> {
         target.served = reasons.is_empty();
         target.not_served_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
     }
-    Ok(RunResult {
+    let mut merged = RunResult {
         schema_version: first.schema_version,
         run_id: first.run_id.clone(),
         started_unix_ms: shards
@@ -174,7 +180,9 @@ pub fn merge(shards: &[(String, RunResult)]) -> Result<RunResult, Error> {
         levels,
         shard: None,
         shards: infos,
-    })
+    };
+    crate::level::fill_frontiers(&mut merged, &bounds);
+    Ok(merged)
 }
 
 fn merge_level(

@@ -192,6 +192,27 @@ pub struct TargetInfo {
     /// Memory over the run: idle, under load, after load.
     #[serde(default = "MemoryArc::unmeasured")]
     pub memory: MemoryArc,
+    /// The throughput frontier on the gateway's own cost: per bound, the highest achieved RPS
+    /// at a clean level (not saturated, not rig- or mock-limited, error rate under 0.1%) whose
+    /// added e2e p99 stayed within it. Empty for `direct` and in version-1 runs.
+    #[serde(default)]
+    pub frontier: Vec<FrontierEntry>,
+    /// Added e2e p99 at concurrency 1 (a closed-loop level of one virtual user), ms.
+    #[serde(default = "v1_missing")]
+    pub added_p99_c1_ms: Measured<f64>,
+}
+
+/// One bound of a target's frontier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontierEntry {
+    /// What is bounded: `added_p99` (the added e2e p99).
+    pub bound: String,
+    /// The bound, ms.
+    pub bound_ms: f64,
+    /// The highest achieved RPS within it, or why there is none.
+    pub rps: Measured<f64>,
+    /// The level it was seen at.
+    pub level: Option<usize>,
 }
 
 /// A gateway's memory as an arc over the run.

@@ -50,6 +50,8 @@ pub fn run(cmd: CompareCommand) -> Result<()> {
         let run = read_run(&dir)?;
         runs.push((dir.display().to_string(), run));
     }
+    let every: Vec<&reports::RunResult> = runs.iter().map(|(_, run)| run).collect();
+    reports::same::all_same(&every).map_err(Error::Input)?;
     let options = CompareOptions {
         threshold_pct: cmd.threshold,
         pair: cmd.pair.map(|p| (p[0].clone(), p[1].clone())),

@@ -185,10 +185,18 @@ fn gate(cmd: GateCommand) -> Result<Verdict> {
             let mut baseline = Vec::new();
             let mut candidate = Vec::new();
             for trial in 1..=cmd.trials {
-                for (side, target, exe) in [
+                // ABBA: the side that goes first alternates, so a drift of the machine over
+                // the job does not favour either.
+                let sides = [
                     ("a", a, cmd.baseline_exe.as_ref()),
                     ("b", b, cmd.candidate_exe.as_ref()),
-                ] {
+                ];
+                let order = if trial % 2 == 1 {
+                    [sides[0], sides[1]]
+                } else {
+                    [sides[1], sides[0]]
+                };
+                for (side, target, exe) in order {
                     let source =
                         scenario::resolve(spec).map_err(|e| Error::Input(e.to_string()))?;
                     let trial_out = out.join(format!("attempt{attempt}-{side}{trial}"));

@@ -87,7 +87,8 @@ enum Command {
     /// Regression gate: exit 0 pass, 1 regression, 2 error.
     ///
     /// Files mode compares existing results; run mode measures baseline and candidate itself in
-    /// interleaved trials (A, B, A, B, …) in one job. Fails only on a significant change
+    /// interleaved trials in ABBA order (A B, B A, A B, …) in one job, runs of different
+    /// scenarios or mock settings refused. Fails only on a significant change
     /// (one-sided Mann-Whitney U on per-trial values, or a bootstrap CI over requests for single
     /// runs) that is also larger than the threshold. Writes a Markdown summary (also to
     /// $GITHUB_STEP_SUMMARY), names the metric, level and the stage that moved most, and writes

@@ -15,6 +15,7 @@ pub fn finish(
     targets: &mut [Target],
     stream: bool,
     mock_gap_ms: f64,
+    frontier_bounds_ms: &[f64],
     interrupted: bool,
 ) {
     if targets.iter().any(|t| t.running.is_some()) && !interrupted {
@@ -56,6 +57,7 @@ pub fn finish(
         }
     }
     run.targets = targets.iter().map(|t| t.info.clone()).collect();
+    reports::level::fill_frontiers(run, frontier_bounds_ms);
     run.status = if interrupted {
         RunStatus::Interrupted
     } else {

@@ -300,6 +300,7 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
         &mut targets,
         load.stream,
         scenario.mock.itl_ms.mean(),
+        &scenario.frontier.added_p99_ms,
         interrupted,
     );
     let measured_none = !interrupted && run.levels.is_empty();
@@ -341,17 +342,21 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
 
 /// Lag threshold when the scenario sets none: this many times the timer's own p99 jitter…
 pub const LAG_JITTER_MULTIPLE: f64 = 10.0;
-/// …but never below this, ms.
+/// …but never below this, ms…
 pub const LAG_THRESHOLD_FLOOR_MS: f64 = 2.0;
+/// …nor above this (a start-up measurement disturbed by something else must not blind the
+/// flag), ms.
+pub const LAG_THRESHOLD_CEILING_MS: f64 = 5.0;
 
 /// The send-lag threshold for the run: the scenario's, else calibrated from the generator's
 /// timer jitter measured now (before any target runs).
 fn calibrate(generator: &Generator, configured_ms: Option<f64>) -> reports::RigCalibration {
-    let jitter_ms = generator.timer_jitter_p99_ns(300) as f64 / 1e6;
+    let jitter_ms = generator.timer_jitter_p99_ns(500) as f64 / 1e6;
     let (lag_threshold_ms, source) = match configured_ms {
         Some(ms) => (ms, "scenario"),
         None => (
-            (LAG_JITTER_MULTIPLE * jitter_ms).max(LAG_THRESHOLD_FLOOR_MS),
+            (LAG_JITTER_MULTIPLE * jitter_ms)
+                .clamp(LAG_THRESHOLD_FLOOR_MS, LAG_THRESHOLD_CEILING_MS),
             "calibrated",
         ),
     };

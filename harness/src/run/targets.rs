@@ -103,6 +103,8 @@ pub fn gateway_info(name: &str, runtime_name: &str) -> TargetInfo {
         profiler: None,
         resources_source: None,
         memory: MemoryArc::missing("not measured"),
+        frontier: Vec::new(),
+        added_p99_c1_ms: Measured::missing("not measured"),
     }
 }
 
@@ -134,6 +136,8 @@ fn initial_info(name: &str, plan: &Plan, runtime_name: &str) -> TargetInfo {
         } else {
             "direct: no gateway process"
         }),
+        frontier: Vec::new(),
+        added_p99_c1_ms: Measured::missing("not measured yet"),
     }
 }
 

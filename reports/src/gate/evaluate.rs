@@ -32,6 +32,8 @@ pub fn decide(
     if candidate.is_empty() {
         return Err(Error::NoRuns { side: "candidate" });
     }
+    let every: Vec<&RunResult> = baseline.iter().chain(candidate).collect();
+    crate::same::all_same(&every).map_err(Error::NotSameRuns)?;
     let mut decision = GateDecision {
         passed: true,
         findings: Vec::new(),

@@ -331,11 +331,70 @@ pub(super) fn frontier(run: &RunResult) -> Result<String, Error> {
         series,
         x_span: Some((FRONTIER_BOUNDS_MS[0], FRONTIER_BOUNDS_MS[4])),
     })?;
+    let added = added_frontier_table(run);
     Ok(format!(
-        "<section id=\"frontier\"><h2>Throughput frontier</h2>{svg}<p class=\"note\">Each cell: \
+        "<section id=\"frontier\"><h2>Throughput frontier</h2>{added}{svg}<p class=\"note\">Each cell: \
          the highest achieved throughput at a level whose e2e p99 was within the bound, the level \
          it was seen at and the p99 measured there. <span class=\"floor\">floor</span> (▲ in the \
          chart) means no higher level was measured cleanly, so the true maximum may be higher. \
          Levels flagged rig or mock limited, or saturated, are not used.</p>{table}</section>"
     ))
+}
+
+/// Each gateway's frontier on its own cost (max RPS at added e2e p99 within each bound) and
+/// its added p99 at concurrency 1, from `run.json`'s `targets[].frontier`.
+fn added_frontier_table(run: &RunResult) -> String {
+    let gateways: Vec<_> = run
+        .targets
+        .iter()
+        .filter(|t| !t.frontier.is_empty())
+        .collect();
+    let Some(first) = gateways.first() else {
+        return "<p class=\"note\">No added-latency frontier in this run (version-1 results, or \
+                no gateway measured).</p>"
+            .to_string();
+    };
+    let mut table = String::from(
+        "<h3>On the gateway's own cost</h3><div class=\"scroll\"><table><tr><th class=\"l\">gateway</th>",
+    );
+    for entry in &first.frontier {
+        let _ = write!(
+            table,
+            "<th class=\"l\">added p99 ≤ {} ms</th>",
+            trim_float(entry.bound_ms)
+        );
+    }
+    table.push_str("<th class=\"l\">added p99 at 1 VU</th></tr>");
+    for target in gateways {
+        let _ = write!(table, "<tr><td class=\"l\">{}</td>", escape(&target.name));
+        for entry in &target.frontier {
+            match (&entry.rps.value, entry.level) {
+                (Some(rps), Some(level)) => {
+                    let _ = write!(
+                        table,
+                        "<td class=\"l\"><b>{rps:.1} req/s</b><br>at level {level}</td>"
+                    );
+                }
+                _ => {
+                    let why = entry.rps.reason.as_deref().unwrap_or("not measured");
+                    let _ = write!(table, "<td class=\"l\">{}</td>", not_available(why));
+                }
+            }
+        }
+        let c1 = match (
+            &target.added_p99_c1_ms.value,
+            &target.added_p99_c1_ms.reason,
+        ) {
+            (Some(ms), _) => format!("{:.0} µs", ms * 1000.0),
+            (None, why) => not_available(why.as_deref().unwrap_or("not measured")),
+        };
+        let _ = write!(table, "<td class=\"l\">{c1}</td></tr>");
+    }
+    table.push_str(
+        "</table></div><p class=\"note\">Each cell: the highest achieved throughput at a clean \
+         level (not saturated, not rig- or mock-limited, errors under 0.1%) whose added e2e p99 — \
+         the gateway's time outside the mock minus direct's, per request — stayed within the \
+         bound.</p><h3>On total latency</h3>",
+    );
+    table
 }

@@ -183,6 +183,8 @@ pub fn run(spec: &TrialSpec) -> RunResult {
                 profiler: None,
                 resources_source: None,
                 memory: reports::MemoryArc::missing("synthetic"),
+                frontier: Vec::new(),
+                added_p99_c1_ms: Measured::missing("not measured yet"),
             })
             .collect(),
         levels,

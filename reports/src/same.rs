@@ -1,0 +1,97 @@
+//! The one rule for which runs may be compared (by `compare`, `gate` and later `history`): the
+//! same scenario name, load model, levels, streaming and mock settings. Two runs that differ in
+//! one of them measure different things, and a change between them says nothing about a
+//! gateway.
+
+use serde_json::Value;
+
+use crate::schema::RunResult;
+
+/// The scenario fields that must be equal, as JSON pointers into `run.json`'s `scenario`.
+pub const SAME_FIELDS: [(&str, &str); 5] = [
+    ("scenario name", "/name"),
+    ("load model", "/load/model"),
+    ("levels", "/load/levels"),
+    ("streaming", "/load/stream"),
+    ("mock settings", "/mock"),
+];
+
+/// `Ok` when `other` measured the same thing as `first`; else which field differs, with both
+/// values, naming the runs.
+pub fn same_runs(first: &RunResult, other: &RunResult) -> Result<(), String> {
+    for (what, pointer) in SAME_FIELDS {
+        let a = first.scenario.pointer(pointer).unwrap_or(&Value::Null);
+        let b = other.scenario.pointer(pointer).unwrap_or(&Value::Null);
+        if a != b {
+            return Err(format!(
+                "runs {} and {} are not the same runs: their {what} differ ({} vs {}); compare runs of one scenario and mock",
+                first.run_id,
+                other.run_id,
+                short(a),
+                short(b)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A JSON value shortened for a one-line message.
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(80).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// Checks every run against the first; the first mismatch is the error.
+pub fn all_same(runs: &[&RunResult]) -> Result<(), String> {
+    let Some((first, rest)) = runs.split_first() else {
+        return Ok(());
+    };
+    rest.iter().try_for_each(|other| same_runs(first, other))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, scenario: Value) -> RunResult {
+        let text = serde_json::json!({
+            "schema_version": 2, "run_id": id, "started_unix_ms": 0, "finished_unix_ms": null,
+            "status": "complete",
+            "environment": {
+                "cpu_model": {"value": "c"}, "cores": 2, "memory_bytes": {"value": 1},
+                "kernel": {"value": "k"}, "git_revision": {"value": "r"},
+                "gatebench_version": "0", "tool_versions": {}, "pinning": null
+            },
+            "scenario": scenario, "targets": [], "levels": []
+        });
+        serde_json::from_value(text).expect("a minimal run")
+    }
+
+    #[test]
+    fn different_scenarios_mock_settings_or_streaming_are_refused_naming_the_field() {
+        let base = serde_json::json!({"name": "quick", "load": {"model": "poisson", "levels": [50], "stream": true}, "mock": {"ttft_ms": 20}});
+        let a = run("a", base.clone());
+        assert!(same_runs(&a, &run("b", base.clone())).is_ok());
+        let mut other_mock = base.clone();
+        other_mock["mock"]["ttft_ms"] = 5.into();
+        let error = same_runs(&a, &run("c", other_mock)).expect_err("mock differs");
+        assert!(
+            error.contains("mock settings") && error.contains('a') && error.contains('c'),
+            "{error}"
+        );
+        let mut not_streaming = base.clone();
+        not_streaming["load"]["stream"] = false.into();
+        assert!(same_runs(&a, &run("d", not_streaming))
+            .expect_err("streaming differs")
+            .contains("streaming"));
+        let mut renamed = base;
+        renamed["name"] = "seed-replica".into();
+        assert!(same_runs(&a, &run("e", renamed))
+            .expect_err("name")
+            .contains("scenario name"));
+    }
+}
