@@ -68,20 +68,14 @@ pub fn render(run: &RunResult) -> String {
 
 /// Each gateway's frontier on its own cost: max RPS at added e2e p99 within each bound.
 fn frontier(run: &RunResult) -> String {
-    let gateways: Vec<_> = run
-        .targets
-        .iter()
-        .filter(|t| !t.frontier.is_empty())
-        .collect();
-    let Some(first) = gateways.first() else {
+    let Some((gateways, bounds)) = reports::level::frontier_targets(run) else {
         return String::new();
     };
     let mut header = vec!["gateway".to_string()];
     header.extend(
-        first
-            .frontier
+        bounds
             .iter()
-            .map(|e| format!("rps@+p99<={}ms", reports::analysis::trim_float(e.bound_ms))),
+            .map(|b| format!("rps@+p99<={}ms", reports::analysis::trim_float(*b))),
     );
     header.push("+p99@1VU ms".into());
     let rows: Vec<Vec<String>> = gateways

@@ -256,6 +256,25 @@ pub fn added_p99_at_c1(levels: &[&LevelResult]) -> Measured<f64> {
     }
 }
 
+/// The targets that have a frontier (the gateways, in a schema-2 run), and the bounds they
+/// share (the first one's); `None` when there is none.
+pub fn frontier_targets(
+    run: &crate::schema::RunResult,
+) -> Option<(Vec<&crate::schema::TargetInfo>, Vec<f64>)> {
+    let targets: Vec<_> = run
+        .targets
+        .iter()
+        .filter(|t| !t.frontier.is_empty())
+        .collect();
+    let bounds = targets
+        .first()?
+        .frontier
+        .iter()
+        .map(|e| e.bound_ms)
+        .collect();
+    Some((targets, bounds))
+}
+
 /// Fills every gateway target's `frontier` and `added_p99_c1_ms` from the run's levels.
 pub fn fill_frontiers(run: &mut crate::schema::RunResult, bounds_ms: &[f64]) {
     for target in &mut run.targets {

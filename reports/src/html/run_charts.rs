@@ -344,12 +344,7 @@ pub(super) fn frontier(run: &RunResult) -> Result<String, Error> {
 /// Each gateway's frontier on its own cost (max RPS at added e2e p99 within each bound) and
 /// its added p99 at concurrency 1, from `run.json`'s `targets[].frontier`.
 fn added_frontier_table(run: &RunResult) -> String {
-    let gateways: Vec<_> = run
-        .targets
-        .iter()
-        .filter(|t| !t.frontier.is_empty())
-        .collect();
-    let Some(first) = gateways.first() else {
+    let Some((gateways, bounds)) = crate::level::frontier_targets(run) else {
         return "<p class=\"note\">No added-latency frontier in this run (version-1 results, or \
                 no gateway measured).</p>"
             .to_string();
@@ -357,11 +352,11 @@ fn added_frontier_table(run: &RunResult) -> String {
     let mut table = String::from(
         "<h3>On the gateway's own cost</h3><div class=\"scroll\"><table><tr><th class=\"l\">gateway</th>",
     );
-    for entry in &first.frontier {
+    for bound_ms in bounds {
         let _ = write!(
             table,
             "<th class=\"l\">added p99 ≤ {} ms</th>",
-            trim_float(entry.bound_ms)
+            trim_float(bound_ms)
         );
     }
     table.push_str("<th class=\"l\">added p99 at 1 VU</th></tr>");
