@@ -13,12 +13,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
-    {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        // A full disk or a vanished directory: leave the last good file, not a half one.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)
+    written
 }
 
 /// Writes `run.json` and `summary.csv` into `dir`.
@@ -125,4 +130,22 @@ fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
     writer
         .into_inner()
         .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_failed_write_leaves_no_temp_file_and_the_old_file_intact() {
+        let dir = std::env::temp_dir().join(format!("gb-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("run.json");
+        super::write_atomic(&path, b"first").expect("first write");
+        // A directory where the file would be renamed to: the rename fails.
+        let blocked = dir.join("blocked.json");
+        std::fs::create_dir_all(blocked.join("inside")).expect("blocker");
+        assert!(super::write_atomic(&blocked, b"second").is_err());
+        assert!(!dir.join("blocked.json.tmp").exists(), "temp file removed");
+        assert_eq!(std::fs::read(&path).expect("old file"), b"first");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

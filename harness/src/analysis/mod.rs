@@ -172,7 +172,7 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         }
     };
     let mock_reasons = verdict::mock_reasons(
-        mock_lateness.value.as_ref().map(|s| s.p99_ms),
+        mock_lateness.value.as_ref().map(|s| s.p90_ms),
         ctx.mock_lateness_ms,
         measurement.machine_cpu_pct,
     );

@@ -27,7 +27,7 @@
 //! [rig]
 //! threads = 1                    # load generator worker threads
 //! lag_threshold_ms = 1.0         # send-lag p99 above this flags rig_limited (default: calibrated)
-//! mock_lateness_ms = 2.0         # mock chunk/head lateness p99 above this flags mock_limited
+//! mock_lateness_ms = 2.0         # mock chunk/head lateness p90 above this flags mock_limited
 //! cpu_saturation_pct = 90        # generator CPU (per rig thread) above this flags it too
 //! [profile]                      # gateways that can be profiled (reference: /admin/profile)
 //! enabled = true                 # one window per gateway × level, during the warmup
@@ -197,7 +197,7 @@ pub struct RigConfig {
     /// this machine's timer jitter when the run starts (recorded in `run.json`).
     pub lag_threshold_ms: Option<f64>,
     pub cpu_saturation_pct: f64,
-    /// The mock's own lateness (chunk or head sent after its scheduled time), p99, above which
+    /// The mock's own lateness (chunk or head sent after its scheduled time), p90, above which
     /// a level is `mock_limited`, ms.
     pub mock_lateness_ms: f64,
 }

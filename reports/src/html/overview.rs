@@ -189,10 +189,27 @@ pub(super) fn levels_table(run: &RunResult) -> String {
     );
     for target in &run.targets {
         for level in levels_of(run, &target.name) {
-            let errors: u64 = level.errors.values().sum();
+            // The target's own errors, and apart from them the sends the generator could not
+            // make in time (`not_sent`): both are in the error rate, only one is the target's.
+            let not_sent = level.errors.get("not_sent").copied().unwrap_or(0);
+            let own: u64 = level.errors.values().sum::<u64>() - not_sent;
+            let errors = if not_sent > 0 {
+                format!("{own} <span class=\"na\">+ {not_sent} not sent</span>")
+            } else {
+                own.to_string()
+            };
             let added = match level.added_latency_ms.get("e2e_p99") {
                 _ if target.kind == TargetKind::Direct => "baseline".to_string(),
-                Some(m) => measured(m, |v| format!("{v:+.3}")),
+                Some(m) => {
+                    let ci = level
+                        .added_latency_ci_ms
+                        .get("e2e_p99")
+                        .and_then(|c| c.value)
+                        .map_or(String::new(), |[low, high]| {
+                            format!(" <span class=\"na\">[{low:+.3}, {high:+.3}]</span>")
+                        });
+                    format!("{}{ci}", measured(m, |v| format!("{v:+.3}")))
+                }
                 None => not_available("not recorded"),
             };
             let flags = flag_text(level);
