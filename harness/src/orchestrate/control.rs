@@ -66,11 +66,14 @@ pub async fn functional_check(
 ) -> Result<(), String> {
     // The check asks whether the target serves, not how it fares under the scenario's
     // injected faults: ask the mock (directly, or through a gateway that passes headers) for none.
+    // A fault the target's own request spec asks for still applies.
     let mut checked = endpoint.clone();
-    checked.headers.push((
-        http::HeaderName::from_static("x-mock-fault"),
-        http::HeaderValue::from_static("none"),
-    ));
+    if !checked.headers.iter().any(|(name, _)| name == "x-mock-fault") {
+        checked.headers.push((
+            http::HeaderName::from_static("x-mock-fault"),
+            http::HeaderValue::from_static("none"),
+        ));
+    }
     let endpoint = &checked;
     let send = |attempt: u32, stream: bool| async move {
         let body = BodyTemplate::new(model, "functional check", stream, Some(16));
