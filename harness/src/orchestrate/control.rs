@@ -68,7 +68,11 @@ pub async fn functional_check(
     // injected faults: ask the mock (directly, or through a gateway that passes headers) for none.
     // A fault the target's own request spec asks for still applies.
     let mut checked = endpoint.clone();
-    if !checked.headers.iter().any(|(name, _)| name == "x-mock-fault") {
+    if !checked
+        .headers
+        .iter()
+        .any(|(name, _)| name == "x-mock-fault")
+    {
         checked.headers.push((
             http::HeaderName::from_static("x-mock-fault"),
             http::HeaderValue::from_static("none"),
