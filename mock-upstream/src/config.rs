@@ -119,6 +119,11 @@ impl Default for MockConfig {
     }
 }
 
+/// Most completion tokens one response may have (scenario `[mock] output_tokens` and the
+/// `x-mock-output-tokens` header): the mock builds a response's plan up front, so this bounds
+/// what one request can make it hold (~5 MiB).
+pub const MAX_OUTPUT_TOKENS: u32 = 100_000;
+
 impl MockConfig {
     /// Loads the `[mock]` table of a scenario file (other tables are the harness's business).
     pub fn from_scenario_file(path: &Path) -> Result<MockConfig, MockError> {
@@ -163,6 +168,12 @@ impl MockConfig {
 
     /// Checks cross-field rules; returns a message naming the field.
     pub fn validate(&self) -> Result<(), String> {
+        let tokens = self.output_tokens.nominal_max();
+        if tokens > f64::from(MAX_OUTPUT_TOKENS) {
+            return Err(format!(
+                "[mock] output_tokens of {tokens} is over the mock's cap of {MAX_OUTPUT_TOKENS} tokens per response"
+            ));
+        }
         let rates = self.faults.rates();
         if let Some(bad) = rates.iter().find(|r| !(0.0..=1.0).contains(*r)) {
             return Err(format!(

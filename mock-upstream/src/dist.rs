@@ -63,6 +63,16 @@ impl Distribution {
         value.max(0.0)
     }
 
+    /// The largest value it is meant to produce: `max` for a uniform, the mean for the
+    /// unbounded ones (their tails are clamped where they are used).
+    pub fn nominal_max(&self) -> f64 {
+        match *self {
+            Distribution::Fixed(v) => v,
+            Distribution::Uniform { max, .. } => max,
+            Distribution::Normal { mean, .. } | Distribution::LogNormal { mean, .. } => mean,
+        }
+    }
+
     /// The distribution's mean, before clamping at zero.
     pub fn mean(&self) -> f64 {
         match *self {

@@ -47,7 +47,18 @@ pub fn parse_overrides(headers: &HeaderMap) -> Result<Overrides, BadRequest> {
             "ttft-ms" => overrides.ttft_ms = distribution("x-mock-ttft-ms", value)?,
             "itl-ms" => overrides.itl_ms = distribution("x-mock-itl-ms", value)?,
             "output-tokens" => {
-                overrides.output_tokens = distribution("x-mock-output-tokens", value)?
+                let tokens = distribution("x-mock-output-tokens", value)?;
+                let most = tokens.map_or(0.0, |d| d.nominal_max());
+                if most > f64::from(crate::config::MAX_OUTPUT_TOKENS) {
+                    return Err(BadRequest::Header {
+                        name: "x-mock-output-tokens",
+                        reason: format!(
+                            "{most} tokens is over the mock's cap of {} per response (MAX_OUTPUT_TOKENS)",
+                            crate::config::MAX_OUTPUT_TOKENS
+                        ),
+                    });
+                }
+                overrides.output_tokens = tokens;
             }
             "tokens-per-chunk" => {
                 overrides.tokens_per_chunk = distribution("x-mock-tokens-per-chunk", value)?

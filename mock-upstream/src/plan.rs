@@ -92,7 +92,12 @@ pub fn plan_response(
     let mut fault_rng = request_rng(config.seed, request_id, purpose::FAULT);
 
     let output_dist = overrides.output_tokens.unwrap_or(config.output_tokens);
-    let wanted = (output_dist.sample(&mut content_rng).round() as u32).max(1);
+    // Sampled tails of unbounded distributions stop at the cap too.
+    let wanted = (output_dist
+        .sample(&mut content_rng)
+        .round()
+        .min(f64::from(crate::config::MAX_OUTPUT_TOKENS)) as u32)
+        .max(1);
     let (completion_tokens, finish_reason) = match max_output_tokens {
         Some(cap) if cap < wanted => (cap.max(1), "length"),
         _ => (wanted, "stop"),

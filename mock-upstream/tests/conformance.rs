@@ -273,3 +273,41 @@ async fn port_in_use_is_named() {
     assert!(!text.contains('\n'));
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_for_ten_to_the_eighth_tokens_is_refused_naming_the_cap() {
+    let mock = start_mock(fast_config()).await;
+    for stream in [false, true] {
+        let reply = chat(
+            mock.local_addr(),
+            &[
+                ("x-mock-output-tokens", "100000000"),
+                ("x-mock-itl-ms", "0"),
+            ],
+            &chat_body(stream, ""),
+        )
+        .await
+        .expect("reply");
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        let text = String::from_utf8_lossy(&reply.body).to_string();
+        assert!(
+            text.contains("x-mock-output-tokens") && text.contains("100000"),
+            "{text}"
+        );
+    }
+    // At the cap it still answers (and a scenario over it is refused when it loads).
+    let reply = chat(
+        mock.local_addr(),
+        &[("x-mock-output-tokens", "2000"), ("x-mock-itl-ms", "0")],
+        &chat_body(false, ""),
+    )
+    .await
+    .expect("reply");
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["usage"]["completion_tokens"], 2000);
+    let too_many =
+        MockConfig::from_scenario_str("[mock]\noutput_tokens = 4000000000\n", "big.toml")
+            .expect_err("over the cap");
+    assert!(too_many.to_string().contains("cap"), "{too_many}");
+    mock.shutdown().await;
+}
