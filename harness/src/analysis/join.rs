@@ -28,9 +28,11 @@ pub fn timeline_split(
     timeline: &[TimelineRecord],
     window_ns: (u64, u64),
 ) -> Joined {
-    let by_id: HashMap<&str, &TimelineRecord> = timeline
+    // One index of the level's records, shared by the sampled chunk join and the per-request
+    // overhead join.
+    let by_hash: HashMap<u64, &TimelineRecord> = timeline
         .iter()
-        .map(|r| (r.request_id.as_str(), r))
+        .map(|r| (id_hash(&r.request_id), r))
         .collect();
     let mut split: BTreeMap<&'static str, Histogram<u64>> = [
         metric::REQUEST_PATH,
@@ -41,7 +43,7 @@ pub fn timeline_split(
     .into_iter()
     .map(|n| (n, new_histogram()))
     .collect();
-    let outside = per_request_outside_mock(recorder, timeline);
+    let outside = per_request_outside_mock(recorder, &by_hash);
     let mut add = |name: &'static str, from_ns: u64, to_ns: u64| {
         if to_ns >= from_ns {
             record_ns(
@@ -51,7 +53,7 @@ pub fn timeline_split(
         }
     };
     for sample in &recorder.samples {
-        let Some(record) = by_id.get(sample.request_id.as_str()) else {
+        let Some(record) = by_hash.get(&id_hash(&sample.request_id)) else {
             continue;
         };
         add(metric::REQUEST_PATH, sample.sent_ns, record.received_ns);
@@ -86,12 +88,8 @@ pub fn timeline_split(
 /// same for the first token (client first token − send − (mock first chunk − received)).
 fn per_request_outside_mock(
     recorder: &Recorder,
-    timeline: &[TimelineRecord],
+    by_hash: &HashMap<u64, &TimelineRecord>,
 ) -> (Histogram<u64>, Histogram<u64>, u64) {
-    let by_hash: HashMap<u64, &TimelineRecord> = timeline
-        .iter()
-        .map(|r| (id_hash(&r.request_id), r))
-        .collect();
     let (mut e2e, mut ttft) = (new_histogram(), new_histogram());
     let mut matched = 0;
     for stamps in &recorder.join {
