@@ -1,6 +1,7 @@
-//! The regression gate on real runs (run mode: interleaved trials of the real mock, gateway and
-//! load generator): an A/A gate passes, and a candidate with 2 ms injected into its route stage
-//! fails, naming the metric and the stage.
+//! The regression gate on real runs (run mode: ABBA trials of the real mock, gateway and load
+//! generator) on a streaming scenario whose e2e is ≈ 175 ms: an A/A gate passes, a candidate
+//! with 300 µs injected into its route stage (0.2% of the e2e) fails on the gateway's added
+//! latency, naming the stage, and runs of different scenarios are refused.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -13,12 +14,27 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A shorter gate-smoke (CI time): one 100 rps level, 2 s measured.
+/// One short streaming level: 20 ms to the first token, then 31 chunks 5 ms apart (≈ 175 ms
+/// e2e), 60 requests/s open loop for 1.5 s per trial.
 fn scenario(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(repo_root().join("scenarios/gate-smoke.toml"))
-        .expect("gate-smoke scenario")
-        .replace("duration_s = 3", "duration_s = 2")
-        .replace("warmup_s = 2", "warmup_s = 1.7");
+    let text = r#"
+name = "gate-stream"
+targets = ["direct", "reference"]
+[load]
+model = "poisson"
+levels = [60]
+warmup_s = 0.5
+duration_s = 1.5
+connections = 32
+stream = true
+[mock]
+ttft_ms = 20
+itl_ms = 5
+output_tokens = 32
+tokens_per_chunk = 1
+[rig]
+lag_threshold_ms = 10
+"#;
     let path = dir.join("gate.toml");
     std::fs::write(&path, text).expect("write scenario");
     path
@@ -37,7 +53,7 @@ fn gate(name: &str, candidate: &str) -> (Output, PathBuf) {
             "--candidate-target",
             candidate,
         ])
-        .args(["--trials", "3", "--out"])
+        .args(["--out"])
         .arg(&dir)
         .env_remove("GITHUB_STEP_SUMMARY")
         .output()
@@ -70,19 +86,60 @@ fn gate_on_real_runs() {
     assert!(stdout.contains("PASS"), "{stdout}");
     assert!(summary(&aa_dir).contains("## gatebench gate"));
 
-    let (ab, ab_dir) = gate("gate-ab", "reference@inject-route-2ms");
+    let (ab, ab_dir) = gate("gate-ab", "reference@inject-route-300us");
     let stdout = String::from_utf8_lossy(&ab.stdout);
     let stderr = String::from_utf8_lossy(&ab.stderr);
     assert_eq!(
         ab.status.code(),
         Some(1),
-        "+2 ms in route must fail the gate\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        "+300 µs in route must fail the gate\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     let first = stdout.lines().next().unwrap_or("");
-    assert!(first.starts_with("FAIL"), "{stdout}");
-    assert!(first.contains("e2e_p"), "names the metric: {first}");
+    assert!(
+        first.starts_with("FAIL: overhead_p"),
+        "names the metric: {stdout}"
+    );
     assert!(first.contains("stage `route`"), "names the stage: {first}");
     let markdown = summary(&ab_dir);
     assert!(markdown.contains("REGRESSION"), "{markdown}");
-    assert!(markdown.contains("route"), "{markdown}");
+    assert!(markdown.contains("Holm"), "{markdown}");
+
+    // Files mode refuses a candidate of another scenario (here: another mock), naming the field.
+    let trial = |dir: &Path, prefix: &str| -> PathBuf {
+        let gate_dir = std::fs::read_dir(dir)
+            .expect("out dir")
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with("gate-"))
+            .expect("gate dir")
+            .path();
+        let side = gate_dir.join(format!("attempt1-{prefix}"));
+        std::fs::read_dir(&side)
+            .expect("trial dir")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("run.json").is_file())
+            .unwrap_or(side)
+    };
+    let baseline = trial(&aa_dir, "a1");
+    let other = aa_dir.join("other-mock");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    let json = std::fs::read_to_string(baseline.join("run.json")).expect("run.json");
+    let mut run: serde_json::Value = serde_json::from_str(&json).expect("json");
+    run["scenario"]["mock"]["itl_ms"] = serde_json::json!(6);
+    run["run_id"] = serde_json::json!("other-mock");
+    std::fs::write(other.join("run.json"), run.to_string()).expect("write");
+    let refused = Command::new(env!("CARGO_BIN_EXE_gatebench"))
+        .current_dir(repo_root())
+        .args(["gate", "--baseline"])
+        .arg(&baseline)
+        .arg("--candidate")
+        .arg(&other)
+        .arg("--out")
+        .arg(&aa_dir)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .expect("run gatebench gate");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mock"), "names the field: {stderr}");
 }

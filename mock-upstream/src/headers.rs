@@ -8,6 +8,7 @@
 //! | `x-mock-tokens-per-chunk` | distribution, tokens |
 //! | `x-mock-fault` | `429`, `500`, `503`, `reset`, `disconnect`, `stall`, `malformed` or `none` |
 //! | `x-mock-stall-ms` | integer ms |
+//! | `x-mock-draw` | key of the request's random draws (default: its request id) |
 
 use http::HeaderMap;
 
@@ -84,6 +85,12 @@ pub fn parse_overrides(headers: &HeaderMap) -> Result<Overrides, BadRequest> {
                                 reason: format!("`{stall}` is not a whole number of milliseconds"),
                             })?,
                     );
+            }
+            "draw" => {
+                let key = text("x-mock-draw", value)?;
+                if !key.is_empty() {
+                    overrides.draw = Some(key.to_string());
+                }
             }
             _ => {}
         }

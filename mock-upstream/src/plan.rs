@@ -34,6 +34,9 @@ pub struct Overrides {
     pub fault: Option<ForcedFault>,
     /// `x-mock-stall-ms`.
     pub stall_ms: Option<u64>,
+    /// `x-mock-draw`: the key of this request's random draws, in place of its request id, so
+    /// request i of a level draws the same content and timings whichever target relays it.
+    pub draw: Option<String>,
 }
 
 /// One content chunk to send.
@@ -87,9 +90,10 @@ pub fn plan_response(
     request_id: &str,
     max_output_tokens: Option<u32>,
 ) -> ResponsePlan {
-    let mut content_rng = request_rng(config.seed, request_id, purpose::CONTENT);
-    let mut timing_rng = request_rng(config.seed, request_id, purpose::TIMING);
-    let mut fault_rng = request_rng(config.seed, request_id, purpose::FAULT);
+    let key = overrides.draw.as_deref().unwrap_or(request_id);
+    let mut content_rng = request_rng(config.seed, key, purpose::CONTENT);
+    let mut timing_rng = request_rng(config.seed, key, purpose::TIMING);
+    let mut fault_rng = request_rng(config.seed, key, purpose::FAULT);
 
     let output_dist = overrides.output_tokens.unwrap_or(config.output_tokens);
     // Sampled tails of unbounded distributions stop at the cap too.

@@ -147,6 +147,33 @@ async fn same_request_id_gives_identical_bytes_across_servers() {
 }
 
 #[tokio::test]
+async fn same_draw_key_gives_the_same_content_whatever_the_request_id() {
+    // What gatebench sends: request ids name the target, the draw key names request i of the
+    // level, so a gateway and `direct` see the same response for the same i.
+    let body = chat_body(false, "");
+    let mock = start_mock(fast_config()).await;
+    let ask = |id: &'static str, draw: &'static str| {
+        let headers = [
+            ("x-request-id", id),
+            ("x-mock-draw", draw),
+            ("x-mock-output-tokens", "uniform:5:400"),
+        ];
+        let addr = mock.local_addr();
+        let body = body.clone();
+        async move {
+            let reply = chat(addr, &headers, &body).await.expect("reply");
+            reply.json()["choices"][0]["message"]["content"].clone()
+        }
+    };
+    let direct = ask("run1-direct-L0-w0-17", "w0-17").await;
+    let gateway = ask("run1-reference-L0-w0-17", "w0-17").await;
+    let next = ask("run1-reference-L0-w0-18", "w0-18").await;
+    mock.shutdown().await;
+    assert_eq!(direct, gateway, "same draw key, same content");
+    assert_ne!(gateway, next, "another draw key, other content");
+}
+
+#[tokio::test]
 async fn header_distributions_have_the_right_mean() {
     let mock = start_mock(fast_config()).await;
     let n = 300;

@@ -10,6 +10,11 @@ use crate::{LevelResult, OfferedLoad};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
+    /// The gateway's own added latency at the median: p50 of its per-request time outside the
+    /// mock minus `direct`'s in the same run, ms (`added_latency_ms.e2e_p50`).
+    OverheadP50,
+    /// The same at the 99th percentile, ms (`added_latency_ms.e2e_p99`).
+    OverheadP99,
     /// Successful completions per second.
     AchievedRps,
     /// End-to-end latency (coordinated-omission corrected), median, ms.
@@ -31,7 +36,8 @@ pub enum Metric {
 }
 
 impl Metric {
-    /// Every metric `compare` reports, in display order.
+    /// Every metric `compare` reports, in display order (the overhead metrics, differences
+    /// against each run's own `direct`, are in each run's table and decide `gate`).
     pub const ALL: [Metric; 9] = [
         Metric::AchievedRps,
         Metric::E2eP50,
@@ -47,6 +53,8 @@ impl Metric {
     /// Stable name, as serialized (`e2e_p99`).
     pub fn name(self) -> &'static str {
         match self {
+            Metric::OverheadP50 => "overhead_p50",
+            Metric::OverheadP99 => "overhead_p99",
             Metric::AchievedRps => "achieved_rps",
             Metric::E2eP50 => "e2e_p50",
             Metric::E2eP99 => "e2e_p99",
@@ -63,7 +71,9 @@ impl Metric {
     pub fn unit(self) -> &'static str {
         match self {
             Metric::AchievedRps => "rps",
-            Metric::E2eP50
+            Metric::OverheadP50
+            | Metric::OverheadP99
+            | Metric::E2eP50
             | Metric::E2eP99
             | Metric::TtftP50
             | Metric::TtftP99
@@ -74,15 +84,24 @@ impl Metric {
         }
     }
 
+    /// Whether the figure is a gateway's added latency over `direct` (a difference that may be
+    /// near or below 0, so compared by absolute change rather than by ratio).
+    pub fn is_overhead(self) -> bool {
+        matches!(self, Metric::OverheadP50 | Metric::OverheadP99)
+    }
+
     /// Whether a larger value is an improvement (throughput) rather than a regression.
     pub fn higher_is_better(self) -> bool {
         matches!(self, Metric::AchievedRps)
     }
 
     /// The latency histogram (name in [`LevelResult::histograms`]) and quantile behind a
-    /// percentile metric; `None` for the rest.
+    /// percentile metric; `None` for the rest. For the overhead metrics it is the per-request
+    /// time outside the mock, of which `direct`'s same quantile is to be subtracted.
     pub fn histogram_quantile(self) -> Option<(&'static str, f64)> {
         match self {
+            Metric::OverheadP50 => Some(("outside_mock", 0.50)),
+            Metric::OverheadP99 => Some(("outside_mock", 0.99)),
             Metric::E2eP50 => Some(("e2e", 0.50)),
             Metric::E2eP99 => Some(("e2e", 0.99)),
             Metric::TtftP50 => Some(("ttft", 0.50)),
@@ -101,7 +120,10 @@ impl Metric {
                 .and_then(|m| m.value.as_ref())
                 .map(pick)
         };
+        let added = |key: &str| level.added_latency_ms.get(key).and_then(|m| m.value);
         match self {
+            Metric::OverheadP50 => added("e2e_p50"),
+            Metric::OverheadP99 => added("e2e_p99"),
             Metric::AchievedRps => Some(level.achieved_rps),
             Metric::E2eP50 => percentile("e2e", |s| s.p50_ms),
             Metric::E2eP99 => percentile("e2e", |s| s.p99_ms),

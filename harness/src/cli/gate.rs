@@ -43,9 +43,10 @@ pub struct GateCommand {
     /// Run mode: a gatebench binary whose reference gateway is the candidate.
     #[arg(long, value_name = "PATH")]
     candidate_exe: Option<PathBuf>,
-    /// Run mode: trials per side (interleaved A, B, A, B, …). 3 is the fewest the
-    /// Mann-Whitney test can decide on.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    /// Run mode: trials per side, in ABBA order. 6 a side let the rank test reach p ≈ 0.0011,
+    /// enough to survive Holm's correction over up to 46 tests; with 3 (p ≥ 0.05) the gate
+    /// could never fail.
+    #[arg(long, default_value_t = reports::gate::DEFAULT_TRIALS, value_name = "N")]
     trials: usize,
     /// Run mode: rerun a failing gate up to N times in all; fail only if every run agrees.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -56,19 +57,29 @@ pub struct GateCommand {
     /// Where trials, the Markdown summary and diff flamegraphs go (OUT/gate-<stamp>/).
     #[arg(long, default_value = "results", value_name = "DIR")]
     out: PathBuf,
-    /// Largest tolerated e2e p50 increase, percent.
+    /// Largest tolerated rise of the gateway's added latency (p50 and p99), percent of the
+    /// baseline's added latency …
+    #[arg(long, default_value_t = 20.0, value_name = "PCT")]
+    max_overhead: f64,
+    /// … but never less than this many µs (a 20% rise of a 30 µs overhead is noise).
+    #[arg(long, default_value_t = 50.0, value_name = "US")]
+    overhead_floor_us: f64,
+    /// Largest tolerated error-rate rise, percentage points.
+    #[arg(long, default_value_t = 0.1, value_name = "PP")]
+    max_error_rate: f64,
+    /// Secondary (shown, not deciding): largest e2e p50 increase, percent.
     #[arg(long, default_value_t = 5.0, value_name = "PCT")]
     max_p50: f64,
-    /// Largest tolerated e2e p99 increase, percent.
+    /// Secondary: largest e2e p99 increase, percent.
     #[arg(long, default_value_t = 5.0, value_name = "PCT")]
     max_p99: f64,
-    /// Largest tolerated TTFT p50 increase, percent.
+    /// Secondary: largest TTFT p50 increase, percent.
     #[arg(long, default_value_t = 5.0, value_name = "PCT")]
     max_ttft: f64,
     /// Largest tolerated achieved-RPS drop, percent.
     #[arg(long, default_value_t = 5.0, value_name = "PCT")]
     max_rps_drop: f64,
-    /// Significance level of the test.
+    /// Family-wise significance level (Holm over the primary tests).
     #[arg(long, default_value_t = 0.05)]
     alpha: f64,
     /// Also write the Markdown summary here (it is always appended to $GITHUB_STEP_SUMMARY when
@@ -98,6 +109,9 @@ enum Verdict {
 
 fn gate(cmd: GateCommand) -> Result<Verdict> {
     let thresholds = GateThresholds {
+        overhead_pct: cmd.max_overhead,
+        overhead_floor_ms: cmd.overhead_floor_us / 1_000.0,
+        error_rate_pp: cmd.max_error_rate,
         e2e_p50_pct: cmd.max_p50,
         e2e_p99_pct: cmd.max_p99,
         ttft_p50_pct: cmd.max_ttft,

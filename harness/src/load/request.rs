@@ -201,6 +201,7 @@ pub async fn execute(
     conn: Option<Conn>,
     body: Bytes,
     request_id: String,
+    draw_key: &str,
     intended_ns: u64,
     stream: bool,
     deadline_ns: u64,
@@ -222,7 +223,7 @@ pub async fn execute(
     let timeout = Duration::from_nanos(deadline_ns.saturating_sub(exchange.sent_ns));
     let result = tokio::time::timeout(
         timeout,
-        exchange_inner(endpoint, conn, body, stream, &mut exchange),
+        exchange_inner(endpoint, conn, body, draw_key, stream, &mut exchange),
     )
     .await;
     exchange.done_ns = monotonic_ns();
@@ -237,6 +238,7 @@ pub async fn execute(
 fn build_request(
     endpoint: &Endpoint,
     request_id: &str,
+    draw_key: &str,
     body: Bytes,
 ) -> Result<Request<Full<Bytes>>, String> {
     let mut request = Request::new(Full::new(body));
@@ -248,7 +250,7 @@ fn build_request(
     }
     .map_err(|_| format!("invalid request path {}", endpoint.path))?;
     let headers = request.headers_mut();
-    headers.reserve(4 + endpoint.headers.len());
+    headers.reserve(5 + endpoint.headers.len());
     headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -256,6 +258,10 @@ fn build_request(
     // Request ids are ASCII letters, digits and dashes, so this never fails.
     let id = HeaderValue::from_str(request_id).map_err(|_| "request_build".to_string())?;
     headers.insert("x-request-id", id);
+    if !draw_key.is_empty() {
+        let draw = HeaderValue::from_str(draw_key).map_err(|_| "request_build".to_string())?;
+        headers.insert("x-mock-draw", draw);
+    }
     if !endpoint.http2 {
         headers.insert(http::header::HOST, endpoint.host.clone());
     }
@@ -309,6 +315,7 @@ async fn exchange_inner(
     endpoint: &Endpoint,
     conn: Option<Conn>,
     body: Bytes,
+    draw_key: &str,
     stream: bool,
     exchange: &mut Exchange,
 ) -> Result<Option<Conn>, String> {
@@ -326,7 +333,7 @@ async fn exchange_inner(
     exchange.sent_ns = monotonic_ns();
     let response = match send(
         &mut conn,
-        build_request(endpoint, &exchange.request_id, body.clone())?,
+        build_request(endpoint, &exchange.request_id, draw_key, body.clone())?,
     )
     .await
     {
@@ -337,7 +344,7 @@ async fn exchange_inner(
             exchange.sent_ns = monotonic_ns();
             send(
                 &mut conn,
-                build_request(endpoint, &exchange.request_id, body)?,
+                build_request(endpoint, &exchange.request_id, draw_key, body)?,
             )
             .await
         }

@@ -25,6 +25,15 @@ use super::LevelCtx;
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
+/// Which of the mock's draws a request gets (see `x-mock-draw`).
+#[derive(Debug, Clone, Copy)]
+enum Draw {
+    /// Open loop: the worker's n-th arrival.
+    Arrival(u64),
+    /// Closed loop: virtual user `vu`'s n-th request.
+    User { vu: usize, n: u64 },
+}
+
 /// What a worker hands back at the end of a level.
 pub struct WorkerReport {
     pub recorder: Recorder,
@@ -59,7 +68,8 @@ pub async fn run_worker(
     let backlog_cap = 1_000_000;
     let mut idle: Vec<Conn> = Vec::with_capacity(max_conns);
     let mut busy = 0usize;
-    let mut backlog: VecDeque<u64> = VecDeque::new();
+    // Queued sends: (intended time, arrival number).
+    let mut backlog: VecDeque<(u64, u64)> = VecDeque::new();
     let mut inflight = FuturesUnordered::new();
     let mut seq = 0u64;
     let mut last_publish_ns = 0u64;
@@ -79,9 +89,17 @@ pub async fn run_worker(
         Some((dist, rng)) => (dist.sample(rng).max(0.0) * 1e6) as u64,
         None => 0,
     };
-    let launch = move |intended_ns: u64, conn: Option<Conn>, seq: &mut u64| {
+    // The mock's draws are keyed apart from the request id (which names the target): open loop
+    // by this worker's arrival number, closed loop by virtual user and its sequence, so request
+    // i of a level gets the same response whichever target relays it.
+    let mut vu_seq: Vec<u64> = vec![0; if arrivals.is_none() { max_conns } else { 0 }];
+    let launch = move |intended_ns: u64, conn: Option<Conn>, seq: &mut u64, draw: Draw| {
         let request_id = format!("{}-w{index}-{}", level.spec.id_prefix, *seq);
         *seq += 1;
+        let draw_key = match draw {
+            Draw::Arrival(n) => format!("w{index}-{n}"),
+            Draw::User { vu, n } => format!("w{index}-v{vu}-{n}"),
+        };
         let body = level.body.render(&request_id);
         let deadline_ns = deadline_of(intended_ns);
         async move {
@@ -89,25 +107,33 @@ pub async fn run_worker(
             if intended_ns > monotonic_ns() {
                 level.timer.sleep_until(intended_ns).await;
             }
-            execute(
+            let exchange = execute(
                 &level.endpoint,
                 conn,
                 body,
                 request_id,
+                &draw_key,
                 intended_ns,
                 level.spec.stream,
                 deadline_ns,
             )
-            .await
+            .await;
+            (exchange, draw)
         }
     };
+    let mut user_draw = move |vu: usize| {
+        let n = vu_seq[vu];
+        vu_seq[vu] += 1;
+        Draw::User { vu, n }
+    };
+    let mut arrival = 0u64;
 
     let mut next_ns = match arrivals.as_mut() {
         Some(a) => ctx.start_ns + a.next_offset_ns(),
         None => {
-            for _ in 0..max_conns {
+            for vu in 0..max_conns {
                 let first_ns = ctx.start_ns + think_ns();
-                inflight.push(launch(first_ns, None, &mut seq));
+                inflight.push(launch(first_ns, None, &mut seq, user_draw(vu)));
                 busy += 1;
             }
             u64::MAX
@@ -129,7 +155,7 @@ pub async fn run_worker(
                     break;
                 }
             }
-            Some(exchange) = inflight.next(), if !inflight.is_empty() => {
+            Some((exchange, draw)) = inflight.next(), if !inflight.is_empty() => {
                 busy -= 1;
                 let conn = record(&ctx, &mut recorder, exchange);
                 let now = monotonic_ns();
@@ -143,8 +169,8 @@ pub async fn run_worker(
                     // Closed loop: this virtual user goes again (after its think time), on the
                     // same connection.
                     let next = now + think_ns();
-                    if next < ctx.end_ns {
-                        inflight.push(launch(next, conn, &mut seq));
+                    if let (true, Draw::User { vu, .. }) = (next < ctx.end_ns, draw) {
+                        inflight.push(launch(next, conn, &mut seq, user_draw(vu)));
                         busy += 1;
                     }
                 } else {
@@ -152,13 +178,13 @@ pub async fn run_worker(
                         idle.push(conn);
                     }
                     while busy < max_conns {
-                        let Some(intended_ns) = backlog.pop_front() else { break };
+                        let Some((intended_ns, n)) = backlog.pop_front() else { break };
                         if now >= deadline_of(intended_ns) {
                             // Its deadline passed in the queue: nobody got an answer.
                             not_sent(&ctx, &mut recorder, intended_ns);
                             continue;
                         }
-                        inflight.push(launch(intended_ns, idle.pop(), &mut seq));
+                        inflight.push(launch(intended_ns, idle.pop(), &mut seq, Draw::Arrival(n)));
                         busy += 1;
                     }
                 }
@@ -180,16 +206,17 @@ pub async fn run_worker(
                                 recorder.late_sends += 1;
                             }
                         }
-                        inflight.push(launch(next_ns, idle.pop(), &mut seq));
+                        inflight.push(launch(next_ns, idle.pop(), &mut seq, Draw::Arrival(arrival)));
                         busy += 1;
                     } else if backlog.len() < backlog_cap {
-                        backlog.push_back(next_ns);
+                        backlog.push_back((next_ns, arrival));
                         if in_window {
                             recorder.queued_sends += 1;
                         }
                     } else {
                         not_sent(&ctx, &mut recorder, next_ns);
                     }
+                    arrival += 1;
                     next_ns = ctx.start_ns + arrivals.next_offset_ns();
                 }
                 sleep = ctx.timer.sleep_until(next_ns.min(ctx.end_ns));

@@ -88,6 +88,7 @@ pub async fn functional_check(
             None,
             body.render(&id),
             id.clone(),
+            "",
             now,
             stream,
             now + 30_000_000_000,

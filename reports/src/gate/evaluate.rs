@@ -7,11 +7,13 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::{
-    is_direct, Evidence, Finding, FlamegraphRef, GateDecision, GateThresholds, StageShift,
+    is_direct, smallest_rank_p, Evidence, Finding, FlamegraphRef, GateDecision, GateThresholds,
+    StageShift,
 };
-use crate::metric::{describe_level, limited_reason, Metric};
+use crate::metric::{describe_level, error_counts, limited_reason, Metric};
 use crate::stats::{
-    bootstrap_quantile_change, mann_whitney_u, median, Alternative, EmpiricalDistribution,
+    bootstrap_added_change, bootstrap_quantile_change, holm_adjusted, mann_whitney_u, median,
+    proportion_increase_p_value, Alternative, EmpiricalDistribution,
 };
 use crate::{LevelResult, RunResult};
 use contract::histogram::deserialize_histogram;
@@ -41,6 +43,8 @@ pub fn decide(
         excluded: Vec::new(),
         capacity_lost: Vec::new(),
         thresholds: thresholds.clone(),
+        primary_tests: 0,
+        smallest_reachable_p: None,
     };
     let (base_groups, cand_groups) = (group(baseline), group(candidate));
     for ((target, level), base_trials) in &base_groups {
@@ -98,55 +102,20 @@ pub fn decide(
                 .push(format!("{target} {load}: {limited}"));
             continue;
         }
-        let direct = direct_target;
-        for metric in GateThresholds::GATED {
-            let threshold = thresholds
-                .threshold_pct(metric)
-                .expect("GATED metrics have thresholds");
-            let base_values: Vec<f64> = base_trials
-                .iter()
-                .filter_map(|(_, l)| metric.value(l))
-                .collect();
-            let cand_values: Vec<f64> = cand_trials
-                .iter()
-                .filter_map(|(_, l)| metric.value(l))
-                .collect();
-            if base_values.is_empty() || cand_values.is_empty() {
+        if direct_target {
+            drift_warnings(&mut decision, &load, base_trials, cand_trials, thresholds);
+            continue;
+        }
+        for (primary, metric) in GateThresholds::PRIMARY
+            .iter()
+            .map(|&m| (true, m))
+            .chain(GateThresholds::SECONDARY.iter().map(|&m| (false, m)))
+        {
+            let Some(mut finding) =
+                evaluate(metric, primary, base_trials, cand_trials, thresholds)?
+            else {
                 continue; // e.g. TTFT in a non-streaming scenario
-            }
-            if direct {
-                let (base, cand) = (median(&base_values), median(&cand_values));
-                if base > 0.0 && (100.0 * (cand / base - 1.0)).abs() > threshold {
-                    decision.warnings.push(format!(
-                        "direct (no gateway) {} at {load} moved {:+.1}% (threshold {threshold}%): \
-                         the machine drifted; gateway verdicts at this level are suspect",
-                        metric.name(),
-                        100.0 * (cand / base - 1.0)
-                    ));
-                }
-                continue;
-            }
-            let mut finding = evaluate(
-                metric,
-                threshold,
-                (base_trials, &base_values),
-                (cand_trials, &cand_values),
-                thresholds,
-            )?;
-            if let Evidence::Untested { reason } = &finding.evidence {
-                if super::bad_change(&finding) > threshold {
-                    decision.warnings.push(format!(
-                        "{target} {load} {} moved {:+.1}% but was not tested: {reason}",
-                        metric.name(),
-                        finding.change_pct
-                    ));
-                }
-            }
-            if finding.regression {
-                finding.stage = stage_shift(base_trials, cand_trials);
-                finding.baseline_flamegraph = flamegraph(base_trials);
-                finding.candidate_flamegraph = flamegraph(cand_trials);
-            }
+            };
             finding.load = load.clone();
             decision.findings.push(finding);
         }
@@ -169,9 +138,157 @@ pub fn decide(
         };
         return Err(Error::NothingToCompare(why));
     }
+    judge(&mut decision, thresholds);
+    for finding in decision.findings.iter_mut().filter(|f| f.regression) {
+        let key = (finding.target.clone(), finding.level);
+        let (base, cand) = (&base_groups[&key], &cand_groups[&key]);
+        finding.stage = stage_shift(base, cand);
+        finding.baseline_flamegraph = flamegraph(base);
+        finding.candidate_flamegraph = flamegraph(cand);
+    }
     decision.passed =
         !decision.findings.iter().any(|f| f.regression) && decision.capacity_lost.is_empty();
     Ok(decision)
+}
+
+/// Holm over the primary tests, then each finding's verdict and reason; warnings for untested
+/// moves past a limit, for secondary totals that regressed, and for a gate that could not fail.
+fn judge(decision: &mut GateDecision, thresholds: &GateThresholds) {
+    let tested: Vec<usize> = (0..decision.findings.len())
+        .filter(|&i| decision.findings[i].primary && decision.findings[i].p_value.is_some())
+        .collect();
+    let raw: Vec<f64> = tested
+        .iter()
+        .map(|&i| decision.findings[i].p_value.expect("filtered on Some"))
+        .collect();
+    for (&i, adjusted) in tested.iter().zip(holm_adjusted(&raw)) {
+        decision.findings[i].p_adjusted = Some(adjusted);
+    }
+    decision.primary_tests = tested.len();
+    decision.smallest_reachable_p = tested
+        .iter()
+        .filter_map(|&i| reachable_p(&decision.findings[i].evidence, thresholds))
+        .reduce(f64::min);
+    if let Some(smallest) = decision.smallest_reachable_p {
+        let needed = thresholds.alpha / tested.len().max(1) as f64;
+        if smallest > needed {
+            decision.warnings.push(format!(
+                "the gate cannot fail on latency: the smallest p its tests can reach is {smallest:.4}, \
+                 above α / tests = {} / {} = {needed:.4}; run more trials (6 a side reach 0.0011)",
+                thresholds.alpha,
+                tested.len()
+            ));
+        }
+    }
+    for finding in &mut decision.findings {
+        let bad_sign = if finding.metric.higher_is_better() {
+            -1.0
+        } else {
+            1.0
+        };
+        let past = bad_sign * finding.change > finding.limit;
+        let p = if finding.primary {
+            finding.p_adjusted
+        } else {
+            finding.p_value
+        };
+        let significant = p.is_some_and(|p| p <= thresholds.alpha);
+        finding.regression = finding.primary && past && significant;
+        let evidence = super::render::evidence_text(&finding.evidence);
+        let adjusted = match (finding.primary, finding.p_adjusted) {
+            (true, Some(p)) => format!(", Holm-adjusted p = {p:.4}"),
+            _ => String::new(),
+        };
+        let moved = super::render::change_text(finding);
+        let bound = format!(
+            "{}{}",
+            if bad_sign > 0.0 { "+" } else { "−" },
+            finding.limit_rule
+        );
+        finding.reason = match (&finding.evidence, past, significant) {
+            (Evidence::Untested { reason }, _, _) => format!("untested: {reason}"),
+            (_, true, true) => {
+                format!("{moved} is past {bound} and significant ({evidence}{adjusted})")
+            }
+            (_, true, false) => {
+                format!("{moved} is past {bound} but not significant ({evidence}{adjusted})")
+            }
+            (_, false, true) => {
+                format!("{moved} is within {bound} (significant: {evidence}{adjusted})")
+            }
+            (_, false, false) => format!("{moved} is within {bound}"),
+        };
+        if !finding.primary {
+            finding.reason.push_str(" — secondary, does not decide");
+        }
+        if matches!(finding.evidence, Evidence::Untested { .. }) && past {
+            decision.warnings.push(format!(
+                "{} {} {} moved {moved} but was not tested",
+                finding.target,
+                finding.load,
+                finding.metric.name()
+            ));
+        }
+        if !finding.primary && past && significant {
+            decision.warnings.push(format!(
+                "{} {} total {} rose {moved} (secondary: the gateway's added latency decides)",
+                finding.target,
+                finding.load,
+                finding.metric.name()
+            ));
+        }
+    }
+}
+
+/// The smallest p-value a test of this kind could give.
+fn reachable_p(evidence: &Evidence, thresholds: &GateThresholds) -> Option<f64> {
+    match evidence {
+        Evidence::MannWhitney {
+            baseline_trials,
+            candidate_trials,
+            ..
+        } => Some(smallest_rank_p(*baseline_trials, *candidate_trials)),
+        Evidence::RequestBootstrap { .. } => {
+            Some(1.0 / (thresholds.bootstrap.iterations as f64 + 1.0))
+        }
+        Evidence::Proportion { .. } | Evidence::Untested { .. } => None,
+    }
+}
+
+/// Warnings when `direct` itself moved past a metric's limit: the machine drifted.
+fn drift_warnings(
+    decision: &mut GateDecision,
+    load: &str,
+    base_trials: &[Trial<'_>],
+    cand_trials: &[Trial<'_>],
+    thresholds: &GateThresholds,
+) {
+    for metric in [
+        Metric::E2eP50,
+        Metric::E2eP99,
+        Metric::TtftP50,
+        Metric::AchievedRps,
+    ] {
+        let values = |trials: &[Trial<'_>]| -> Vec<f64> {
+            trials.iter().filter_map(|(_, l)| metric.value(l)).collect()
+        };
+        let (base_values, cand_values) = (values(base_trials), values(cand_trials));
+        if base_values.is_empty() || cand_values.is_empty() {
+            continue;
+        }
+        let (base, cand) = (median(&base_values), median(&cand_values));
+        let Some((limit, rule)) = thresholds.limit(metric, base) else {
+            continue;
+        };
+        if base > 0.0 && (cand - base).abs() > limit {
+            decision.warnings.push(format!(
+                "direct (no gateway) {} at {load} moved {:+.1}% (limit {rule}): \
+                 the machine drifted; gateway verdicts at this level are suspect",
+                metric.name(),
+                100.0 * (cand / base - 1.0)
+            ));
+        }
+    }
 }
 
 /// Trials by (target, level), in first-seen order of targets (BTreeMap: by name, then level).
@@ -188,23 +305,31 @@ fn group(runs: &[RunResult]) -> BTreeMap<(String, usize), Vec<Trial<'_>>> {
     groups
 }
 
+/// One metric of one target × level: the values, the test, the limit. `None` when a side has no
+/// value for it. The verdict is left to [`judge`], which needs every test's p-value.
 fn evaluate(
     metric: Metric,
-    threshold_pct: f64,
-    (base_trials, base_values): (&[Trial<'_>], &[f64]),
-    (cand_trials, cand_values): (&[Trial<'_>], &[f64]),
+    primary: bool,
+    base_trials: &[Trial<'_>],
+    cand_trials: &[Trial<'_>],
     thresholds: &GateThresholds,
-) -> Result<Finding, Error> {
-    let bad_sign = if metric.higher_is_better() { -1.0 } else { 1.0 };
+) -> Result<Option<Finding>, Error> {
+    let values = |trials: &[Trial<'_>]| -> Vec<f64> {
+        trials.iter().filter_map(|(_, l)| metric.value(l)).collect()
+    };
+    let (base_values, cand_values) = (values(base_trials), values(cand_trials));
+    if base_values.is_empty() || cand_values.is_empty() {
+        return Ok(None);
+    }
     let enough_trials =
         base_values.len() >= thresholds.min_trials && cand_values.len() >= thresholds.min_trials;
-    let (baseline, candidate, evidence, significant) = if enough_trials {
+    let (baseline, candidate, evidence) = if enough_trials {
         let alternative = if metric.higher_is_better() {
             Alternative::Less
         } else {
             Alternative::Greater
         };
-        let test = mann_whitney_u(cand_values, base_values, alternative).map_err(|e| {
+        let test = mann_whitney_u(&cand_values, &base_values, alternative).map_err(|e| {
             Error::Statistic {
                 target: base_trials[0].1.target.clone(),
                 level: base_trials[0].1.level,
@@ -218,82 +343,156 @@ fn evaluate(
             baseline_trials: base_values.len(),
             candidate_trials: cand_values.len(),
         };
-        (
-            median(base_values),
-            median(cand_values),
-            evidence,
-            test.p_value <= thresholds.alpha,
-        )
-    } else if let Some((histogram, quantile)) = metric.histogram_quantile() {
-        let base = merged(base_trials, histogram)?;
-        let cand = merged(cand_trials, histogram)?;
-        let change = bootstrap_quantile_change(&base, &cand, quantile, &thresholds.bootstrap)
-            .map_err(|e| histogram_error(&base_trials[0], histogram, e.to_string()))?;
-        let ci_pct = change.ci.scaled(100.0);
-        let significant = if bad_sign > 0.0 {
-            ci_pct.low > 0.0
-        } else {
-            ci_pct.high < 0.0
-        };
-        let evidence = Evidence::RequestBootstrap {
-            ci_pct,
-            baseline_requests: base.count(),
-            candidate_requests: cand.count(),
-        };
-        let ms = |d: &EmpiricalDistribution| d.quantile(quantile) as f64 / 1_000.0;
-        (ms(&base), ms(&cand), evidence, significant)
+        (median(&base_values), median(&cand_values), evidence)
     } else {
-        let reason = format!(
-            "one value per trial and fewer than {} trials per side ({} vs {}); rerun with more trials",
-            thresholds.min_trials,
-            base_values.len(),
-            cand_values.len()
-        );
-        (
-            median(base_values),
-            median(cand_values),
-            Evidence::Untested { reason },
-            false,
-        )
+        request_level(
+            metric,
+            (base_trials, &base_values),
+            (cand_trials, &cand_values),
+            thresholds,
+        )?
     };
-    let change_pct = if baseline == 0.0 {
-        0.0
-    } else {
-        100.0 * (candidate / baseline - 1.0)
+    let p_value = match &evidence {
+        Evidence::MannWhitney { p_value, .. }
+        | Evidence::RequestBootstrap { p_value, .. }
+        | Evidence::Proportion { p_value, .. } => Some(*p_value),
+        Evidence::Untested { .. } => None,
     };
-    let past_threshold = bad_sign * change_pct > threshold_pct;
-    let regression = significant && past_threshold;
-    let bound = format!("{}{threshold_pct}%", if bad_sign > 0.0 { "+" } else { "−" });
-    let evidence_text = super::render::evidence_text(&evidence);
-    let reason = match (&evidence, past_threshold, significant) {
-        (Evidence::Untested { .. }, _, _) => "untested".to_string(),
-        (_, true, true) => {
-            format!("{change_pct:+.1}% is past {bound} and significant ({evidence_text})")
-        }
-        (_, true, false) => {
-            format!("{change_pct:+.1}% is past {bound} but not significant ({evidence_text})")
-        }
-        (_, false, true) => {
-            format!("{change_pct:+.1}% is within {bound} (significant: {evidence_text})")
-        }
-        (_, false, false) => format!("{change_pct:+.1}% is within {bound}"),
-    };
-    Ok(Finding {
+    let (limit, limit_rule) = thresholds
+        .limit(metric, baseline)
+        .expect("the gate tests only metrics with limits");
+    Ok(Some(Finding {
         target: base_trials[0].1.target.clone(),
         level: base_trials[0].1.level,
         load: String::new(),
         metric,
         baseline,
         candidate,
-        change_pct,
-        threshold_pct,
+        change: candidate - baseline,
+        change_pct: if baseline == 0.0 {
+            0.0
+        } else {
+            100.0 * (candidate / baseline - 1.0)
+        },
+        limit,
+        limit_rule,
+        primary,
         evidence,
-        regression,
-        reason,
+        p_value,
+        p_adjusted: None,
+        regression: false,
+        reason: String::new(),
         stage: None,
         baseline_flamegraph: None,
         candidate_flamegraph: None,
-    })
+    }))
+}
+
+/// Too few trials for the rank test: a test over the requests of the merged trials.
+fn request_level(
+    metric: Metric,
+    (base_trials, base_values): (&[Trial<'_>], &[f64]),
+    (cand_trials, cand_values): (&[Trial<'_>], &[f64]),
+    thresholds: &GateThresholds,
+) -> Result<(f64, f64, Evidence), Error> {
+    if metric == Metric::ErrorRate {
+        let counts = |trials: &[Trial<'_>]| {
+            trials
+                .iter()
+                .filter_map(|(_, l)| error_counts(l))
+                .fold((0, 0), |(f, n), (df, dn)| (f + df, n + dn))
+        };
+        let ((fa, na), (fb, nb)) = (counts(base_trials), counts(cand_trials));
+        let p_value =
+            proportion_increase_p_value(fa, na, fb, nb).map_err(|e| Error::Statistic {
+                target: base_trials[0].1.target.clone(),
+                level: base_trials[0].1.level,
+                metric: metric.name(),
+                message: e.to_string(),
+            })?;
+        let rate = |f: u64, n: u64| 100.0 * f as f64 / n as f64;
+        let evidence = Evidence::Proportion {
+            p_value,
+            baseline_requests: na,
+            candidate_requests: nb,
+        };
+        return Ok((rate(fa, na), rate(fb, nb), evidence));
+    }
+    let Some((histogram, quantile)) = metric.histogram_quantile() else {
+        let reason = format!(
+            "one value per trial and fewer than {} trials per side ({} vs {}); rerun with more trials",
+            thresholds.min_trials,
+            base_values.len(),
+            cand_values.len()
+        );
+        return Ok((
+            median(base_values),
+            median(cand_values),
+            Evidence::Untested { reason },
+        ));
+    };
+    if metric.is_overhead() {
+        let base = [
+            merged(base_trials, histogram)?,
+            merged(&directs(base_trials)?, histogram)?,
+        ];
+        let cand = [
+            merged(cand_trials, histogram)?,
+            merged(&directs(cand_trials)?, histogram)?,
+        ];
+        let change = bootstrap_added_change(
+            [&base[0], &base[1]],
+            [&cand[0], &cand[1]],
+            quantile,
+            &thresholds.bootstrap,
+        )
+        .map_err(|e| histogram_error(&base_trials[0], histogram, e.to_string()))?;
+        let added = |pair: &[EmpiricalDistribution; 2]| {
+            (pair[0].quantile(quantile) as f64 - pair[1].quantile(quantile) as f64) / 1_000.0
+        };
+        let evidence = Evidence::RequestBootstrap {
+            ci: change.ci.scaled(1.0 / 1_000.0),
+            unit: "ms",
+            p_value: change.p_above_zero,
+            baseline_requests: base[0].count(),
+            candidate_requests: cand[0].count(),
+        };
+        return Ok((added(&base), added(&cand), evidence));
+    }
+    let base = merged(base_trials, histogram)?;
+    let cand = merged(cand_trials, histogram)?;
+    let change = bootstrap_quantile_change(&base, &cand, quantile, &thresholds.bootstrap)
+        .map_err(|e| histogram_error(&base_trials[0], histogram, e.to_string()))?;
+    let evidence = Evidence::RequestBootstrap {
+        ci: change.ci.scaled(100.0),
+        unit: "%",
+        p_value: change.p_above_zero,
+        baseline_requests: base.count(),
+        candidate_requests: cand.count(),
+    };
+    let ms = |d: &EmpiricalDistribution| d.quantile(quantile) as f64 / 1_000.0;
+    Ok((ms(&base), ms(&cand), evidence))
+}
+
+/// For each trial, `direct`'s result at the same level of the same run.
+fn directs<'a>(trials: &[Trial<'a>]) -> Result<Vec<Trial<'a>>, Error> {
+    trials
+        .iter()
+        .map(|&(run, level)| {
+            run.levels
+                .iter()
+                .find(|l| l.level == level.level && is_direct(std::slice::from_ref(run), &l.target))
+                .map(|direct| (run, direct))
+                .ok_or_else(|| {
+                    histogram_error(
+                        &(run, level),
+                        "outside_mock",
+                        "no direct baseline at this level of the run: added latency needs one"
+                            .into(),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Which trials were rig- or mock-limited, grouped by side and reason

@@ -1,19 +1,27 @@
 //! `gatebench gate`: does a candidate regress against a baseline?
 //!
-//! Per gateway target × level and per gated metric (e2e p50 and p99, achieved RPS, TTFT p50 when
-//! streaming), a regression needs both
-//! - **significance**: with ≥ [`GateThresholds::min_trials`] trials per side, a one-sided
-//!   Mann-Whitney U test on the per-trial values (exact for small counts) at
-//!   [`GateThresholds::alpha`]; with fewer (files mode, one run each), a bootstrap over the
-//!   requests in the merged histograms whose interval of the relative change excludes 0 — and
-//! - **effect size**: the change of the median over trials (candidate / baseline − 1) past the
-//!   metric's threshold in the bad direction.
+//! What decides is the gateway's **own share**: per gateway target × level, the primary metrics
+//! are its added latency over `direct` at p50 and p99 (`overhead_p50`, `overhead_p99`: per-request
+//! time outside the mock minus `direct`'s, measured in the same run so machine drift cancels),
+//! its error rate and its achieved RPS. Totals (e2e p50/p99, TTFT p50) are secondary: tested and
+//! shown, never deciding, because the mock's time dominates them and hides a gateway's cost.
 //!
-//! The test is one-sided because the gate only fails on regressions, and because with 3 trials
-//! per side a two-sided exact test can never go below p = 0.1. Levels where the rig or the mock
-//! was the bottleneck are excluded and listed; `direct` never decides, but a `direct` that moved
-//! past a threshold raises a warning that the machine drifted. Each regression names the stage
-//! whose mean time grew most and the flamegraphs to diff.
+//! A primary metric regresses when both
+//! - **significance**: a one-sided p-value — Mann-Whitney U on per-trial values (exact) with
+//!   ≥ [`GateThresholds::min_trials`] trials per side; with fewer (files mode, one run each), a
+//!   bootstrap over the requests of the merged histograms (a two-proportion z-test for the error
+//!   rate) — that stays ≤ α after **Holm's correction** over every primary test of the decision;
+//! - **effect size**: the change past its limit in the bad direction: for added latency
+//!   max(`overhead_pct` of the baseline's overhead, `overhead_floor_ms`), for the error rate
+//!   `error_rate_pp` percentage points, for RPS `rps_drop_pct`.
+//!
+//! Rank tests are one-sided (only regressions fail). Their smallest p with n and m trials is
+//! 1 / C(n + m, n): 0.05 for 3 a side, which Holm over several tests can never reach, hence 6
+//! trials a side by default (1/924 ≈ 0.0011, enough for up to 46 tests at α = 0.05); the
+//! decision states the smallest p it could reach. Levels where the rig or the mock was the
+//! bottleneck are excluded and listed; `direct` never decides, but a `direct` that moved past a
+//! threshold raises a warning that the machine drifted. Each regression names the stage whose
+//! mean time grew most and the flamegraphs to diff.
 
 mod evaluate;
 mod render;
@@ -29,15 +37,21 @@ pub use evaluate::decide;
 /// Thresholds and test settings of the gate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateThresholds {
-    /// Largest tolerated rise of e2e p50, percent.
-    pub e2e_p50_pct: f64,
-    /// Largest tolerated rise of e2e p99, percent.
-    pub e2e_p99_pct: f64,
-    /// Largest tolerated rise of TTFT p50 (streaming scenarios), percent.
-    pub ttft_p50_pct: f64,
+    /// Largest tolerated rise of the added latency (p50 and p99), percent of the baseline's.
+    pub overhead_pct: f64,
+    /// …but never less than this, ms: a 20% rise of a 30 µs overhead is noise.
+    pub overhead_floor_ms: f64,
+    /// Largest tolerated rise of the error rate, percentage points.
+    pub error_rate_pp: f64,
     /// Largest tolerated drop of achieved RPS, percent (positive: 5 means −5%).
     pub rps_drop_pct: f64,
-    /// Significance level of the one-sided test.
+    /// Secondary: largest rise of e2e p50, percent (reported, does not decide).
+    pub e2e_p50_pct: f64,
+    /// Secondary: largest rise of e2e p99, percent.
+    pub e2e_p99_pct: f64,
+    /// Secondary: largest rise of TTFT p50 (streaming scenarios), percent.
+    pub ttft_p50_pct: f64,
+    /// Family-wise significance level (Holm over the primary tests).
     pub alpha: f64,
     /// Trials per side needed for the rank test; below it the gate bootstraps over requests.
     pub min_trials: usize,
@@ -48,36 +62,68 @@ pub struct GateThresholds {
 impl Default for GateThresholds {
     fn default() -> Self {
         GateThresholds {
+            overhead_pct: 20.0,
+            overhead_floor_ms: 0.05,
+            error_rate_pp: 0.1,
+            rps_drop_pct: 5.0,
             e2e_p50_pct: 5.0,
             e2e_p99_pct: 5.0,
             ttft_p50_pct: 5.0,
-            rps_drop_pct: 5.0,
             alpha: 0.05,
-            min_trials: 3,
+            min_trials: 5,
             bootstrap: BootstrapOptions::default(),
         }
     }
 }
 
-impl GateThresholds {
-    /// The metrics the gate decides on.
-    pub const GATED: [Metric; 4] = [
-        Metric::E2eP50,
-        Metric::E2eP99,
-        Metric::AchievedRps,
-        Metric::TtftP50,
-    ];
+/// Trials per side `gate` run mode takes by default (smallest exact one-sided p ≈ 0.0011).
+pub const DEFAULT_TRIALS: usize = 6;
 
-    /// Threshold of a gated metric, percent in its bad direction; `None` for ungated metrics.
-    pub fn threshold_pct(&self, metric: Metric) -> Option<f64> {
-        match metric {
-            Metric::E2eP50 => Some(self.e2e_p50_pct),
-            Metric::E2eP99 => Some(self.e2e_p99_pct),
-            Metric::TtftP50 => Some(self.ttft_p50_pct),
-            Metric::AchievedRps => Some(self.rps_drop_pct),
-            _ => None,
-        }
+impl GateThresholds {
+    /// The metrics that decide.
+    pub const PRIMARY: [Metric; 4] = [
+        Metric::OverheadP50,
+        Metric::OverheadP99,
+        Metric::ErrorRate,
+        Metric::AchievedRps,
+    ];
+    /// The metrics tested and shown but not deciding.
+    pub const SECONDARY: [Metric; 3] = [Metric::E2eP50, Metric::E2eP99, Metric::TtftP50];
+
+    /// How far `metric` may move in its bad direction from `baseline` (metric unit, ≥ 0), and
+    /// the rule in words; `None` for metrics the gate does not test.
+    pub fn limit(&self, metric: Metric, baseline: f64) -> Option<(f64, String)> {
+        let relative = |pct: f64| (pct / 100.0 * baseline.abs(), format!("{pct}%"));
+        Some(match metric {
+            Metric::OverheadP50 | Metric::OverheadP99 => {
+                let share = self.overhead_pct / 100.0 * baseline.abs();
+                (
+                    share.max(self.overhead_floor_ms),
+                    format!(
+                        "max({}%, {} µs)",
+                        self.overhead_pct,
+                        self.overhead_floor_ms * 1_000.0
+                    ),
+                )
+            }
+            Metric::ErrorRate => (self.error_rate_pp, format!("{} pp", self.error_rate_pp)),
+            Metric::AchievedRps => relative(self.rps_drop_pct),
+            Metric::E2eP50 => relative(self.e2e_p50_pct),
+            Metric::E2eP99 => relative(self.e2e_p99_pct),
+            Metric::TtftP50 => relative(self.ttft_p50_pct),
+            _ => return None,
+        })
     }
+}
+
+/// Smallest one-sided exact Mann-Whitney p-value with `n` and `m` trials: 1 / C(n + m, n).
+pub fn smallest_rank_p(n: usize, m: usize) -> f64 {
+    let (small, total) = (n.min(m), n + m);
+    let mut ways = 1.0_f64;
+    for i in 0..small {
+        ways = ways * (total - i) as f64 / (i + 1) as f64;
+    }
+    1.0 / ways
 }
 
 /// What the significance call rests on.
@@ -91,9 +137,18 @@ pub enum Evidence {
         baseline_trials: usize,
         candidate_trials: usize,
     },
-    /// Bootstrap over requests of the merged histograms: interval of the relative change, percent.
+    /// Bootstrap over requests of the merged histograms: interval of the change (percent for
+    /// totals, ms for added latency: see `unit`) and the one-sided bootstrap p-value.
     RequestBootstrap {
-        ci_pct: Interval,
+        ci: Interval,
+        unit: &'static str,
+        p_value: f64,
+        baseline_requests: u64,
+        candidate_requests: u64,
+    },
+    /// Pooled two-proportion z-test over requests (error rate, one run a side).
+    Proportion {
+        p_value: f64,
         baseline_requests: u64,
         candidate_requests: u64,
     },
@@ -138,13 +193,23 @@ pub struct Finding {
     pub baseline: f64,
     /// Candidate value, same rule.
     pub candidate: f64,
-    /// candidate / baseline − 1, percent.
+    /// candidate − baseline, metric unit.
+    pub change: f64,
+    /// candidate / baseline − 1, percent (0 when the baseline is 0).
     pub change_pct: f64,
-    /// Threshold in the bad direction, percent.
-    pub threshold_pct: f64,
+    /// How far the metric may move in its bad direction, metric unit.
+    pub limit: f64,
+    /// The limit's rule (`max(20%, 50 µs)`, `5%`, `0.1 pp`).
+    pub limit_rule: String,
+    /// Whether this metric decides (primary) or is only shown (secondary: totals).
+    pub primary: bool,
     /// What the significance call rests on.
     pub evidence: Evidence,
-    /// Significant and past the threshold in the bad direction.
+    /// The raw one-sided p-value, when a test ran.
+    pub p_value: Option<f64>,
+    /// Holm-adjusted over every primary test of the decision (primary findings only).
+    pub p_adjusted: Option<f64>,
+    /// Primary, significant after correction and past the limit in the bad direction.
     pub regression: bool,
     /// Why, in one phrase.
     pub reason: String,
@@ -174,6 +239,11 @@ pub struct GateDecision {
     pub capacity_lost: Vec<String>,
     /// Thresholds in force.
     pub thresholds: GateThresholds,
+    /// Primary tests the Holm correction ran over.
+    pub primary_tests: usize,
+    /// The smallest p-value the decision's tests could reach (the rank test's 1 / C(n + m, n),
+    /// or the bootstrap's 1 / (iterations + 1)); the gate can fail only if it is ≤ α / tests.
+    pub smallest_reachable_p: Option<f64>,
 }
 
 impl GateDecision {
@@ -198,12 +268,19 @@ impl GateDecision {
     }
 }
 
-/// A finding's change in its bad direction (positive = worse), percent.
+/// A finding's change in its bad direction as a share of its limit (> 1: past it).
 fn bad_change(finding: &Finding) -> f64 {
-    if finding.metric.higher_is_better() {
-        -finding.change_pct
+    let bad = if finding.metric.higher_is_better() {
+        -finding.change
     } else {
-        finding.change_pct
+        finding.change
+    };
+    if finding.limit > 0.0 {
+        bad / finding.limit
+    } else if bad == 0.0 {
+        0.0
+    } else {
+        bad.signum() * f64::INFINITY
     }
 }
 

@@ -6,14 +6,36 @@ use crate::text_table::{aligned, markdown, number};
 /// The evidence in a few characters: `p = 0.004` or `CI [+1.2, +3.4]%`.
 pub(super) fn evidence_text(evidence: &Evidence) -> String {
     match evidence {
-        Evidence::MannWhitney { p_value, .. } => format!("p = {p_value:.3}"),
-        Evidence::RequestBootstrap { ci_pct, .. } => format!(
-            "{:.0}% CI [{:+.1}, {:+.1}]%",
-            100.0 * ci_pct.confidence,
-            ci_pct.low,
-            ci_pct.high
-        ),
+        Evidence::MannWhitney { p_value, .. } => format!("rank test p = {p_value:.4}"),
+        Evidence::RequestBootstrap {
+            ci, unit, p_value, ..
+        } => {
+            let (scale, digits) = if *unit == "ms" {
+                (1_000.0, 0)
+            } else {
+                (1.0, 1)
+            };
+            let unit = if *unit == "ms" { " µs" } else { "%" };
+            format!(
+                "p = {p_value:.4}, {:.0}% CI [{:+.digits$}, {:+.digits$}]{unit}",
+                100.0 * ci.confidence,
+                ci.low * scale,
+                ci.high * scale,
+            )
+        }
+        Evidence::Proportion { p_value, .. } => format!("z-test p = {p_value:.4}"),
         Evidence::Untested { .. } => "untested".to_string(),
+    }
+}
+
+/// A finding's change for people: µs for added latency, points for the error rate, else percent.
+pub(super) fn change_text(finding: &Finding) -> String {
+    if finding.metric.is_overhead() {
+        format!("{:+.0} µs", finding.change * 1_000.0)
+    } else if finding.metric == crate::metric::Metric::ErrorRate {
+        format!("{:+.2} pp", finding.change)
+    } else {
+        format!("{:+.1}%", finding.change_pct)
     }
 }
 
@@ -38,14 +60,20 @@ impl GateDecision {
                     .findings
                     .iter()
                     .max_by(|a, b| bad_change(a).total_cmp(&bad_change(b)));
+                let largest = self
+                    .findings
+                    .iter()
+                    .filter(|f| f.primary)
+                    .max_by(|a, b| bad_change(a).total_cmp(&bad_change(b)))
+                    .or(largest);
                 match largest {
                     Some(f) => format!(
-                        "PASS: no gated metric regressed significantly past its threshold; \
-                         largest adverse move: {} of {} at {} {:+.1}% ({})",
+                        "PASS: the gateway's own share did not regress significantly past its limit; \
+                         largest adverse move: {} of {} at {} {} ({})",
                         f.metric.name(),
                         f.target,
                         f.load,
-                        f.change_pct,
+                        change_text(f),
                         f.reason
                     ),
                     None => "PASS: nothing regressed".to_string(),
@@ -111,16 +139,23 @@ impl GateDecision {
                 } else {
                     "+"
                 };
+                let verdict = match (f.primary, f.regression) {
+                    (_, true) => "REGRESSION",
+                    (true, false) => "ok",
+                    (false, _) => "(secondary)",
+                };
+                let adjusted = f.p_adjusted.map_or("—".to_string(), |p| format!("{p:.4}"));
                 vec![
                     f.target.clone(),
                     f.load.clone(),
                     format!("{} ({})", f.metric.name(), f.metric.unit()),
                     number(f.baseline),
                     number(f.candidate),
-                    format!("{:+.1}%", f.change_pct),
+                    change_text(f),
                     evidence_text(&f.evidence),
-                    format!("{sign}{}%", f.threshold_pct),
-                    if f.regression { "REGRESSION" } else { "ok" }.to_string(),
+                    adjusted,
+                    format!("{sign}{}", f.limit_rule),
+                    verdict.to_string(),
                 ]
             })
             .collect()
@@ -128,37 +163,42 @@ impl GateDecision {
 
     fn method_note(&self) -> String {
         let t = &self.thresholds;
+        let reach = match self.smallest_reachable_p {
+            Some(p) => format!(" The smallest p these tests could reach: {p:.4}."),
+            None => String::new(),
+        };
         format!(
-            "Regression = significant (one-sided Mann-Whitney U on per-trial values at α = {} \
-             with ≥ {} trials per side, else a {:.0}% bootstrap interval over requests excluding 0) \
-             AND a change past the threshold. Rig- or mock-limited levels and `direct` do not decide.",
-            t.alpha,
-            t.min_trials,
-            100.0 * t.bootstrap.confidence
+            "Decides: the gateway's added latency over direct (p50, p99), its error rate and RPS; \
+             totals are secondary. Regression = significant after Holm's correction over {} \
+             primary tests at α = {} (one-sided Mann-Whitney U on per-trial values with ≥ {} \
+             trials a side, else a bootstrap over requests) AND a change past its limit.{reach} \
+             Rig- or mock-limited levels and `direct` do not decide.",
+            self.primary_tests, t.alpha, t.min_trials,
         )
     }
 }
 
-const HEADER: [&str; 9] = [
+const HEADER: [&str; 10] = [
     "target",
     "level",
     "metric (unit)",
     "baseline",
     "candidate",
     "change",
-    "p-value / CI",
-    "threshold",
+    "evidence",
+    "Holm p",
+    "limit",
     "verdict",
 ];
 
 /// A regression in one sentence: metric, target, level, change, evidence, stage, flamegraphs.
 fn explain(finding: &Finding) -> String {
     let mut text = format!(
-        "{} of {} at {} moved {:+.1}% ({} → {} {}; threshold {}{}%, {})",
+        "{} of {} at {} moved {} ({} → {} {}; limit {}{}, {}{})",
         finding.metric.name(),
         finding.target,
         finding.load,
-        finding.change_pct,
+        change_text(finding),
         number(finding.baseline),
         number(finding.candidate),
         finding.metric.unit(),
@@ -167,8 +207,11 @@ fn explain(finding: &Finding) -> String {
         } else {
             "+"
         },
-        finding.threshold_pct,
-        evidence_text(&finding.evidence)
+        finding.limit_rule,
+        evidence_text(&finding.evidence),
+        finding
+            .p_adjusted
+            .map_or(String::new(), |p| format!(", Holm p = {p:.4}"))
     );
     match &finding.stage {
         Some(stage) => {

@@ -16,12 +16,12 @@ use crate::error::Error;
 use serde::Serialize;
 
 pub use bootstrap::{
-    bootstrap_change, bootstrap_quantile_change, bootstrap_quantile_contrast, median,
-    EmpiricalDistribution,
+    bootstrap_added_change, bootstrap_change, bootstrap_quantile_change,
+    bootstrap_quantile_contrast, median, EmpiricalDistribution,
 };
 pub use mann_whitney::{mann_whitney_u, Alternative, MannWhitney, PValueMethod, EXACT_MAX_TOTAL};
 pub use normal::{normal_cdf, normal_quantile};
-pub use proportion::proportion_difference_ci;
+pub use proportion::{proportion_difference_ci, proportion_increase_p_value};
 
 /// A two-sided confidence interval, in the unit of the quantity it bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -124,6 +124,48 @@ pub struct ChangeEstimate {
     pub ci: Interval,
     /// How the change is expressed.
     pub contrast: Contrast,
+    /// One-sided bootstrap p-value for "the contrast is above 0": (1 + replicates ≤ 0) /
+    /// (1 + replicates). Its smallest value is 1 / (iterations + 1).
+    pub p_above_zero: f64,
+    /// The same for "below 0".
+    pub p_below_zero: f64,
+}
+
+impl ChangeEstimate {
+    /// From the point estimate and the replicates (sorted in place).
+    fn from_replicates(
+        estimate: f64,
+        replicates: &mut [f64],
+        confidence: f64,
+        contrast: Contrast,
+    ) -> ChangeEstimate {
+        let total = replicates.len() as f64 + 1.0;
+        let at_or_below = replicates.iter().filter(|&&r| r <= 0.0).count() as f64;
+        let at_or_above = replicates.iter().filter(|&&r| r >= 0.0).count() as f64;
+        ChangeEstimate {
+            estimate,
+            ci: percentile_interval(replicates, confidence),
+            contrast,
+            p_above_zero: (1.0 + at_or_below) / total,
+            p_below_zero: (1.0 + at_or_above) / total,
+        }
+    }
+}
+
+/// Holm's step-down adjustment of `p_values` (family-wise error control for many tests at once):
+/// the i-th smallest is multiplied by (m − i + 1), kept monotone, capped at 1. Returned in the
+/// input's order; a test is significant at α when its adjusted p is ≤ α.
+pub fn holm_adjusted(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));
+    let mut adjusted = vec![1.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &index) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p_values[index]).min(1.0));
+        adjusted[index] = running;
+    }
+    adjusted
 }
 
 /// Percentile interval from bootstrap replicates (sorted in place).
@@ -150,4 +192,21 @@ fn check_sample(values: &[f64], which: &'static str) -> Result<(), Error> {
         return Err(Error::NotFinite { which });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holm_adjusted;
+
+    #[test]
+    fn holm_multiplies_by_rank_and_stays_monotone() {
+        // Sorted: 0.01 × 4 = 0.04, 0.02 × 3 = 0.06, 0.03 × 2 = 0.06 (monotone), 0.5 × 1 = 0.5.
+        let adjusted = holm_adjusted(&[0.03, 0.5, 0.01, 0.02]);
+        let expected = [0.06, 0.5, 0.04, 0.06];
+        for (a, e) in adjusted.iter().zip(expected) {
+            assert!((a - e).abs() < 1e-12, "{adjusted:?}");
+        }
+        assert_eq!(holm_adjusted(&[0.9, 0.8]), vec![1.0, 1.0]);
+        assert!(holm_adjusted(&[]).is_empty());
+    }
 }

@@ -33,6 +33,30 @@ pub fn proportion_difference_ci(
     })
 }
 
+/// One-sided p-value that the second proportion (`failures_b / total_b`) is above the first:
+/// the pooled two-proportion z-test. 1 when neither side failed (nothing to test).
+pub fn proportion_increase_p_value(
+    failures_a: u64,
+    total_a: u64,
+    failures_b: u64,
+    total_b: u64,
+) -> Result<f64, Error> {
+    if total_a == 0 {
+        return Err(Error::EmptySample { which: "first" });
+    }
+    if total_b == 0 {
+        return Err(Error::EmptySample { which: "second" });
+    }
+    let (na, nb) = (total_a as f64, total_b as f64);
+    let pooled = (failures_a + failures_b) as f64 / (na + nb);
+    if pooled <= 0.0 || pooled >= 1.0 {
+        return Ok(1.0);
+    }
+    let se = (pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb)).sqrt();
+    let z = (failures_b as f64 / nb - failures_a as f64 / na) / se;
+    Ok(1.0 - super::normal_cdf(z))
+}
+
 /// Proportion and its Wilson score interval.
 fn wilson(failures: u64, total: u64, z: f64) -> (f64, f64, f64) {
     let n = total as f64;
@@ -53,6 +77,19 @@ mod tests {
         let ci = proportion_difference_ci(48, 80, 56, 70, 0.95).expect("valid");
         assert!((ci.low - 0.0524).abs() < 5e-4, "{ci:?}");
         assert!((ci.high - 0.3339).abs() < 5e-4, "{ci:?}");
+    }
+
+    #[test]
+    fn increase_p_value_is_small_only_for_a_real_increase() {
+        // 10/10,000 vs 40/10,000: z ≈ 4.2, p ≈ 1e-5.
+        let p = proportion_increase_p_value(10, 10_000, 40, 10_000).expect("valid");
+        assert!(p < 1e-4, "{p}");
+        let p = proportion_increase_p_value(40, 10_000, 10, 10_000).expect("valid");
+        assert!(p > 0.99, "{p}");
+        assert_eq!(
+            proportion_increase_p_value(0, 100, 0, 100).expect("valid"),
+            1.0
+        );
     }
 
     #[test]

@@ -25,8 +25,13 @@ pub struct TrialSpec {
     pub e2e_base_ms: f64,
     /// Mean of the exponential tail added to every request, ms.
     pub tail_ms: f64,
-    /// Extra gateway e2e per request, ms (the injected slowdown), on `slow_levels`.
+    /// The gateway's own time per request outside the mock beyond `direct`'s, ms.
+    pub overhead_ms: f64,
+    /// Extra gateway e2e per request, ms (the injected slowdown, so outside the mock too), on
+    /// `slow_levels`.
     pub e2e_shift_ms: f64,
+    /// Share of the gateway's requests that fail (timeouts), on `slow_levels`.
+    pub error_share: f64,
     /// Multiplier on gateway e2e and TTFT, on `slow_levels`.
     pub e2e_scale: f64,
     /// Extra mean time in one stage, ms, on `slow_levels`.
@@ -52,7 +57,9 @@ impl TrialSpec {
             requests: 3_000,
             e2e_base_ms: 10.0,
             tail_ms: 1.0,
+            overhead_ms: 0.06,
             e2e_shift_ms: 0.0,
+            error_share: 0.0,
             e2e_scale: 1.0,
             stage_shift: None,
             slow_levels: None,
@@ -104,12 +111,24 @@ pub fn run(spec: &TrialSpec) -> RunResult {
             let tail = Exp::new(1.0 / spec.tail_ms).expect("positive mean");
             let mut e2e = us_histogram();
             let mut ttft = us_histogram();
+            let mut outside = us_histogram();
+            // Time outside the mock: the client's and the loopback's share (≈ 0.1 ms plus a
+            // short tail), the gateway's own on top.
+            let outside_tail = Exp::new(1.0 / 0.02).expect("positive mean");
+            let own = if gateway { spec.overhead_ms } else { 0.0 };
             for _ in 0..spec.requests {
                 let e2e_ms = (fixed + shift + tail.sample(&mut rng)) * scale;
                 let ttft_ms = (3.0 + 0.3 * tail.sample(&mut rng)) * scale;
+                let outside_ms = (0.1 + own + shift + outside_tail.sample(&mut rng)) * scale;
                 e2e.saturating_record((e2e_ms * 1_000.0) as u64);
                 ttft.saturating_record((ttft_ms * 1_000.0) as u64);
+                outside.saturating_record((outside_ms * 1_000.0) as u64);
             }
+            let failed = if slow {
+                (spec.error_share * spec.requests as f64).round() as u64
+            } else {
+                0
+            };
             let stages = if gateway {
                 STAGES_MS
                     .iter()
@@ -132,7 +151,7 @@ pub fn run(spec: &TrialSpec) -> RunResult {
             let rate_rps = 100.0 * (level + 1) as f64;
             let rps_noise = 1.0
                 + 0.3 * spec.trial_noise_sd * Normal::new(0.0, 1.0).expect("sd").sample(&mut rng);
-            levels.push(level_result(
+            let mut result = level_result(
                 target,
                 level,
                 rate_rps,
@@ -143,7 +162,19 @@ pub fn run(spec: &TrialSpec) -> RunResult {
                 stages,
                 spec.rig_limited_levels.contains(&level),
                 gateway.then(|| format!("flamegraphs/{target}-L{level}.svg")),
-            ));
+            );
+            result
+                .histograms
+                .insert("outside_mock".into(), serialize_histogram(&outside));
+            if failed > 0 {
+                result.requests_sent += failed;
+                result.errors.insert("timeout".into(), failed);
+            }
+            let direct = levels
+                .iter()
+                .find(|l: &&LevelResult| l.target == "direct" && l.level == level);
+            reports::level::add_latency_vs_direct(&mut result, direct, !gateway);
+            levels.push(result);
         }
     }
     RunResult {

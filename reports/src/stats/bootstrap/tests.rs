@@ -6,6 +6,7 @@ use rand_distr::{Distribution, Exp};
 use rand_pcg::Pcg64Mcg;
 
 use super::*;
+use crate::stats::percentile_interval;
 
 /// µs histogram of `count` latencies `base_us` + Exp(mean `tail_us`).
 fn latency_histogram(seed: u64, count: usize, base_us: f64, tail_us: f64) -> Histogram<u64> {
@@ -168,4 +169,33 @@ fn rejects_empty_histograms_and_bad_options() {
         ..BootstrapOptions::default()
     };
     assert!(bootstrap_change(&[1.0], &[1.0], median, Contrast::Difference, &options).is_err());
+}
+
+#[test]
+fn added_change_subtracts_each_runs_direct() {
+    // Baseline run: gateway 160 µs + tail, direct 100 µs + tail. Candidate run on a machine 40 µs
+    // slower for everyone, with the gateway 200 µs slower still: the added change is +200 µs,
+    // not +240.
+    let base = [
+        distribution(&latency_histogram(1, 20_000, 160.0, 20.0)),
+        distribution(&latency_histogram(2, 20_000, 100.0, 20.0)),
+    ];
+    let cand = [
+        distribution(&latency_histogram(3, 20_000, 400.0, 20.0)),
+        distribution(&latency_histogram(4, 20_000, 140.0, 20.0)),
+    ];
+    let options = BootstrapOptions::default();
+    let change = bootstrap_added_change([&base[0], &base[1]], [&cand[0], &cand[1]], 0.5, &options)
+        .expect("valid");
+    assert!((change.estimate - 200.0).abs() < 5.0, "{change:?}");
+    assert!(
+        change.ci.low > 190.0 && change.ci.high < 210.0,
+        "{change:?}"
+    );
+    assert!(change.p_above_zero < 0.001 && change.p_below_zero > 0.999);
+    // Same runs both sides: no change, and no significance either way.
+    let same = bootstrap_added_change([&base[0], &base[1]], [&base[0], &base[1]], 0.99, &options)
+        .expect("valid");
+    assert!(same.ci.contains(0.0), "{same:?}");
+    assert!(same.p_above_zero > 0.05, "{same:?}");
 }
