@@ -70,6 +70,7 @@ fn spec(offered: OfferedLoad, duration_s: u64, stream: bool, connections: usize)
         id_prefix: "bench".into(),
         seed: 1,
         sample_cap: 4_096,
+        export: false,
     }
 }
 

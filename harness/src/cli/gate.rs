@@ -233,6 +233,7 @@ fn gate(cmd: GateCommand) -> Result<Verdict> {
                         shard: None,
                         target_urls: Vec::new(),
                         direct_url: None,
+                        export_requests: false,
                     })?;
                     if report.interrupted {
                         return Err(Error::Interrupted(

@@ -50,6 +50,12 @@ pub struct RunCommand {
     /// gateways gatebench starts, instead of starting one.
     #[arg(long, value_name = "URL")]
     direct_url: Option<String>,
+    /// Also write every request of each level's window, one JSON object per line, to
+    /// OUT/<run-id>/requests/<target>-l<level>.jsonl: intended and actual send, first byte,
+    /// first token, end (ns from the window's start), status or error class, chunks, tokens, the
+    /// mock's stamps joined by request id, and the time outside the mock. Up to 2M a level.
+    #[arg(long)]
+    export_requests: bool,
     /// Run as shard I of N: drive 1/N of each level's rate (or virtual users) and write
     /// OUT/<run-id>-shardIofN/ for `gatebench merge`. Needs --start-at or --start-file.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
@@ -127,6 +133,7 @@ pub fn execute(cmd: RunCommand) -> Result<()> {
         shard,
         target_urls,
         direct_url: cmd.direct_url.clone(),
+        export_requests: cmd.export_requests,
     };
     let report = run(options)?;
     if cmd.json {

@@ -65,6 +65,23 @@ pub fn record_ns(histogram: &mut Histogram<u64>, ns: u64) {
 
 pub use reports::level::summarize;
 
+/// One request of the window as `run --export-requests` writes it: the client's stamps
+/// (CLOCK_MONOTONIC ns; `None` where the request never got that far) and its outcome. The mock's
+/// stamps are joined when the file is written.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub request_id: String,
+    pub intended_ns: u64,
+    pub sent_ns: Option<u64>,
+    pub head_ns: Option<u64>,
+    pub first_ns: Option<u64>,
+    pub done_ns: Option<u64>,
+    /// The error class, `None` when it succeeded.
+    pub error: Option<String>,
+    pub chunks: u32,
+    pub tokens: u32,
+}
+
 /// Client-side stamps of one request, kept (for a bounded sample) to join with the mock timeline.
 #[derive(Debug, Clone)]
 pub struct RequestStamps {
@@ -122,6 +139,11 @@ pub struct Recorder {
     pub join: Vec<JoinStamps>,
     /// Successful in-window requests not kept in `join` because it was full.
     pub join_dropped: u64,
+    /// Every request of the window for `--export-requests` (up to [`JOIN_CAP`]); `None` when
+    /// not exporting.
+    pub export: Option<Vec<ExportRow>>,
+    /// Requests not kept in `export` because it was full.
+    pub export_dropped: u64,
     /// Sample of stamps for the timeline join: a uniform reservoir over the window.
     pub samples: Vec<RequestStamps>,
     /// Most samples kept.
@@ -165,6 +187,8 @@ impl Recorder {
             last_done_ns: 0,
             join: Vec::new(),
             join_dropped: 0,
+            export: None,
+            export_dropped: 0,
             samples: Vec::new(),
             sample_cap,
             sampled_from: 0,
@@ -194,6 +218,17 @@ impl Recorder {
         let slot = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) % self.sampled_from) as usize;
         if slot < self.sample_cap {
             self.samples[slot] = stamps();
+        }
+    }
+
+    /// Keeps one row for `--export-requests`, when exporting.
+    pub fn export(&mut self, row: impl FnOnce() -> ExportRow) {
+        if let Some(rows) = self.export.as_mut() {
+            if rows.len() < JOIN_CAP {
+                rows.push(row());
+            } else {
+                self.export_dropped += 1;
+            }
         }
     }
 
@@ -246,6 +281,13 @@ impl Recorder {
         let room = JOIN_CAP.saturating_sub(self.join.len());
         self.join_dropped += other.join_dropped + other.join.len().saturating_sub(room) as u64;
         self.join.extend(other.join.into_iter().take(room));
+        self.export_dropped += other.export_dropped;
+        if let Some(theirs) = other.export {
+            let mine = self.export.get_or_insert_with(Vec::new);
+            let room = JOIN_CAP.saturating_sub(mine.len());
+            self.export_dropped += theirs.len().saturating_sub(room) as u64;
+            mine.extend(theirs.into_iter().take(room));
+        }
         self.last_done_ns = self.last_done_ns.max(other.last_done_ns);
         // Workers hold equal shares of the window's requests, each reservoir uniform over its
         // own: together they are uniform over the level.

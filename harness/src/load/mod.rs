@@ -63,6 +63,8 @@ pub struct LevelSpec {
     pub seed: u64,
     /// Most per-request stamp samples kept for the timeline join.
     pub sample_cap: usize,
+    /// Keep every request of the window for `--export-requests`.
+    pub export: bool,
 }
 
 /// Counters the progress display reads while a level runs.

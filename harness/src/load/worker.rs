@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use reports::OfferedLoad;
 use tokio::sync::watch;
 
-use super::metrics::{id_hash, metric, JoinStamps, Recorder, RequestStamps};
+use super::metrics::{id_hash, metric, ExportRow, JoinStamps, Recorder, RequestStamps};
 use super::request::{execute, Conn, Exchange, Outcome};
 use super::schedule::Arrivals;
 use super::LevelCtx;
@@ -76,6 +76,9 @@ pub async fn run_worker(
     let mut interrupted = false;
 
     recorder.seed_reservoir(spec.seed ^ ((index as u64 + 1) << 32));
+    if spec.export {
+        recorder.export = Some(Vec::new());
+    }
     let timeout_ns = spec.timeout.as_nanos() as u64;
     let level: &LevelCtx = &ctx;
     let deadline_of =
@@ -240,6 +243,17 @@ fn not_sent(ctx: &LevelCtx, recorder: &mut Recorder, intended_ns: u64) {
         recorder.sent += 1;
         recorder.dropped_sends += 1;
         recorder.error("not_sent");
+        recorder.export(|| ExportRow {
+            request_id: String::new(),
+            intended_ns,
+            sent_ns: None,
+            head_ns: None,
+            first_ns: None,
+            done_ns: None,
+            error: Some("not_sent".into()),
+            chunks: 0,
+            tokens: 0,
+        });
         ctx.live.dropped.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -273,6 +287,20 @@ fn record(ctx: &LevelCtx, recorder: &mut Recorder, exchange: Exchange) -> Option
     if !in_window {
         return exchange.conn;
     }
+    recorder.export(|| ExportRow {
+        request_id: exchange.request_id.clone(),
+        intended_ns: exchange.intended_ns,
+        sent_ns: Some(exchange.sent_ns),
+        head_ns: exchange.head_ns,
+        first_ns: exchange.content_ns.first().copied(),
+        done_ns: Some(exchange.done_ns),
+        error: match &exchange.outcome {
+            Outcome::Ok => None,
+            Outcome::Failed(class) => Some(class.clone()),
+        },
+        chunks: exchange.chunks,
+        tokens: exchange.usage_tokens.unwrap_or(exchange.counted_tokens),
+    });
     recorder.sent += 1;
     if let Outcome::Failed(class) = &exchange.outcome {
         recorder.error(class);

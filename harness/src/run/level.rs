@@ -40,6 +40,8 @@ pub struct LevelSetting<'a> {
     pub direct: Option<&'a LevelResult>,
     /// This target's previous level, if any.
     pub previous: Option<&'a LevelResult>,
+    /// Write every request of the window to `requests/<target>-l<level>.jsonl`.
+    pub export: bool,
 }
 
 /// How measuring one target at one level ended.
@@ -94,6 +96,7 @@ pub fn measure(
         id_prefix: setting.id_prefix.clone(),
         seed: setting.seed,
         sample_cap: 4_096,
+        export: setting.export,
     };
     let live = Arc::new(LiveStats::default());
     let label = format!("{name} @ {}", offered_text(&setting.offered));
@@ -161,6 +164,9 @@ pub fn measure(
                 (Some(before), Some(after)) => Some(after.saturating_sub(before)),
                 _ => None,
             };
+            if setting.export {
+                write_export(setting, &file, &measurement, &timeline, &name);
+            }
             (
                 Some(analysis::timeline_split(
                     &measurement.recorder,
@@ -170,7 +176,12 @@ pub fn measure(
                 lost,
             )
         }
-        None => (None, None),
+        None => {
+            if setting.export {
+                write_export(setting, &file, &measurement, &[], &name);
+            }
+            (None, None)
+        }
     };
     let stages = match (admin, &died) {
         (Some(admin), None) => Some(rt.block_on(control::scrape_stages(admin, load.duration_s))),
@@ -240,5 +251,90 @@ fn profile_outcome(
             target.info.profiler.as_deref().unwrap_or("none")
         )),
         None => missing("warmup_s under 1.7 s leaves no room for a profile window".into()),
+    }
+}
+
+/// Writes `requests/<file>.jsonl`: one line per request of the window, the client's stamps and
+/// the mock's (joined by request id), in ns from the window's start. A failure to write is
+/// reported and the run goes on (the figures do not depend on it).
+fn write_export(
+    setting: &LevelSetting,
+    file: &str,
+    measurement: &crate::load::LevelMeasurement,
+    timeline: &[contract::TimelineRecord],
+    target: &str,
+) {
+    use std::io::Write as _;
+    let Some(rows) = measurement.recorder.export.as_ref() else {
+        return;
+    };
+    let by_hash: std::collections::HashMap<u64, &contract::TimelineRecord> = timeline
+        .iter()
+        .map(|r| (crate::load::metrics::id_hash(&r.request_id), r))
+        .collect();
+    let origin = measurement.window_start_ns;
+    let at = |ns: u64| ns as i128 - origin as i128;
+    let dir = setting.dir.join("requests");
+    let path = dir.join(format!("{file}.jsonl"));
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::File::create(&path))
+        .and_then(|handle| {
+            let mut out = std::io::BufWriter::new(handle);
+            for row in rows {
+                let mock = (!row.request_id.is_empty())
+                    .then(|| by_hash.get(&crate::load::metrics::id_hash(&row.request_id)))
+                    .flatten()
+                    .map(|r| {
+                        serde_json::json!({
+                            "received_ns": at(r.received_ns),
+                            "head_ns": r.head_ns.map(at),
+                            "first_chunk_ns": r.chunks.first().map(|c| at(c.sent_ns)),
+                            "done_ns": r.done_ns.map(at),
+                            "chunks": r.chunks.len(),
+                        })
+                    });
+                let outside_mock_ns = match (&mock, row.sent_ns, row.done_ns, row.error.is_none()) {
+                    (Some(m), Some(sent), Some(done), true) => {
+                        match (m["received_ns"].as_i64(), m["done_ns"].as_i64()) {
+                            (Some(received), Some(mock_done)) => {
+                                Some(at(done) - at(sent) - (mock_done as i128 - received as i128))
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                let line = serde_json::json!({
+                    "target": target,
+                    "level": setting.level_index,
+                    "request_id": row.request_id,
+                    "intended_ns": at(row.intended_ns),
+                    "sent_ns": row.sent_ns.map(at),
+                    "head_ns": row.head_ns.map(at),
+                    "first_token_ns": row.first_ns.map(at),
+                    "done_ns": row.done_ns.map(at),
+                    "status": row.error.as_deref().unwrap_or("ok"),
+                    "chunks": row.chunks,
+                    "tokens": row.tokens,
+                    "mock": mock,
+                    "outside_mock_ns": outside_mock_ns,
+                });
+                serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()
+        });
+    if let Err(error) = written {
+        eprintln!(
+            "gatebench: could not write {} ({error}); the run goes on without it",
+            path.display()
+        );
+    } else if measurement.recorder.export_dropped > 0 {
+        eprintln!(
+            "gatebench: {} holds the first {} requests; {} more were not kept (cap)",
+            path.display(),
+            rows.len(),
+            measurement.recorder.export_dropped
+        );
     }
 }

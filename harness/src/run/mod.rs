@@ -63,6 +63,8 @@ pub struct RunOptions {
     /// Use this already-running mock as `direct` (and the gateways' upstream) instead of
     /// starting one.
     pub direct_url: Option<String>,
+    /// Write every request of each level's window to `requests/<target>-l<level>.jsonl`.
+    pub export_requests: bool,
 }
 
 /// How a run ended.
@@ -242,6 +244,7 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
                 lag_threshold_ms,
                 direct: direct_result.as_ref(),
                 previous: run.levels.iter().rev().find(|l| l.target == name),
+                export: options.export_requests,
             };
             let outcome = level::measure(
                 target,

@@ -69,6 +69,7 @@ pub fn spec(offered: OfferedLoad, duration_s: f64, stream: bool) -> LevelSpec {
         id_prefix: "t".into(),
         seed: 1,
         sample_cap: 1_000,
+        export: false,
     }
 }
 
