@@ -20,7 +20,8 @@ pub async fn serve(
     state: Arc<GatewayState>,
     shutdown: watch::Receiver<bool>,
 ) {
-    listener::serve(listener, shutdown, move |req| {
+    let timeouts = state.config.timeouts.client_read();
+    listener::serve(listener, shutdown, timeouts, move |req| {
         let state = state.clone();
         async move {
             if req.method() == Method::POST

@@ -297,11 +297,30 @@ impl Default for InstrumentConfig {
 pub struct TimeoutConfig {
     /// Connect + response head, ms.
     pub head_ms: u64,
+    /// Reading a client's request head (from its first byte; also how long an idle kept-alive
+    /// client connection stays open), and apart its body, ms. A slower client loses the
+    /// connection (head) or gets a 408 (body).
+    #[serde(default = "default_client_read_ms")]
+    pub client_read_ms: u64,
+}
+
+fn default_client_read_ms() -> u64 {
+    30_000
 }
 
 impl Default for TimeoutConfig {
     fn default() -> Self {
-        TimeoutConfig { head_ms: 30_000 }
+        TimeoutConfig {
+            head_ms: 30_000,
+            client_read_ms: default_client_read_ms(),
+        }
+    }
+}
+
+impl TimeoutConfig {
+    /// The deadlines for reading client requests.
+    pub fn client_read(&self) -> contract::serve::ReadTimeouts {
+        contract::serve::ReadTimeouts::both(std::time::Duration::from_millis(self.client_read_ms))
     }
 }
 
@@ -350,6 +369,9 @@ impl GatewayConfig {
                 "[admin] listen {} must be a loopback address",
                 self.admin.listen
             ));
+        }
+        if self.timeouts.client_read_ms == 0 {
+            return Err("[timeouts] client_read_ms must be at least 1".into());
         }
         if self.upstreams.is_empty() {
             return Err("at least one [[upstreams]] is required".into());

@@ -10,7 +10,8 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use contract::serve::ReadTimeouts;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -31,9 +32,14 @@ pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Gateway
     Ok((listener, bound))
 }
 
-/// Accepts connections until shutdown and serves each with `handler`.
-pub async fn serve<H, F>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, handler: H)
-where
+/// Accepts connections until shutdown and serves each with `handler`, with `timeouts` on
+/// reading each request head.
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    timeouts: ReadTimeouts,
+    handler: H,
+) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: std::future::Future<Output = Result<Response<GatewayBody>, Infallible>> + Send + 'static,
 {
@@ -53,7 +59,7 @@ where
         let handler = handler.clone();
         let mut conn_shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let builder = contract::serve::builder(timeouts);
             tokio::select! {
                 _ = builder.serve_connection(TokioIo::new(stream), service_fn(handler)) => {}
                 _ = conn_shutdown.changed() => {}

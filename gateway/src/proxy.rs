@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
+use contract::serve::{read_body, BodyError};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -62,9 +63,12 @@ impl Gateway {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let serve_state = state.clone();
         let tasks = vec![
-            tokio::spawn(serve(listener, shutdown_rx.clone(), move |req| {
-                handle(serve_state.clone(), req)
-            })),
+            tokio::spawn(serve(
+                listener,
+                shutdown_rx.clone(),
+                state.config.timeouts.client_read(),
+                move |req| handle(serve_state.clone(), req),
+            )),
             tokio::spawn(admin::serve(admin_listener, state.clone(), shutdown_rx)),
         ];
         Ok(Gateway {
@@ -132,17 +136,9 @@ async fn handle(
 
 async fn relay_other(state: &Arc<GatewayState>, req: Request<Incoming>) -> Response<GatewayBody> {
     let (parts, body) = req.into_parts();
-    let Ok(body) = Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-    else {
-        return reject(Reject {
-            status: StatusCode::BAD_REQUEST,
-            message: "unreadable body".into(),
-            kind: "invalid_request_error",
-            retry_after_s: None,
-        });
+    let body = match read_body(body, MAX_BODY_BYTES, state.config.timeouts.client_read().body).await {
+        Ok(body) => body,
+        Err(error) => return reject(body_reject(&error)),
     };
     let upstream = &state.upstreams[0];
     let mut request = Request::new(Full::new(body));
@@ -174,6 +170,19 @@ async fn relay_other(state: &Arc<GatewayState>, req: Request<Incoming>) -> Respo
     }
 }
 
+/// The answer to a request body that could not be read: 408 when it was too slow, else 400.
+fn body_reject(error: &BodyError) -> Reject {
+    Reject {
+        status: match error {
+            BodyError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
+            _ => StatusCode::BAD_REQUEST,
+        },
+        message: error.to_string(),
+        kind: "invalid_request_error",
+        retry_after_s: None,
+    }
+}
+
 async fn chat(
     state: Arc<GatewayState>,
     req: Request<Incoming>,
@@ -181,21 +190,9 @@ async fn chat(
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let parse = state.begin(Stage::Parse);
-    let raw = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
-            let message = if error.is::<LengthLimitError>() {
-                format!("request body is larger than {MAX_BODY_BYTES} bytes")
-            } else {
-                "request body could not be read".into()
-            };
-            return Err(Reject {
-                status: StatusCode::BAD_REQUEST,
-                message,
-                kind: "invalid_request_error",
-                retry_after_s: None,
-            });
-        }
+    let raw = match read_body(body, MAX_BODY_BYTES, state.config.timeouts.client_read().body).await {
+        Ok(body) => body,
+        Err(error) => return Err(body_reject(&error)),
     };
     let parsed = stages::stage_parse(&raw, &parts.headers);
     state.end(parse);

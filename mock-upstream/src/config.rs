@@ -100,6 +100,17 @@ pub struct MockConfig {
     pub pacing: PacingTimer,
     /// Seeded fault rates.
     pub faults: FaultConfig,
+    /// Deadline, s, for reading a request head (from its first byte; also how long an idle
+    /// kept-alive connection stays open) and, apart, its body. A client slower than that loses
+    /// the connection (head) or gets a 408 (body).
+    pub read_timeout_s: f64,
+}
+
+impl MockConfig {
+    /// The read deadlines the server applies.
+    pub fn read_timeouts(&self) -> contract::serve::ReadTimeouts {
+        contract::serve::ReadTimeouts::both(std::time::Duration::from_secs_f64(self.read_timeout_s))
+    }
 }
 
 impl Default for MockConfig {
@@ -115,6 +126,7 @@ impl Default for MockConfig {
             timeline_capacity: 16_384,
             pacing: PacingTimer::Precise,
             faults: FaultConfig::default(),
+            read_timeout_s: 30.0,
         }
     }
 }
@@ -188,6 +200,12 @@ impl MockConfig {
         }
         if self.timeline_capacity == 0 {
             return Err("[mock] timeline_capacity must be at least 1".into());
+        }
+        if !(self.read_timeout_s > 0.0 && self.read_timeout_s <= 3_600.0) {
+            return Err(format!(
+                "[mock] read_timeout_s must be within (0, 3600] seconds, got {}",
+                self.read_timeout_s
+            ));
         }
         Ok(())
     }

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -29,6 +29,7 @@ use crate::stats::StatsSnapshot;
 use crate::timeline::TimelineRecord;
 use crate::wire;
 use contract::clock::monotonic_ns;
+use contract::serve::{read_body, BodyError};
 
 /// A running mock; dropping it without [`MockServer::shutdown`] leaves the task running.
 pub struct MockServer {
@@ -106,10 +107,11 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let fd = stream.as_raw_fd();
         let state = state.clone();
+        let timeouts = state.config.read_timeouts();
         let mut conn_shutdown = shutdown.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| route(state.clone(), req, fd));
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let builder = contract::serve::builder(timeouts);
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = conn => {}
@@ -245,12 +247,26 @@ async fn chat(
         Err(error) => return Ok(bad_request(&state, &error)),
     };
     let limit_bytes = state.config.max_body_bytes;
-    let body = match Limited::new(body, limit_bytes).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => {
+    let body = match read_body(body, limit_bytes, state.config.read_timeouts().body).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge(_)) => {
             return Ok(bad_request(&state, &BadRequest::TooLarge { limit_bytes }))
         }
-        Err(error) => return Err(io::Error::other(error)),
+        Err(timed_out @ BodyError::TimedOut(_)) => {
+            state.stats.bad_request();
+            let mut response = error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                &timed_out.to_string(),
+                "invalid_request_error",
+                None,
+                None,
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(response);
+        }
+        Err(broken) => return Err(io::Error::other(broken.to_string())),
     };
     let request = match ChatRequest::parse(&body) {
         Ok(request) => request,

@@ -425,3 +425,43 @@ fn a_level_saturated_only_in_the_candidate_fails_as_lost_capacity() {
         .iter()
         .any(|e| e.contains("saturated on both")));
 }
+
+#[test]
+fn one_limited_trial_is_dropped_not_the_whole_level() {
+    let base = trials(&TrialSpec::new(0), 1, TRIALS);
+    let mut cand = trials(&slowdown(), 101, TRIALS);
+    // The first candidate run's direct was rig-limited at level 0: that trial's added latency
+    // has no trustworthy baseline, so it is dropped; the other five decide.
+    for level in cand[0].levels.iter_mut().filter(|l| l.level == 0) {
+        level.rig.rig_limited = true;
+        level.rig.reasons = vec!["send lag p99 12 ms > 10 ms threshold".into()];
+    }
+    let decision = decide(&base, &cand, &GateThresholds::default()).expect("comparable");
+    assert!(!decision.passed, "{}", decision.to_text());
+    let p50 = decision
+        .findings
+        .iter()
+        .find(|f| f.metric == Metric::OverheadP50 && f.level == 0)
+        .expect("level 0 still decided");
+    assert!(
+        matches!(
+            p50.evidence,
+            Evidence::MannWhitney {
+                baseline_trials: 6,
+                candidate_trials: 5,
+                ..
+            }
+        ),
+        "{:?}",
+        p50.evidence
+    );
+    assert!(p50.regression);
+    assert!(
+        decision
+            .warnings
+            .iter()
+            .any(|w| w.contains("dropped") && w.contains("5 of 6 candidate")),
+        "{:?}",
+        decision.warnings
+    );
+}

@@ -17,6 +17,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/gate-smoke.toml"),
     ),
     (
+        "gate-stream",
+        include_str!("../../../scenarios/gate-stream.toml"),
+    ),
+    (
         "instrument-cost",
         include_str!("../../../scenarios/instrument-cost.toml"),
     ),

@@ -6,7 +6,8 @@
 //! reference gateway's stage record (`GET /admin/stages`); [`histogram`] is the one codec for
 //! histograms that cross a crate or process boundary; [`clock`] is the clock every stamp is taken
 //! on; [`signal`] is the stop signal every long-running command honours; [`http`] is the one
-//! control-plane HTTP/1.1 client (admin, timeline, readiness; tests and benches use it too).
+//! control-plane HTTP/1.1 client (admin, timeline, readiness; tests and benches use it too);
+//! [`serve`] is how the mock and the gateway serve a connection, with read deadlines.
 //!
 //! It depends on no other workspace crate, so the gateway under test links neither the harness
 //! nor the report renderer.
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod clock;
 pub mod histogram;
 pub mod http;
+pub mod serve;
 pub mod signal;
 pub mod stage;
 pub mod timeline;

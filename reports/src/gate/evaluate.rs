@@ -47,6 +47,8 @@ pub fn decide(
         smallest_reachable_p: None,
     };
     let (base_groups, cand_groups) = (group(baseline), group(candidate));
+    let mut clean_groups: BTreeMap<(String, usize), (Vec<Trial<'_>>, Vec<Trial<'_>>)> =
+        BTreeMap::new();
     for ((target, level), base_trials) in &base_groups {
         let Some(cand_trials) = cand_groups.get(&(target.clone(), *level)) else {
             decision.warnings.push(format!(
@@ -95,17 +97,32 @@ pub fn decide(
             }
             _ => {}
         }
+        // A trial whose level (or whose run's `direct` at that level, the added latency's
+        // baseline) was rig- or mock-limited is dropped; the level is left out only when a side
+        // has no clean trial left.
         let limited = limited_trials(&[("baseline", base_trials), ("candidate", cand_trials)]);
-        if !limited.is_empty() {
+        let (base_clean, cand_clean) = (clean_trials(base_trials), clean_trials(cand_trials));
+        if base_clean.is_empty() || cand_clean.is_empty() {
             decision
                 .excluded
                 .push(format!("{target} {load}: {limited}"));
             continue;
         }
+        if !limited.is_empty() {
+            decision.warnings.push(format!(
+                "{target} {load}: limited trials dropped, {} of {} baseline and {} of {} candidate trials decide ({limited})",
+                base_clean.len(),
+                base_trials.len(),
+                cand_clean.len(),
+                cand_trials.len()
+            ));
+        }
         if direct_target {
-            drift_warnings(&mut decision, &load, base_trials, cand_trials, thresholds);
+            drift_warnings(&mut decision, &load, &base_clean, &cand_clean, thresholds);
             continue;
         }
+        let (base_trials, cand_trials) = (&base_clean, &cand_clean);
+        clean_groups.insert((target.clone(), *level), (base_clean.clone(), cand_clean.clone()));
         for (primary, metric) in GateThresholds::PRIMARY
             .iter()
             .map(|&m| (true, m))
@@ -141,7 +158,7 @@ pub fn decide(
     judge(&mut decision, thresholds);
     for finding in decision.findings.iter_mut().filter(|f| f.regression) {
         let key = (finding.target.clone(), finding.level);
-        let (base, cand) = (&base_groups[&key], &cand_groups[&key]);
+        let (base, cand) = &clean_groups[&key];
         finding.stage = stage_shift(base, cand);
         finding.baseline_flamegraph = flamegraph(base);
         finding.candidate_flamegraph = flamegraph(cand);
@@ -490,6 +507,23 @@ fn directs<'a>(trials: &[Trial<'a>]) -> Result<Vec<Trial<'a>>, Error> {
                         "no direct baseline at this level of the run: added latency needs one"
                             .into(),
                     )
+                })
+        })
+        .collect()
+}
+
+/// The trials neither rig- nor mock-limited, at their level or at their run's `direct` (the
+/// added latency's baseline) at that level.
+fn clean_trials<'a>(trials: &[Trial<'a>]) -> Vec<Trial<'a>> {
+    trials
+        .iter()
+        .copied()
+        .filter(|(run, level)| {
+            limited_reason(level).is_none()
+                && !run.levels.iter().any(|l| {
+                    l.level == level.level
+                        && is_direct(std::slice::from_ref(*run), &l.target)
+                        && limited_reason(l).is_some()
                 })
         })
         .collect()
