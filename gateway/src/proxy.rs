@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use contract::serve::{read_body, BodyError};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use tokio::sync::watch;
@@ -136,7 +136,13 @@ async fn handle(
 
 async fn relay_other(state: &Arc<GatewayState>, req: Request<Incoming>) -> Response<GatewayBody> {
     let (parts, body) = req.into_parts();
-    let body = match read_body(body, MAX_BODY_BYTES, state.config.timeouts.client_read().body).await {
+    let body = match read_body(
+        body,
+        MAX_BODY_BYTES,
+        state.config.timeouts.client_read().body,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(error) => return reject(body_reject(&error)),
     };
@@ -190,7 +196,13 @@ async fn chat(
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let parse = state.begin(Stage::Parse);
-    let raw = match read_body(body, MAX_BODY_BYTES, state.config.timeouts.client_read().body).await {
+    let raw = match read_body(
+        body,
+        MAX_BODY_BYTES,
+        state.config.timeouts.client_read().body,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(error) => return Err(body_reject(&error)),
     };

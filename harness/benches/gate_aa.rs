@@ -21,13 +21,20 @@ fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut failed = 0u32;
     let mut errors = 0u32;
-    println!("A/A gates: {gates} × `gate --scenario {scenario}` reference vs reference, default trials");
+    println!(
+        "A/A gates: {gates} × `gate --scenario {scenario}` reference vs reference, default trials"
+    );
     for gate in 1..=gates {
         let started = std::time::Instant::now();
         let output = Command::new(env!("CARGO_BIN_EXE_gatebench"))
             .current_dir(&root)
             .args(["gate", "--scenario", &scenario])
-            .args(["--baseline-target", "reference", "--candidate-target", "reference"])
+            .args([
+                "--baseline-target",
+                "reference",
+                "--candidate-target",
+                "reference",
+            ])
             .arg("--json")
             .arg("--out")
             .arg(&out)
@@ -37,7 +44,9 @@ fn main() {
         let seconds = started.elapsed().as_secs_f64();
         let code = output.status.code();
         let json: Option<Value> = serde_json::from_slice(&output.stdout).ok();
-        let decision = json.as_ref().and_then(|j| j["decisions"].as_array()?.last().cloned());
+        let decision = json
+            .as_ref()
+            .and_then(|j| j["decisions"].as_array()?.last().cloned());
         let (smallest, adverse) = decision.as_ref().map_or((f64::NAN, String::new()), summary);
         match code {
             Some(0) => {}
@@ -136,6 +145,8 @@ fn clopper_pearson(k: u32, n: u32, confidence: f64) -> (f64, f64) {
 }
 
 fn pmf(i: u32, n: u32, p: f64) -> f64 {
-    let ln_choose: f64 = (1..=i).map(|j| f64::from(n - i + j).ln() - f64::from(j).ln()).sum();
+    let ln_choose: f64 = (1..=i)
+        .map(|j| f64::from(n - i + j).ln() - f64::from(j).ln())
+        .sum();
     (ln_choose + f64::from(i) * p.ln() + f64::from(n - i) * (1.0 - p).ln()).exp()
 }

@@ -64,7 +64,11 @@ impl std::fmt::Display for BodyError {
         match self {
             BodyError::TooLarge(limit) => write!(f, "request body is larger than {limit} bytes"),
             BodyError::TimedOut(after) => {
-                write!(f, "request body not received within {} s", after.as_secs_f64())
+                write!(
+                    f,
+                    "request body not received within {} s",
+                    after.as_secs_f64()
+                )
             }
             BodyError::Broken => write!(f, "request body could not be read"),
         }
@@ -72,7 +76,11 @@ impl std::fmt::Display for BodyError {
 }
 
 /// Reads a whole request body of at most `limit` bytes within `timeout`.
-pub async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
+pub async fn read_body(
+    body: Incoming,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, BodyError> {
     match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
         Err(_) => Err(BodyError::TimedOut(timeout)),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),

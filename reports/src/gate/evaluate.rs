@@ -122,7 +122,10 @@ pub fn decide(
             continue;
         }
         let (base_trials, cand_trials) = (&base_clean, &cand_clean);
-        clean_groups.insert((target.clone(), *level), (base_clean.clone(), cand_clean.clone()));
+        clean_groups.insert(
+            (target.clone(), *level),
+            (base_clean.clone(), cand_clean.clone()),
+        );
         for (primary, metric) in GateThresholds::PRIMARY
             .iter()
             .map(|&m| (true, m))

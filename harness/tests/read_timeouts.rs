@@ -1,0 +1,162 @@
+//! Neither the mock nor the reference gateway can be held by a slow client, nor made to ignore a
+//! stop: a half-sent request head loses its connection after the read deadline, a body that
+//! stalls gets a 408, and SIGTERM in the middle of a long stream ends the process within a
+//! second.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::scratch_dir;
+
+/// Starts `gatebench ARGS…` and returns it with the address it printed
+/// (`… listening on http://ADDR`).
+fn start(args: &[&str]) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatebench"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start gatebench");
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("prints its address")
+            .expect("utf8 line");
+        if let Some((_, addr)) = line.split_once("listening on http://") {
+            break addr.trim().parse().expect("an address");
+        }
+    };
+    // Keep reading, so a later line never meets a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+/// Seconds until the server closes a connection that sent half a request head.
+fn half_head_closed_after(addr: SocketAddr) -> f64 {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        .expect("write half a head");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let started = Instant::now();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return started.elapsed().as_secs_f64(),
+            Ok(_) => {} // an error response before the close is fine too
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "never closed");
+    }
+}
+
+/// The status line a server answers a head whose body stops after 10 of 100 bytes.
+fn stalled_body_status(addr: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .write_all(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":",
+        )
+        .expect("write head and a bit of body");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let mut reply = String::new();
+    let _ = BufReader::new(stream).read_line(&mut reply);
+    reply.trim().to_string()
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn slow_clients_are_let_go_and_sigterm_ends_a_long_stream() {
+    let dir = scratch_dir("read-timeouts");
+    let scenario = dir.join("mock.toml");
+    std::fs::write(
+        &scenario,
+        "[mock]\nread_timeout_s = 0.5\nttft_ms = 0\nitl_ms = 5\n",
+    )
+    .expect("write scenario");
+    let (mock, mock_addr) = start(&[
+        "mock",
+        "--port",
+        "0",
+        "--scenario",
+        scenario.to_str().expect("utf8"),
+    ]);
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[upstreams]]\nname = \"mock\"\nurl = \"http://{mock_addr}\"\n[[routes]]\nupstreams = [\"mock\"]\n[timeouts]\nhead_ms = 30000\nclient_read_ms = 500\n"
+        ),
+    )
+    .expect("write config");
+    let (gateway, gateway_addr) = start(&[
+        "gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().expect("utf8"),
+    ]);
+    for (name, addr) in [("mock", mock_addr), ("gateway", gateway_addr)] {
+        let closed = half_head_closed_after(addr);
+        assert!(
+            (0.4..3.0).contains(&closed),
+            "{name}: a half-sent head was closed after {closed:.2} s (deadline 0.5 s)"
+        );
+        let status = stalled_body_status(addr);
+        assert!(
+            status.starts_with("HTTP/1.1 408"),
+            "{name}: a stalled body got `{status}`"
+        );
+    }
+    stop(gateway);
+
+    // A 100,000-token stream 5 ms apart (≈ 8 minutes), half read, then SIGTERM.
+    let mut stream = TcpStream::connect(mock_addr).expect("connect");
+    let body = r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    write!(
+        stream,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nx-mock-output-tokens: 100000\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let mut buffer = [0u8; 4096];
+    let mut got = 0;
+    while got < 2_000 {
+        got += stream.read(&mut buffer).expect("streaming");
+    }
+    let pid = mock.id();
+    let started = Instant::now();
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+    let mut mock = mock;
+    let status = loop {
+        if let Some(status) = mock.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            stop(mock);
+            panic!("the mock ignored SIGTERM for 5 s mid-stream");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = started.elapsed().as_secs_f64();
+    assert!(
+        took < 1.0,
+        "SIGTERM took {took:.2} s to stop the mock ({status})"
+    );
+}
