@@ -194,18 +194,29 @@ fn count_tokens(text: &str) -> u32 {
     text.split_whitespace().count() as u32
 }
 
-/// Sends one request and reads the whole response; what has not finished by `deadline_ns`
-/// (CLOCK_MONOTONIC) is a `timeout`.
+/// When a request is due and when it is given up, CLOCK_MONOTONIC ns.
+#[derive(Debug, Clone, Copy)]
+pub struct Due {
+    /// The intended send time (latency counts from it).
+    pub intended_ns: u64,
+    /// What has not finished by then is a `timeout`.
+    pub deadline_ns: u64,
+}
+
+/// Sends one request (with its id and the mock's draw key, `""` for none) and reads the whole
+/// response by `due.deadline_ns`.
 pub async fn execute(
     endpoint: &Endpoint,
     conn: Option<Conn>,
     body: Bytes,
-    request_id: String,
-    draw_key: &str,
-    intended_ns: u64,
+    (request_id, draw_key): (String, &str),
+    due: Due,
     stream: bool,
-    deadline_ns: u64,
 ) -> Exchange {
+    let Due {
+        intended_ns,
+        deadline_ns,
+    } = due;
     let mut exchange = Exchange {
         request_id,
         outcome: Outcome::Ok,

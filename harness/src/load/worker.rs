@@ -19,7 +19,7 @@ use reports::OfferedLoad;
 use tokio::sync::watch;
 
 use super::metrics::{id_hash, metric, ExportRow, JoinStamps, Recorder, RequestStamps};
-use super::request::{execute, Conn, Exchange, Outcome};
+use super::request::{execute, Conn, Due, Exchange, Outcome};
 use super::schedule::Arrivals;
 use super::LevelCtx;
 use rand::SeedableRng;
@@ -110,15 +110,17 @@ pub async fn run_worker(
             if intended_ns > monotonic_ns() {
                 level.timer.sleep_until(intended_ns).await;
             }
+            let due = Due {
+                intended_ns,
+                deadline_ns,
+            };
             let exchange = execute(
                 &level.endpoint,
                 conn,
                 body,
-                request_id,
-                &draw_key,
-                intended_ns,
+                (request_id, &draw_key),
+                due,
                 level.spec.stream,
-                deadline_ns,
             )
             .await;
             (exchange, draw)

@@ -11,7 +11,7 @@ use contract::TimelineRecord;
 use http::Method;
 use reports::{LatencySummary, Measured, StageResult};
 
-use crate::load::request::{execute, Outcome};
+use crate::load::request::{execute, Due, Outcome};
 use crate::load::{BodyTemplate, Endpoint};
 
 /// The status `GET path` gets from `addr` (a readiness probe).
@@ -87,11 +87,12 @@ pub async fn functional_check(
             endpoint,
             None,
             body.render(&id),
-            id.clone(),
-            "",
-            now,
+            (id.clone(), ""),
+            Due {
+                intended_ns: now,
+                deadline_ns: now + 30_000_000_000,
+            },
             stream,
-            now + 30_000_000_000,
         )
         .await;
         match exchange.outcome {
