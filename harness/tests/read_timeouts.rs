@@ -78,6 +78,18 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
+/// Kills the process when dropped, so a failing assertion leaves nothing running.
+struct Reaper(u32);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) on our own child (gone already: ESRCH, ignored).
+        unsafe {
+            libc::kill(self.0 as libc::pid_t, libc::SIGKILL);
+        }
+    }
+}
+
 #[test]
 fn slow_clients_are_let_go_and_sigterm_ends_a_long_stream() {
     let dir = scratch_dir("read-timeouts");
@@ -94,6 +106,7 @@ fn slow_clients_are_let_go_and_sigterm_ends_a_long_stream() {
         "--scenario",
         scenario.to_str().expect("utf8"),
     ]);
+    let _mock_reaper = Reaper(mock.id());
     let config = dir.join("gateway.toml");
     std::fs::write(
         &config,
@@ -109,6 +122,7 @@ fn slow_clients_are_let_go_and_sigterm_ends_a_long_stream() {
         "--config",
         config.to_str().expect("utf8"),
     ]);
+    let _gateway_reaper = Reaper(gateway.id());
     for (name, addr) in [("mock", mock_addr), ("gateway", gateway_addr)] {
         let closed = half_head_closed_after(addr);
         assert!(

@@ -19,6 +19,7 @@ pub mod level;
 pub mod merge;
 pub mod metric;
 pub mod same;
+pub mod scaling;
 pub mod schema;
 pub mod stats;
 pub mod text_table;

@@ -182,6 +182,7 @@ pub fn merge(shards: &[(String, RunResult)]) -> Result<RunResult, Error> {
         shards: infos,
     };
     crate::level::fill_frontiers(&mut merged, &bounds);
+    crate::scaling::fill_scaling(&mut merged);
     Ok(merged)
 }
 
@@ -366,6 +367,8 @@ fn merge_level(
             rss_peak_bytes: Measured::missing(merged_note),
             rss_steady_bytes: Measured::missing(merged_note),
             rss_growth_mib_per_min: Measured::missing(merged_note),
+            threads: Measured::missing(merged_note),
+            cpu_us_per_request: Measured::missing(merged_note),
         },
         histograms,
         stages: BTreeMap::new(),

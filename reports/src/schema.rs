@@ -200,6 +200,9 @@ pub struct TargetInfo {
     /// Added e2e p99 at concurrency 1 (a closed-loop level of one virtual user), ms.
     #[serde(default = "v1_missing")]
     pub added_p99_c1_ms: Measured<f64>,
+    /// Where it serializes: the USL fit of its sweep and the verdict with its evidence.
+    #[serde(default = "not_recorded")]
+    pub scaling: Measured<crate::scaling::Scaling>,
 }
 
 /// One bound of a target's frontier.
@@ -448,6 +451,27 @@ pub struct Resources {
     /// RSS growth over the window, MiB per minute (least-squares slope of 100 ms samples).
     #[serde(default = "not_recorded")]
     pub rss_growth_mib_per_min: Measured<f64>,
+    /// CPU per thread of the process tree over the window (`/proc/<pid>/task/*/stat`).
+    #[serde(default = "not_recorded")]
+    pub threads: Measured<ThreadCpu>,
+    /// CPU time per completed request over the window, µs (CPU ÷ achieved RPS).
+    #[serde(default = "not_recorded")]
+    pub cpu_us_per_request: Measured<f64>,
+}
+
+/// A target's CPU by thread over a level's window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreadCpu {
+    /// The busiest thread's name (`comm`).
+    pub busiest_name: String,
+    /// Its CPU, percent of one core.
+    pub busiest_pct: f64,
+    /// Threads at or above 90% of a core.
+    pub saturated: u32,
+    /// Threads that ran during the window.
+    pub count: u32,
+    /// All threads together, percent of one core.
+    pub total_pct: f64,
 }
 
 fn not_recorded<T>() -> Measured<T> {

@@ -248,6 +248,18 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         flamegraph: profile.flamegraph,
         flamegraph_missing: profile.missing,
     };
+    result.resources.cpu_us_per_request = match result.resources.cpu_pct.value {
+        Some(cpu) if achieved_rps > 0.0 => Measured::of(cpu / 100.0 * 1e6 / achieved_rps),
+        Some(_) => Measured::missing("no request completed in the window"),
+        None => Measured::missing(
+            result
+                .resources
+                .cpu_pct
+                .reason
+                .clone()
+                .unwrap_or_else(|| "no CPU figure".into()),
+        ),
+    };
     add_latency_vs_direct(&mut result, ctx.direct, ctx.is_direct);
     result
 }

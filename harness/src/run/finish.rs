@@ -58,6 +58,7 @@ pub fn finish(
     }
     run.targets = targets.iter().map(|t| t.info.clone()).collect();
     reports::level::fill_frontiers(run, frontier_bounds_ms);
+    reports::scaling::fill_scaling(run);
     run.status = if interrupted {
         RunStatus::Interrupted
     } else {

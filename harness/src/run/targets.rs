@@ -105,6 +105,7 @@ pub fn gateway_info(name: &str, runtime_name: &str) -> TargetInfo {
         memory: MemoryArc::missing("not measured"),
         frontier: Vec::new(),
         added_p99_c1_ms: Measured::missing("not measured"),
+        scaling: Measured::missing("not measured yet"),
     }
 }
 
@@ -138,6 +139,7 @@ fn initial_info(name: &str, plan: &Plan, runtime_name: &str) -> TargetInfo {
         }),
         frontier: Vec::new(),
         added_p99_c1_ms: Measured::missing("not measured yet"),
+        scaling: Measured::missing("not measured yet"),
     }
 }
 

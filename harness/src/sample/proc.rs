@@ -26,12 +26,46 @@ pub fn self_cpu_ns() -> u64 {
 
 /// CPU time (user + system) of a process, ns; `None` if it is gone.
 pub fn cpu_ns(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_ns(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// utime + stime of a `/proc/…/stat` line, ns.
+fn stat_cpu_ns(stat: &str) -> Option<u64> {
     let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Some(ticks * 1_000_000_000 / hz)
+}
+
+/// One thread's CPU time so far.
+#[derive(Debug, Clone)]
+pub struct ThreadTime {
+    pub tid: u32,
+    /// Its `comm` (name).
+    pub name: String,
+    /// user + system, ns.
+    pub cpu_ns: u64,
+}
+
+/// Every thread of a process (`/proc/<pid>/task/*/stat`).
+pub fn thread_times(pid: u32) -> Vec<ThreadTime> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|entry| {
+            let tid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let name = stat.split_once('(')?.1.rsplit_once(')')?.0.to_string();
+            Some(ThreadTime {
+                tid,
+                name,
+                cpu_ns: stat_cpu_ns(&stat)?,
+            })
+        })
+        .collect()
 }
 
 /// Resident set size of a process, bytes.

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reports::{Measured, Resources};
+use reports::{Measured, Resources, ThreadCpu};
 
+use super::proc::ThreadTime;
 use super::usage::Usage;
 
 /// Samples a gateway's CPU and RSS every 100 ms while a level runs; CPU and the RSS trend cover
@@ -25,12 +26,14 @@ impl ResourceSampler {
             let mut peak = 0u64;
             let mut window: Vec<(f64, u64)> = Vec::new();
             let mut cpu_start: Option<(std::time::Instant, u64)> = None;
+            let mut threads_start: Option<Vec<ThreadTime>> = None;
             while flag.load(Ordering::Relaxed) {
                 let rss = usage.rss_bytes();
                 peak = peak.max(rss.unwrap_or(0));
                 if started.elapsed() >= warmup {
                     if cpu_start.is_none() {
                         cpu_start = usage.cpu_ns().map(|c| (std::time::Instant::now(), c));
+                        threads_start = usage.thread_times();
                     }
                     if let Some(rss) = rss {
                         window.push((started.elapsed().as_secs_f64(), rss));
@@ -44,6 +47,15 @@ impl ResourceSampler {
                 ),
                 _ => Measured::missing("the gateway's CPU time could not be read (it exited?)"),
             };
+            let threads = match (&cpu_start, threads_start, usage.thread_times()) {
+                (Some((at, _)), Some(before), Some(after)) => {
+                    thread_cpu(&before, &after, at.elapsed().as_secs_f64())
+                }
+                _ => Measured::missing(match usage {
+                    Usage::Tree(_) => "the threads' CPU times could not be read",
+                    _ => "per-thread CPU is read for process trees, not containers",
+                }),
+            };
             let (steady, growth) = rss_trend(&window);
             Resources {
                 cpu_pct,
@@ -54,6 +66,8 @@ impl ResourceSampler {
                 },
                 rss_steady_bytes: steady,
                 rss_growth_mib_per_min: growth,
+                threads,
+                cpu_us_per_request: Measured::missing("set with the level's achieved RPS"),
             }
         });
         ResourceSampler {
@@ -110,5 +124,39 @@ pub fn no_process_resources(reason: &str) -> Resources {
         rss_peak_bytes: Measured::missing(reason),
         rss_steady_bytes: Measured::missing(reason),
         rss_growth_mib_per_min: Measured::missing(reason),
+        threads: Measured::missing(reason),
+        cpu_us_per_request: Measured::missing(reason),
     }
+}
+
+/// Per-thread CPU over `seconds` from two snapshots (threads that ran in it).
+fn thread_cpu(before: &[ThreadTime], after: &[ThreadTime], seconds: f64) -> Measured<ThreadCpu> {
+    let mut busiest = (String::new(), 0.0_f64);
+    let (mut count, mut saturated, mut total) = (0u32, 0u32, 0.0);
+    for thread in after {
+        let start = before
+            .iter()
+            .find(|b| b.tid == thread.tid)
+            .map_or(0, |b| b.cpu_ns);
+        let pct = 100.0 * thread.cpu_ns.saturating_sub(start) as f64 / (seconds.max(1e-3) * 1e9);
+        if pct <= 0.0 {
+            continue;
+        }
+        count += 1;
+        total += pct;
+        saturated += u32::from(pct >= reports::scaling::THREAD_SATURATED_PCT);
+        if pct > busiest.1 {
+            busiest = (thread.name.clone(), pct);
+        }
+    }
+    if count == 0 {
+        return Measured::missing("no thread ran during the window");
+    }
+    Measured::of(ThreadCpu {
+        busiest_name: busiest.0,
+        busiest_pct: busiest.1,
+        saturated,
+        count,
+        total_pct: total,
+    })
 }

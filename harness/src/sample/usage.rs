@@ -39,6 +39,20 @@ impl Usage {
         }
     }
 
+    /// CPU time so far of every thread of the process tree; `None` for containers.
+    pub fn thread_times(&self) -> Option<Vec<proc::ThreadTime>> {
+        match self {
+            Usage::Tree(root) => {
+                let threads: Vec<proc::ThreadTime> = proc::tree_pids(*root)
+                    .iter()
+                    .flat_map(|p| proc::thread_times(*p))
+                    .collect();
+                (!threads.is_empty()).then_some(threads)
+            }
+            Usage::Cgroup(_) | Usage::CgroupV1 { .. } => None,
+        }
+    }
+
     /// Resident memory now, bytes (cgroup: `memory.current`, which includes page cache).
     pub fn rss_bytes(&self) -> Option<u64> {
         match self {

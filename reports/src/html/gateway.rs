@@ -33,6 +33,7 @@ pub(super) fn section(
         return Ok(out);
     }
     out.push_str(&stage_breakdown(name, &levels)?);
+    out.push_str(&scaling(run, name)?);
     out.push_str(&serializes(name, &levels)?);
     out.push_str(&flamegraphs(dir, name, &levels));
     out.push_str(&diffs(run, dir, name, &levels, base));
@@ -131,6 +132,74 @@ fn stage_breakdown(name: &str, levels: &[&LevelResult]) -> Result<String, Error>
         stacked: false,
     })?;
     out.push_str(&svg);
+    Ok(out)
+}
+
+/// The verdict on where the target serializes, its evidence, and the USL fit over the measured
+/// points.
+fn scaling(run: &RunResult, name: &str) -> Result<String, Error> {
+    let mut out = String::from("<h3>Scaling verdict</h3>");
+    let Some(scaling) = run
+        .targets
+        .iter()
+        .find(|t| t.name == name)
+        .and_then(|t| t.scaling.value.as_ref())
+    else {
+        out.push_str(&not_available(
+            "no scaling verdict recorded for this target",
+        ));
+        return Ok(out);
+    };
+    let verdict = match scaling.verdict {
+        crate::scaling::Verdict::Serializes => "<span class=\"bad\">serializes</span>",
+        crate::scaling::Verdict::CpuBound => "cpu_bound",
+        crate::scaling::Verdict::Scales => "scales",
+        crate::scaling::Verdict::Inconclusive => "inconclusive",
+    };
+    let _ = write!(out, "<p>Verdict: <strong>{verdict}</strong></p><ul>");
+    for line in &scaling.evidence {
+        let _ = write!(out, "<li>{}</li>", escape(line));
+    }
+    out.push_str("</ul>");
+    match &scaling.usl.value {
+        None => out.push_str(&not_available(&format!(
+            "USL fit: {}",
+            scaling.usl.reason.as_deref().unwrap_or("none")
+        ))),
+        Some(fit) => {
+            let highest = fit.points.iter().map(|p| p[0]).fold(1.0, f64::max);
+            let curve: Vec<(f64, f64)> = (0..=60)
+                .map(|i| {
+                    let n = 1.0 + (highest * 1.2 - 1.0) * f64::from(i) / 60.0;
+                    (n, fit.throughput(n))
+                })
+                .collect();
+            let svg = line_chart(&LineChart {
+                id: format!("usl-{}", anchor("gw", name)),
+                title: "Throughput against concurrency, with the USL fit".into(),
+                x_label: "concurrency N (virtual users, or mean in flight)".into(),
+                y_label: "achieved req/s".into(),
+                series: vec![
+                    Series {
+                        name: "measured".into(),
+                        color: 0,
+                        points: fit.points.iter().map(|p| (p[0], p[1])).collect(),
+                        dots: true,
+                        ..Series::default()
+                    },
+                    Series {
+                        name: format!("USL σ={:.3} κ={:.5}", fit.sigma, fit.kappa),
+                        color: 1,
+                        points: curve,
+                        dashed: true,
+                        ..Series::default()
+                    },
+                ],
+                ..LineChart::default()
+            })?;
+            out.push_str(&svg);
+        }
+    }
     Ok(out)
 }
 

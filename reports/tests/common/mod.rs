@@ -216,6 +216,7 @@ pub fn run(spec: &TrialSpec) -> RunResult {
                 memory: reports::MemoryArc::missing("synthetic"),
                 frontier: Vec::new(),
                 added_p99_c1_ms: Measured::missing("not measured yet"),
+                scaling: Measured::missing("not measured yet"),
             })
             .collect(),
         levels,
@@ -323,6 +324,8 @@ fn level_result(
             rss_peak_bytes: Measured::of(64 << 20),
             rss_steady_bytes: Measured::missing("synthetic"),
             rss_growth_mib_per_min: Measured::missing("synthetic"),
+            threads: Measured::missing("synthetic"),
+            cpu_us_per_request: Measured::missing("synthetic"),
         },
         histograms: [("e2e", e2e), ("ttft", ttft)]
             .iter()

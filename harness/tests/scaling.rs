@@ -1,0 +1,124 @@
+//! Where a black-box gateway serializes, from the outside only: two gateways built from the
+//! reference binary but run as third-party targets (no stage scrape), each spending 500 µs of CPU
+//! per request in its rate limiter — one under a single mutex, one outside any lock. Swept over
+//! closed-loop 1/4/16/64/256 users, both get a USL fit; the mutex one is found to serialize (its
+//! throughput flattens with cores to spare) and the lock-free one is not. The generator and the
+//! mock share the 2 cores with three gateway threads here, so their tasks run several ms late
+//! (the scheduler's latency, not a bottleneck of theirs); the rig thresholds are raised to keep
+//! those levels in the fit, which is about the verdict, not the rig.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use reports::scaling::Verdict;
+
+fn black_box(home: &std::path::Path, name: &str, implementation: &str) {
+    let dir = home.join("gateways").join(name);
+    std::fs::create_dir_all(&dir).expect("gateway dir");
+    std::fs::write(
+        dir.join("gateway.toml"),
+        format!(
+            r#"name = "{name}"
+description = "reference binary as a black box, 500 µs in a {implementation} rate limiter"
+kind = "ai-gateway"
+profiler = "none"
+[request]
+path = "/v1/chat/completions"
+[request.headers]
+authorization = "Bearer sk-gb-bench"
+[ready]
+path = "/health"
+timeout_s = 10
+[config]
+template = "gw.toml.in"
+file = "gw.toml"
+[process]
+command = "{exe}"
+args = ["gateway", "--listen", "{{host}}:{{port}}", "--config", "{{config}}"]
+"#,
+            exe = env!("CARGO_BIN_EXE_gatebench"),
+        ),
+    )
+    .expect("gateway.toml");
+    std::fs::write(
+        dir.join("gw.toml.in"),
+        format!(
+            r#"[[keys]]
+key = "sk-gb-bench"
+tenant = "bench"
+[auth]
+required = true
+[rate_limit]
+work_us = 500
+impl = "{implementation}"
+requests_per_s = 1000000
+burst = 1000000
+[[upstreams]]
+name = "mock"
+url = "{{mock_url}}"
+[[routes]]
+upstreams = ["mock"]
+"#
+        ),
+    )
+    .expect("config template");
+}
+
+#[test]
+fn a_mutex_serializes_and_a_lock_free_twin_does_not() {
+    let home = scratch_dir("scaling");
+    black_box(&home, "bb-mutex", "mutex");
+    black_box(&home, "bb-free", "atomic");
+    let scenario = home.join("sweep.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"sweep\"\ntargets = [\"bb-mutex\", \"bb-free\"]\n[load]\nmodel = \"closed\"\nlevels = [1, 4, 16, 64, 256]\nwarmup_s = 0.5\nduration_s = 2\nstream = false\n[profile]\nenabled = false\n[mock]\nttft_ms = 5\nitl_ms = 0\noutput_tokens = 16\ntokens_per_chunk = 16\n[rig]\nlag_threshold_ms = 50\nmock_lateness_ms = 20\n",
+    )
+    .expect("scenario");
+    let out = home.join("results");
+    let status = Command::new(env!("CARGO_BIN_EXE_gatebench"))
+        .args(["run", "--quiet", "--home"])
+        .arg(&home)
+        .arg("--scenario")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("run gatebench");
+    assert_eq!(status.code(), Some(0));
+    let run = read_run(&out);
+    let verdict_of = |name: &str| {
+        let target = run
+            .targets
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} in run.json"));
+        let scaling = target.scaling.value.as_ref().expect("a scaling verdict");
+        eprintln!(
+            "{name}: {:?}\n  {}",
+            scaling.verdict,
+            scaling.evidence.join("\n  ")
+        );
+        for level in run.levels.iter().filter(|l| l.target == name) {
+            eprintln!(
+                "  L{} {:.0} req/s, CPU {:?}%, machine {:?}%, threads {:?}",
+                level.level,
+                level.achieved_rps,
+                level.resources.cpu_pct.value,
+                level.rig.machine_cpu_pct.value,
+                level.resources.threads.value
+            );
+        }
+        assert!(
+            scaling.usl.value.is_some(),
+            "{name}: USL fit missing: {:?}",
+            scaling.usl.reason
+        );
+        scaling.verdict
+    };
+    let (mutex, free) = (verdict_of("bb-mutex"), verdict_of("bb-free"));
+    assert_eq!(mutex, Verdict::Serializes);
+    assert_ne!(free, Verdict::Serializes);
+}
