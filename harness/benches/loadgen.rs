@@ -6,6 +6,10 @@
 //!   CONNS=64 DURATION=5 ROUNDS=3 cargo bench -p harness --bench loadgen
 //!   RSS_CHECK=600 cargo bench -p harness --bench loadgen        # RSS after 60 s vs after 600 s
 //!                                                                # of one streaming level
+//!   STREAMS=1000,2000,2500,4000 cargo bench -p harness --bench loadgen
+//!       # the rig alone (generator + mock, one thread each) holding N concurrent streams of 200
+//!       # tokens 20 ms apart after a 50 ms TTFT: TTFT p50 and ITL p99 against the configured
+//!       # values, CPU µs per chunk (both processes), RSS per stream
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -249,8 +253,91 @@ fn rss_check(generator: &Generator, addr: std::net::SocketAddr, total_s: u64) {
     );
 }
 
+/// CPU time of a process so far, ns.
+fn cpu_ns(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1_000_000_000 / hz
+}
+
+fn streams_table(generator: &Generator, mock: &Child, addr: std::net::SocketAddr, counts: &[u64]) {
+    const TTFT_MS: f64 = 50.0;
+    const GAP_MS: f64 = 20.0;
+    const TOKENS: f64 = 200.0;
+    let stream_s = (TTFT_MS + (TOKENS - 1.0) * GAP_MS) / 1_000.0;
+    let duration = env_or("DURATION", 10);
+    println!(
+        "| streams | offered req/s | held (Little) | chunks/s | TTFT p50 ms (cfg {TTFT_MS}) | ITL p99 ms (cfg {GAP_MS}) | CPU µs/chunk | gen RSS KiB/stream | mock RSS KiB/stream | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let template = BodyTemplate::new("bench", "hello", true, None);
+    for &count in counts {
+        let rate = count as f64 / stream_s;
+        let mut level = spec(
+            OfferedLoad::Poisson { rate_rps: rate },
+            duration,
+            true,
+            (count as f64 * 1.5) as usize,
+        );
+        level.warmup = Duration::from_secs_f64(stream_s + 1.0);
+        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (gen_before, mock_before) = (cpu_ns(std::process::id()), cpu_ns(mock.id()));
+        let started = Instant::now();
+        let m = generator.run_level(
+            &endpoint(addr),
+            &template,
+            &level,
+            stop_rx,
+            Arc::new(LiveStats::default()),
+        );
+        let wall_s = started.elapsed().as_secs_f64();
+        let cpu_s = (cpu_ns(std::process::id()) - gen_before + cpu_ns(mock.id()) - mock_before)
+            as f64
+            / 1e9;
+        let chunks_per_s = m.recorder.chunks as f64 / m.window_s;
+        let quantile =
+            |name: &str, q: f64| m.recorder.histograms[name].value_at_quantile(q) as f64 / 1_000.0;
+        let e2e_mean_s = m.recorder.histograms["e2e"].mean() / 1e6;
+        let achieved = m.recorder.completed_in_window as f64 / m.window_s;
+        println!(
+            "| {count} | {rate:.0} | {:.0} | {chunks_per_s:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:?} |",
+            achieved * e2e_mean_s,
+            quantile("ttft", 0.5),
+            quantile("itl", 0.99),
+            cpu_s / wall_s / chunks_per_s.max(1.0) * 1e6,
+            rss_kib(std::process::id()) as f64 / count as f64,
+            rss_kib(mock.id()) as f64 / count as f64,
+            m.recorder.errors
+        );
+    }
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    if let Ok(list) = std::env::var("STREAMS") {
+        let counts: Vec<u64> = list
+            .split(',')
+            .filter_map(|c| c.trim().parse().ok())
+            .collect();
+        let scenario = "[mock]\nttft_ms = 50\nitl_ms = 20\noutput_tokens = 200\ntokens_per_chunk = 1\ntimeline_capacity = 1024\n";
+        let (mut mock, addr) = start_mock(scenario);
+        let generator = Generator::new(1).expect("generator");
+        streams_table(&generator, &mock, addr, &counts);
+        let _ = mock.kill();
+        let _ = mock.wait();
         return;
     }
     let rss_seconds = env_or("RSS_CHECK", 0);

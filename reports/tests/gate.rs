@@ -465,3 +465,27 @@ fn one_limited_trial_is_dropped_not_the_whole_level() {
         decision.warnings
     );
 }
+
+#[test]
+fn a_level_left_with_few_clean_trials_is_excluded_not_pooled() {
+    // Four of six candidate trials limited: the two left are too few for the rank test, and
+    // pooling their requests would call trial-to-trial noise significant. The level is excluded.
+    let base = trials(&TrialSpec::new(0), 1, TRIALS);
+    let mut cand = trials(&slowdown(), 101, TRIALS);
+    for run in cand.iter_mut().take(4) {
+        for level in run.levels.iter_mut().filter(|l| l.level == 0) {
+            level.rig.mock_limited = true;
+            level.rig.reasons = vec!["the mock sent a tenth of its chunks 3 ms late".into()];
+        }
+    }
+    let decision = decide(&base, &cand, &GateThresholds::default()).expect("level 1 decides");
+    assert!(decision.findings.iter().all(|f| f.level == 1));
+    assert!(
+        decision
+            .excluded
+            .iter()
+            .any(|e| e.starts_with("reference L0") && e.contains("2 of 6 candidate")),
+        "{:?}",
+        decision.excluded
+    );
+}

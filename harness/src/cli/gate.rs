@@ -211,30 +211,56 @@ fn gate(cmd: GateCommand) -> Result<Verdict> {
                     [sides[1], sides[0]]
                 };
                 for (side, target, exe) in order {
-                    let source =
-                        scenario::resolve(spec).map_err(|e| Error::Input(e.to_string()))?;
-                    let trial_out = out.join(format!("attempt{attempt}-{side}{trial}"));
-                    eprintln!(
-                        "gatebench gate: attempt {attempt}, trial {trial}/{}: {target}…",
-                        cmd.trials
-                    );
-                    let report = run(RunOptions {
-                        source,
-                        targets: Some(vec![target.to_string()]),
-                        out_dir: trial_out,
-                        quiet: true,
-                        pin_rig: None,
-                        pin_target: None,
-                        runtime: cmd.runtime,
-                        gateway_exe: exe.cloned(),
-                        write_report: false,
-                        warmup_s: None,
-                        duration_s: None,
-                        shard: None,
-                        target_urls: Vec::new(),
-                        direct_url: None,
-                        export_requests: false,
-                    })?;
+                    // A trial the rig or the mock limited says nothing about the target: it is
+                    // measured once more (and dropped by the decision if it is limited again).
+                    let mut report = None;
+                    for rerun in 0..=LIMITED_RERUNS {
+                        let source =
+                            scenario::resolve(spec).map_err(|e| Error::Input(e.to_string()))?;
+                        let suffix = if rerun == 0 {
+                            String::new()
+                        } else {
+                            format!("-rerun{rerun}")
+                        };
+                        let trial_out = out.join(format!("attempt{attempt}-{side}{trial}{suffix}"));
+                        eprintln!(
+                            "gatebench gate: attempt {attempt}, trial {trial}/{}: {target}{}…",
+                            cmd.trials,
+                            if rerun == 0 {
+                                ""
+                            } else {
+                                " (again: the last one was limited)"
+                            }
+                        );
+                        let measured = run(RunOptions {
+                            source,
+                            targets: Some(vec![target.to_string()]),
+                            out_dir: trial_out,
+                            quiet: true,
+                            pin_rig: None,
+                            pin_target: None,
+                            runtime: cmd.runtime,
+                            gateway_exe: exe.cloned(),
+                            write_report: false,
+                            warmup_s: None,
+                            duration_s: None,
+                            shard: None,
+                            target_urls: Vec::new(),
+                            direct_url: None,
+                            export_requests: false,
+                        })?;
+                        let limited = measured
+                            .run
+                            .levels
+                            .iter()
+                            .any(|l| reports::metric::limited_reason(l).is_some());
+                        let stop = measured.interrupted || !limited;
+                        report = Some(measured);
+                        if stop {
+                            break;
+                        }
+                    }
+                    let report = report.expect("at least one run");
                     if report.interrupted {
                         return Err(Error::Interrupted(
                             "gatebench: gate interrupted; no decision".into(),
@@ -343,6 +369,9 @@ fn gate(cmd: GateCommand) -> Result<Verdict> {
         Verdict::Pass
     })
 }
+
+/// How many times a trial the rig or the mock limited is measured again.
+const LIMITED_RERUNS: usize = 1;
 
 /// Renames target `from` to `to` in a run (targets and levels).
 fn rename_target(run: &mut RunResult, from: &str, to: &str) {

@@ -108,6 +108,21 @@ pub fn decide(
                 .push(format!("{target} {load}: {limited}"));
             continue;
         }
+        let too_few = |clean: &[Trial<'_>], all: &[Trial<'_>]| {
+            all.len() >= thresholds.min_trials && clean.len() < thresholds.min_trials
+        };
+        if too_few(&base_clean, base_trials) || too_few(&cand_clean, cand_trials) {
+            decision.excluded.push(format!(
+                "{target} {load}: only {} of {} baseline and {} of {} candidate trials were clean, \
+                 fewer than the {} the rank test needs; rerun on a quieter machine ({limited})",
+                base_clean.len(),
+                base_trials.len(),
+                cand_clean.len(),
+                cand_trials.len(),
+                thresholds.min_trials
+            ));
+            continue;
+        }
         if !limited.is_empty() {
             decision.warnings.push(format!(
                 "{target} {load}: limited trials dropped, {} of {} baseline and {} of {} candidate trials decide ({limited})",
@@ -341,9 +356,12 @@ fn evaluate(
     if base_values.is_empty() || cand_values.is_empty() {
         return Ok(None);
     }
-    let enough_trials =
-        base_values.len() >= thresholds.min_trials && cand_values.len() >= thresholds.min_trials;
-    let (baseline, candidate, evidence) = if enough_trials {
+    // Requests are pooled only when a side has a single run: with several, their requests are
+    // not independent (each run has its own machine state), and pooling them would call
+    // trial-to-trial noise significant. Below `min_trials` the rank test still runs; it may be
+    // unable to reach significance, and the decision says so.
+    let single_run = base_values.len() == 1 || cand_values.len() == 1;
+    let (baseline, candidate, evidence) = if !single_run {
         let alternative = if metric.higher_is_better() {
             Alternative::Less
         } else {
@@ -440,8 +458,7 @@ fn request_level(
     }
     let Some((histogram, quantile)) = metric.histogram_quantile() else {
         let reason = format!(
-            "one value per trial and fewer than {} trials per side ({} vs {}); rerun with more trials",
-            thresholds.min_trials,
+            "one value per run and {} vs {} run(s): no test; run trials (gate run mode)",
             base_values.len(),
             cand_values.len()
         );

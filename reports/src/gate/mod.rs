@@ -7,10 +7,12 @@
 //! shown, never deciding, because the mock's time dominates them and hides a gateway's cost.
 //!
 //! A primary metric regresses when both
-//! - **significance**: a one-sided p-value — Mann-Whitney U on per-trial values (exact) with
-//!   ≥ [`GateThresholds::min_trials`] trials per side; with fewer (files mode, one run each), a
-//!   bootstrap over the requests of the merged histograms (a two-proportion z-test for the error
-//!   rate) — that stays ≤ α after **Holm's correction** over every primary test of the decision;
+//! - **significance**: a one-sided p-value — Mann-Whitney U on per-trial values (exact); with a
+//!   single run on a side (files mode), a bootstrap over that run's requests (a two-proportion
+//!   z-test for the error rate), never over requests pooled from several runs, which are not
+//!   independent — that stays ≤ α after **Holm's correction** over every primary test of the
+//!   decision. A target × level whose clean trials fell below [`GateThresholds::min_trials`]
+//!   (rig- or mock-limited trials are dropped) is excluded, not decided on what is left;
 //! - **effect size**: the change past its limit in the bad direction: for added latency
 //!   max(`overhead_pct` of the baseline's overhead, `overhead_floor_ms`), for the error rate
 //!   `error_rate_pp` percentage points, for RPS `rps_drop_pct`.
@@ -53,7 +55,8 @@ pub struct GateThresholds {
     pub ttft_p50_pct: f64,
     /// Family-wise significance level (Holm over the primary tests).
     pub alpha: f64,
-    /// Trials per side needed for the rank test; below it the gate bootstraps over requests.
+    /// Clean trials per side a level needs when at least this many were run (limited trials are
+    /// dropped; a level left with fewer is excluded).
     pub min_trials: usize,
     /// Settings of the per-request bootstrap.
     pub bootstrap: BootstrapOptions,

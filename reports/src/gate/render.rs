@@ -170,9 +170,10 @@ impl GateDecision {
         format!(
             "Decides: the gateway's added latency over direct (p50, p99), its error rate and RPS; \
              totals are secondary. Regression = significant after Holm's correction over {} \
-             primary tests at α = {} (one-sided Mann-Whitney U on per-trial values with ≥ {} \
-             trials a side, else a bootstrap over requests) AND a change past its limit.{reach} \
-             Rig- or mock-limited levels and `direct` do not decide.",
+             primary tests at α = {} (one-sided Mann-Whitney U on per-trial values; a bootstrap \
+             over requests only when a side has a single run) AND a change past its limit.{reach} \
+             Rig- or mock-limited trials are dropped (a level left with fewer than {} clean trials \
+             a side is excluded); `direct` does not decide.",
             self.primary_tests, t.alpha, t.min_trials,
         )
     }
