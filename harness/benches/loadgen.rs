@@ -82,6 +82,23 @@ fn endpoint(addr: std::net::SocketAddr) -> Endpoint {
     Endpoint::new(addr, "/v1/chat/completions", false)
 }
 
+/// One level against the mock at `addr`, never stopped early.
+fn drive(
+    generator: &Generator,
+    addr: std::net::SocketAddr,
+    template: &BodyTemplate,
+    level: &LevelSpec,
+) -> harness::load::LevelMeasurement {
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    generator.run_level(
+        &endpoint(addr),
+        template,
+        level,
+        stop_rx,
+        Arc::new(LiveStats::default()),
+    )
+}
+
 fn tool_rps(program: &str, args: &[String]) -> Option<f64> {
     let output = Command::new(program).args(args).output().ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -104,7 +121,6 @@ fn rps_comparison(generator: &Generator, addr: std::net::SocketAddr) {
         .expect("write lua");
     let url = format!("http://{addr}/v1/chat/completions");
     let template = BodyTemplate::new("bench", "hello", false, None);
-    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (mut ours, mut oha, mut wrk) = (Vec::new(), Vec::new(), Vec::new());
     let (mut vs_oha, mut vs_wrk) = (Vec::new(), Vec::new());
     let oha_args: Vec<String> = [
@@ -152,13 +168,7 @@ fn rps_comparison(generator: &Generator, addr: std::net::SocketAddr) {
                         false,
                         conns,
                     );
-                    let m = generator.run_level(
-                        &endpoint(addr),
-                        &template,
-                        &level,
-                        stop_rx.clone(),
-                        Arc::new(LiveStats::default()),
-                    );
+                    let m = drive(generator, addr, &template, &level);
                     assert!(
                         m.recorder.errors.is_empty(),
                         "errors: {:?}",
@@ -228,15 +238,8 @@ fn rss_check(generator: &Generator, addr: std::net::SocketAddr, total_s: u64) {
         }
     });
     let template = BodyTemplate::new("bench", "hello", true, None);
-    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let level = spec(OfferedLoad::Poisson { rate_rps: 500.0 }, total_s, true, 256);
-    let m = generator.run_level(
-        &endpoint(addr),
-        &template,
-        &level,
-        stop_rx,
-        Arc::new(LiveStats::default()),
-    );
+    let m = drive(generator, addr, &template, &level);
     running.store(false, Ordering::Relaxed);
     let _ = sampler.join();
     let (one_min, end) = (
@@ -291,16 +294,9 @@ fn streams_table(generator: &Generator, mock: &Child, addr: std::net::SocketAddr
             (count as f64 * 1.5) as usize,
         );
         level.warmup = Duration::from_secs_f64(stream_s + 1.0);
-        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (gen_before, mock_before) = (cpu_ns(std::process::id()), cpu_ns(mock.id()));
         let started = Instant::now();
-        let m = generator.run_level(
-            &endpoint(addr),
-            &template,
-            &level,
-            stop_rx,
-            Arc::new(LiveStats::default()),
-        );
+        let m = drive(generator, addr, &template, &level);
         let wall_s = started.elapsed().as_secs_f64();
         let cpu_s = (cpu_ns(std::process::id()) - gen_before + cpu_ns(mock.id()) - mock_before)
             as f64

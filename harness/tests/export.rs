@@ -6,29 +6,19 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use common::*;
 use serde_json::Value;
 
 #[test]
 fn exported_requests_match_the_run_and_pair_draws_across_targets() {
-    let dir = scratch_dir("export");
-    let scenario = dir.join("export.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"export\"\ntargets = [\"direct\", \"reference\"]\n[load]\nmodel = \"constant\"\nlevels = [40]\nwarmup_s = 0.3\nduration_s = 1.5\nstream = true\n[profile]\nenabled = false\n[mock]\nttft_ms = 5\nitl_ms = 1\noutput_tokens = \"uniform:4:40\"\ntokens_per_chunk = 1\n",
-    )
-    .expect("write scenario");
-    let out = dir.join("results");
-    let status = Command::new(env!("CARGO_BIN_EXE_gatebench"))
-        .args(["run", "--quiet", "--export-requests", "--scenario"])
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .expect("run gatebench");
-    assert_eq!(status.code(), Some(0));
+    let (child, _dir, out) = spawn_run_with(
+        "export",
+        "targets = [\"direct\", \"reference\"]\n[load]\nmodel = \"constant\"\nlevels = [40]\nwarmup_s = 0.3\nduration_s = 1.5\nstream = true\n[profile]\nenabled = false\n[mock]\nttft_ms = 5\nitl_ms = 1\noutput_tokens = \"uniform:4:40\"\ntokens_per_chunk = 1\n",
+        &["--export-requests"],
+    );
+    let output = child.wait_with_output().expect("gatebench exits");
+    assert_eq!(output.status.code(), Some(0));
     let run = read_run(&out);
     let run_dir = std::fs::read_dir(&out)
         .expect("results")

@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use reports::scaling::Verdict;
 
@@ -71,23 +69,15 @@ fn a_mutex_serializes_and_a_lock_free_twin_does_not() {
     let home = scratch_dir("scaling");
     black_box(&home, "bb-mutex", "mutex");
     black_box(&home, "bb-free", "atomic");
-    let scenario = home.join("sweep.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"sweep\"\ntargets = [\"bb-mutex\", \"bb-free\"]\n[load]\nmodel = \"closed\"\nlevels = [1, 4, 16, 64, 256]\nwarmup_s = 0.5\nduration_s = 2\nstream = false\n[profile]\nenabled = false\n[mock]\nttft_ms = 5\nitl_ms = 0\noutput_tokens = 16\ntokens_per_chunk = 16\n[rig]\nlag_threshold_ms = 50\nmock_lateness_ms = 20\n",
-    )
-    .expect("scenario");
-    let out = home.join("results");
-    let status = Command::new(env!("CARGO_BIN_EXE_gatebench"))
-        .args(["run", "--quiet", "--home"])
-        .arg(&home)
-        .arg("--scenario")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .expect("run gatebench");
-    assert_eq!(status.code(), Some(0));
+    let home_arg = home.to_str().expect("utf8").to_string();
+    let (child, out) = start_run(
+        &home,
+        "sweep",
+        "targets = [\"bb-mutex\", \"bb-free\"]\n[load]\nmodel = \"closed\"\nlevels = [1, 4, 16, 64, 256]\nwarmup_s = 0.5\nduration_s = 2\nstream = false\n[profile]\nenabled = false\n[mock]\nttft_ms = 5\nitl_ms = 0\noutput_tokens = 16\ntokens_per_chunk = 16\n[rig]\nlag_threshold_ms = 50\nmock_lateness_ms = 20\n",
+        &["--home", &home_arg],
+    );
+    let output = child.wait_with_output().expect("gatebench exits");
+    assert_eq!(output.status.code(), Some(0));
     let run = read_run(&out);
     let verdict_of = |name: &str| {
         let target = run

@@ -107,14 +107,35 @@ pub const THREE_SHORT_LEVELS: &str = "targets = [\"direct\", \"reference\"]\n[lo
 /// Starts `gatebench run --quiet` on a scenario named `name` with `body` in a fresh scratch dir;
 /// returns the child, the scratch dir, and the results root.
 pub fn spawn_run(name: &str, body: &str) -> (std::process::Child, PathBuf, PathBuf) {
+    spawn_run_with(name, body, &[])
+}
+
+/// [`spawn_run`] with more `run` flags.
+pub fn spawn_run_with(
+    name: &str,
+    body: &str,
+    extra: &[&str],
+) -> (std::process::Child, PathBuf, PathBuf) {
     let dir = scratch_dir(name);
+    let (child, out) = start_run(&dir, name, body, extra);
+    (child, dir, out)
+}
+
+/// Starts `gatebench run --quiet EXTRA…` on a scenario named `name` with `body`, written in
+/// `dir` (which is kept as it is); returns the child and the results root (`dir/results`).
+pub fn start_run(
+    dir: &Path,
+    name: &str,
+    body: &str,
+    extra: &[&str],
+) -> (std::process::Child, PathBuf) {
     let scenario = dir.join(format!("{name}.toml"));
     std::fs::write(&scenario, format!("name = \"{name}\"\n{body}")).expect("write scenario");
     let out = dir.join("results");
     let child = Command::new(env!("CARGO_BIN_EXE_gatebench"))
+        .args(["run", "--quiet"])
+        .args(extra)
         .args([
-            "run",
-            "--quiet",
             "--scenario",
             scenario.to_str().expect("utf8"),
             "--out",
@@ -122,7 +143,7 @@ pub fn spawn_run(name: &str, body: &str) -> (std::process::Child, PathBuf, PathB
         ])
         .spawn()
         .expect("start gatebench");
-    (child, dir, out)
+    (child, out)
 }
 
 /// Polls the run under `out` until its run.json holds at least `levels` levels; panics naming

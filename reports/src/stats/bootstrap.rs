@@ -142,6 +142,16 @@ impl EmpiricalDistribution {
     }
 }
 
+fn check_quantile(quantile: f64) -> Result<(), Error> {
+    if (0.0..=1.0).contains(&quantile) {
+        Ok(())
+    } else {
+        Err(Error::InvalidOption(format!(
+            "quantile {quantile} is not in 0..=1"
+        )))
+    }
+}
+
 fn rank_of(quantile: f64, count: u64) -> u64 {
     ((quantile.clamp(0.0, 1.0) * count as f64).ceil() as u64).clamp(1, count)
 }
@@ -176,11 +186,7 @@ pub fn bootstrap_quantile_contrast(
     options: &BootstrapOptions,
 ) -> Result<ChangeEstimate, Error> {
     options.validate()?;
-    if !(0.0..=1.0).contains(&quantile) {
-        return Err(Error::InvalidOption(format!(
-            "quantile {quantile} is not in 0..=1"
-        )));
-    }
+    check_quantile(quantile)?;
     let base_point = baseline.quantile(quantile) as f64;
     let estimate = contrast
         .of(base_point, candidate.quantile(quantile) as f64)
@@ -228,11 +234,7 @@ pub fn bootstrap_added_change(
     options: &BootstrapOptions,
 ) -> Result<ChangeEstimate, Error> {
     options.validate()?;
-    if !(0.0..=1.0).contains(&quantile) {
-        return Err(Error::InvalidOption(format!(
-            "quantile {quantile} is not in 0..=1"
-        )));
-    }
+    check_quantile(quantile)?;
     let sides = [baseline[0], baseline[1], candidate[0], candidate[1]];
     let point: Vec<f64> = sides.iter().map(|d| d.quantile(quantile) as f64).collect();
     let added = |v: &[f64]| (v[2] - v[3]) - (v[0] - v[1]);
