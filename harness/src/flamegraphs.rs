@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use reports::flamegraph::{render_svg, StageMap};
+use reports::flamegraph::{render_svg_with, StageMap};
 
 /// Where the reference gateway's definition (with its stage map) lives, relative to the checkout.
 const REFERENCE_DEFINITION: &str = "gateways/reference/gateway.toml";
@@ -42,19 +42,20 @@ pub fn reference_profiling() -> Result<(StageMap, String), String> {
     Ok((map, profiler.unwrap_or_else(|| "admin".into())))
 }
 
-/// Writes `flamegraphs/<file>.folded` and `.svg`; returns the SVG's path relative to `run_dir`
-/// and the stage CPU shares.
+/// Writes `flamegraphs/<file>.folded` and `.svg` (stage frames coloured by `map`, weights named
+/// `count_name`); returns the SVG's path relative to `run_dir` and the share of the weight per
+/// stage.
 pub fn store(
     run_dir: &Path,
     file: &str,
     folded: &str,
-    title: &str,
+    (title, count_name): (&str, &str),
     map: Option<&StageMap>,
 ) -> Result<(String, BTreeMap<String, f64>), String> {
     let dir = run_dir.join("flamegraphs");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     std::fs::write(dir.join(format!("{file}.folded")), folded).map_err(|e| e.to_string())?;
-    let svg = render_svg(folded, title).map_err(|e| e.to_string())?;
+    let svg = render_svg_with(folded, title, count_name, map).map_err(|e| e.to_string())?;
     std::fs::write(dir.join(format!("{file}.svg")), svg).map_err(|e| e.to_string())?;
     let shares = map.and_then(|m| m.cpu_shares(folded)).unwrap_or_default();
     Ok((format!("flamegraphs/{file}.svg"), shares))

@@ -73,7 +73,7 @@ fn a_mutex_serializes_and_a_lock_free_twin_does_not() {
     let (child, out) = start_run(
         &home,
         "sweep",
-        "targets = [\"bb-mutex\", \"bb-free\"]\n[load]\nmodel = \"closed\"\nlevels = [1, 4, 16, 64, 256]\nwarmup_s = 0.5\nduration_s = 2\nstream = false\n[profile]\nenabled = false\n[mock]\nttft_ms = 5\nitl_ms = 0\noutput_tokens = 16\ntokens_per_chunk = 16\n[rig]\nlag_threshold_ms = 50\nmock_lateness_ms = 20\n",
+        "targets = [\"bb-mutex\", \"bb-free\"]\n[load]\nmodel = \"closed\"\nlevels = [1, 4, 16, 64, 256]\nwarmup_s = 1.8\nduration_s = 2\nstream = false\n[profile]\nenabled = true\noffcpu = true\n[mock]\nttft_ms = 5\nitl_ms = 0\noutput_tokens = 16\ntokens_per_chunk = 16\n[rig]\nlag_threshold_ms = 50\nmock_lateness_ms = 20\n",
         &["--home", &home_arg],
     );
     let output = child.wait_with_output().expect("gatebench exits");
@@ -111,4 +111,60 @@ fn a_mutex_serializes_and_a_lock_free_twin_does_not() {
     let (mutex, free) = (verdict_of("bb-mutex"), verdict_of("bb-free"));
     assert_eq!(mutex, Verdict::Serializes);
     assert_ne!(free, Verdict::Serializes);
+    let perf = std::process::Command::new("perf")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !perf {
+        assert!(std::env::var_os("CI").is_none(), "CI installs perf");
+        eprintln!("perf not installed: off-CPU profiles not checked");
+        return;
+    }
+    // Off-CPU at 64 users (level 3): the mutex twin's threads that wait, wait for the lock; the
+    // lock-free twin's do not.
+    let run_dir = std::fs::read_dir(&out)
+        .expect("out")
+        .flatten()
+        .next()
+        .expect("run dir")
+        .path();
+    let offcpu = |name: &str| {
+        let level = run
+            .levels
+            .iter()
+            .find(|l| l.target == name && l.level == 3)
+            .expect("level 3");
+        let summary = level
+            .offcpu
+            .value
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: no off-CPU profile: {:?}", level.offcpu.reason));
+        let svg = level
+            .offcpu_flamegraph
+            .as_ref()
+            .expect("off-CPU flamegraph");
+        let folded = std::fs::read_to_string(run_dir.join(svg).with_extension("folded"))
+            .expect("folded stacks beside the SVG");
+        eprintln!("{name} off-CPU: {summary:?}");
+        (summary, folded)
+    };
+    let (mutex, folded) = offcpu("bb-mutex");
+    assert!(
+        mutex.lock_share_of_working >= 0.5,
+        "lock waits dominate the mutex twin's waits: {mutex:?}"
+    );
+    let lock_us: u64 = folded
+        .lines()
+        .filter(|l| l.starts_with("lock;") && l.contains("lock_contended"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+        .sum();
+    assert!(
+        lock_us as f64 >= 0.25 * mutex.blocked_threads * mutex.window_s * 1e6,
+        "the lock waits' stacks name the contended mutex: {lock_us} µs"
+    );
+    let (free, _) = offcpu("bb-free");
+    assert!(
+        free.lock_share_of_working < 0.2,
+        "the lock-free twin barely waits on locks: {free:?}"
+    );
 }

@@ -375,6 +375,8 @@ fn merge_level(
         stage_cpu_share: BTreeMap::new(),
         flamegraph: None,
         flamegraph_missing: Some(merged_note.into()),
+        offcpu_flamegraph: None,
+        offcpu: Measured::missing(merged_note),
     })
 }
 

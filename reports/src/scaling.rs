@@ -81,6 +81,9 @@ pub const WELL_UNDER: f64 = 0.75;
 pub const THREAD_SATURATED_PCT: f64 = 90.0;
 /// The machine's CPUs at or above this share are busy.
 pub const MACHINE_BUSY_PCT: f64 = 90.0;
+/// Lock waits at or above this share of the blocked time that held up work (off-CPU window)
+/// dominate: the target serializes on a lock.
+pub const LOCK_DOMINATES: f64 = 0.5;
 
 fn usl_shape(n: f64, sigma: f64, kappa: f64) -> f64 {
     n / (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0))
@@ -287,6 +290,25 @@ fn verdict(clean: &[&LevelResult], cores: usize, evidence: &mut Vec<String>) -> 
             "busiest thread `{}` at {:.0}% of a core; {} of {} threads at ≥ {THREAD_SATURATED_PCT:.0}%",
             threads.busiest_name, threads.busiest_pct, threads.saturated, threads.count
         ));
+    }
+    let lock_share = at.offcpu.value.as_ref().map(|off| {
+        let mut waits: Vec<(&String, &f64)> = off.waits.iter().collect();
+        waits.sort_by(|a, b| b.1.total_cmp(a.1));
+        let top: Vec<String> = waits
+            .iter()
+            .take(3)
+            .map(|(class, share)| format!("{class} {:.0}%", 100.0 * *share))
+            .collect();
+        evidence.push(format!(
+            "off-CPU at the knee: {:.0}% of the blocked time that held up work was lock waits ({:.1} threads blocked on average; {})",
+            100.0 * off.lock_share_of_working,
+            off.blocked_threads,
+            top.join(", ")
+        ));
+        off.lock_share_of_working
+    });
+    if lock_share.is_some_and(|share| share >= LOCK_DOMINATES) {
+        return Verdict::Serializes;
     }
     match (cpu, available, machine) {
         (Some(cpu), Some(available), Some(machine)) => {

@@ -375,6 +375,33 @@ pub struct LevelResult {
     /// Why there is no flamegraph for a gateway at this level (profiler missing or failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flamegraph_missing: Option<String>,
+    /// This level's off-CPU flamegraph SVG (stacks weighted by blocked µs, the wait class as
+    /// the root frame), relative to the run directory; folded stacks beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offcpu_flamegraph: Option<String>,
+    /// Where the target's threads waited during the off-CPU window, or why it was not taken.
+    #[serde(default = "v1_missing")]
+    pub offcpu: Measured<OffCpu>,
+}
+
+/// Where a target's threads waited during one level's off-CPU window (switch-out → switch-in).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OffCpu {
+    /// Length of the window, s.
+    pub window_s: f64,
+    /// Σ blocked time over the target's threads / the window: the mean number of its threads
+    /// off CPU.
+    pub blocked_threads: f64,
+    /// Share of blocked time by wait class: `lock`, `preempted` (runnable, no CPU free),
+    /// `io_poll`, `io`, `park` (idle worker), `sleep` (timer), `other`.
+    pub waits: BTreeMap<String, f64>,
+    /// Share of the blocked time that held up work (all but `park` and `sleep`) spent waiting
+    /// for a lock.
+    pub lock_share_of_working: f64,
+    /// Share of blocked time per stage (deepest frame the stage map matches), when the target
+    /// has a stage map.
+    #[serde(default)]
+    pub stage_share: BTreeMap<String, f64>,
 }
 
 /// One pipeline stage at one level, as the gateway timed it over the measured window.

@@ -8,6 +8,7 @@ pub mod verdict;
 
 use std::collections::BTreeMap;
 
+use reports::schema::OffCpu;
 use reports::{LevelResult, Measured, OfferedLoad, Resources, RigHealth, StageResult};
 
 use crate::load::metrics::{metric, serialize_histogram, summarize};
@@ -86,6 +87,10 @@ pub struct ProfileOutcome {
     pub stage_cpu_share: BTreeMap<String, f64>,
     /// Why there is no flamegraph (`None` for `direct`, which has no process).
     pub missing: Option<String>,
+    /// The off-CPU flamegraph SVG, relative to the run directory.
+    pub offcpu_flamegraph: Option<String>,
+    /// Where the target's threads waited, or why that was not measured.
+    pub offcpu: Option<Measured<OffCpu>>,
 }
 
 /// Builds the level's result entry.
@@ -247,6 +252,10 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         stage_cpu_share: profile.stage_cpu_share,
         flamegraph: profile.flamegraph,
         flamegraph_missing: profile.missing,
+        offcpu_flamegraph: profile.offcpu_flamegraph,
+        offcpu: profile
+            .offcpu
+            .unwrap_or_else(|| Measured::missing("direct: no gateway process")),
     };
     result.resources.cpu_us_per_request = match result.resources.cpu_pct.value {
         Some(cpu) if achieved_rps > 0.0 => Measured::of(cpu / 100.0 * 1e6 / achieved_rps),

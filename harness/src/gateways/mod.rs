@@ -3,6 +3,7 @@
 //! [`profilers`].
 
 pub mod launch;
+pub mod offcpu;
 pub mod profilers;
 
 use std::collections::BTreeMap;

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use super::targets::Target;
 use crate::analysis::{self, LevelContext, ProfileOutcome};
 use crate::flamegraphs;
-use crate::gateways::profilers;
+use crate::gateways::{offcpu, profilers};
 use crate::load::{Endpoint, Generator, LevelSpec, LiveStats, Slo};
 use crate::orchestrate::control;
 use crate::progress::Progress;
@@ -137,6 +137,7 @@ pub fn measure(
                 rt,
             )
         });
+    let offcpu_window = offcpu_window(target, scenario, profile_s, setting, &file);
     let measurement = generator.run_level(endpoint, &target.body, &spec, stop, live);
     drop(ticker);
     let resources = sampler.map_or_else(
@@ -149,6 +150,7 @@ pub fn measure(
         ResourceSampler::finish,
     );
     let folded = window.map(|w| w.finish(rt));
+    let offcpu = offcpu_window.map(|w| w.and_then(offcpu::Window::finish));
     if measurement.interrupted {
         return LevelOutcome::Interrupted;
     }
@@ -187,7 +189,10 @@ pub fn measure(
         (Some(admin), None) => Some(rt.block_on(control::scrape_stages(admin, load.duration_s))),
         _ => None,
     };
-    let profile = profile_outcome(target, folded, setting, &file, &label);
+    let mut profile = profile_outcome(target, folded, setting, &file, &label);
+    if let Some(offcpu) = offcpu {
+        store_offcpu(&mut profile, offcpu, target, setting, &file, &label);
+    }
     let context = LevelContext {
         target: &name,
         level: setting.level_index,
@@ -231,11 +236,11 @@ fn profile_outcome(
     match folded {
         Some(Ok(folded)) if !folded.trim().is_empty() => {
             let map = target.stage_map.as_ref();
-            match flamegraphs::store(setting.dir, file, &folded, title, map) {
+            match flamegraphs::store(setting.dir, file, &folded, (title, "samples"), map) {
                 Ok((svg, shares)) => ProfileOutcome {
                     flamegraph: Some(svg),
                     stage_cpu_share: shares,
-                    missing: None,
+                    ..ProfileOutcome::default()
                 },
                 Err(error) => missing(format!("flamegraph not written: {error}")),
             }
@@ -252,6 +257,85 @@ fn profile_outcome(
         )),
         None => missing("warmup_s under 1.7 s leaves no room for a profile window".into()),
     }
+}
+
+/// Off-CPU windows last up to this long, inside the CPU profile's window.
+const OFFCPU_MAX_S: f64 = 1.0;
+
+/// Starts the level's off-CPU window (`None` for `direct`; `Some(Err)` with why it is not taken).
+fn offcpu_window(
+    target: &Target,
+    scenario: &Scenario,
+    profile_s: f64,
+    setting: &LevelSetting,
+    file: &str,
+) -> Option<Result<offcpu::Window, String>> {
+    if target.info.kind == TargetKind::Direct {
+        return None;
+    }
+    let Some(running) = target.running.as_ref() else {
+        return Some(Err("external endpoint: no process to trace".into()));
+    };
+    let why_not = if !scenario.profile.enabled || !scenario.profile.offcpu {
+        Some("off-CPU profiling is off ([profile] enabled / offcpu = false)".to_string())
+    } else if profile_s < 1.0 {
+        Some("warmup_s under 1.7 s leaves no room for an off-CPU window".into())
+    } else if !crate::gateways::launch::which("perf") {
+        Some("perf not found (install linux-perf)".into())
+    } else {
+        None
+    };
+    if let Some(why) = why_not {
+        return Some(Err(why));
+    }
+    match running.usage() {
+        crate::sample::Usage::Tree(root) => Some(Ok(offcpu::start(
+            root,
+            profile_s.min(OFFCPU_MAX_S),
+            setting.dir.join("gateways").join(file),
+        ))),
+        _ => Some(Err(
+            "a container: its threads are traced from the host only for processes".into(),
+        )),
+    }
+}
+
+/// Writes the off-CPU flamegraph and puts its summary (with the stage shares) on the level.
+fn store_offcpu(
+    profile: &mut ProfileOutcome,
+    outcome: Result<offcpu::Profile, String>,
+    target: &Target,
+    setting: &LevelSetting,
+    file: &str,
+    title: &str,
+) {
+    profile.offcpu = Some(match outcome {
+        Ok(found) if found.folded.trim().is_empty() => {
+            reports::Measured::missing("the off-CPU window caught no switch-out with its switch-in")
+        }
+        Ok(mut found) => {
+            let stored = flamegraphs::store(
+                setting.dir,
+                &format!("{file}-offcpu"),
+                &found.folded,
+                (&format!("{title}, off-CPU"), "µs blocked"),
+                target.stage_map.as_ref(),
+            );
+            match stored {
+                Ok((svg, shares)) => {
+                    profile.offcpu_flamegraph = Some(svg);
+                    if target.stage_map.is_some() {
+                        found.summary.stage_share = shares;
+                    }
+                    reports::Measured::of(found.summary)
+                }
+                Err(error) => {
+                    reports::Measured::missing(format!("off-CPU flamegraph not written: {error}"))
+                }
+            }
+        }
+        Err(error) => reports::Measured::missing(error),
+    });
 }
 
 /// Writes `requests/<file>.jsonl`: one line per request of the window, the client's stamps and

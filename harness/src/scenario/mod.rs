@@ -220,6 +220,9 @@ pub struct ProfileConfig {
     pub enabled: bool,
     /// Sampling frequency, Hz.
     pub hz: u32,
+    /// Also an off-CPU window (perf `sched:sched_switch`, up to 1 s) per process-backed
+    /// target × level, beside the CPU window.
+    pub offcpu: bool,
 }
 
 impl Default for ProfileConfig {
@@ -227,6 +230,7 @@ impl Default for ProfileConfig {
         ProfileConfig {
             enabled: true,
             hz: 499,
+            offcpu: true,
         }
     }
 }

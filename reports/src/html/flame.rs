@@ -65,38 +65,41 @@ fn inside(dir: &Path, relative: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// The level's flamegraph SVG: the harness's file, or rendered again from the folded stacks
-/// beside it when the SVG is missing. `Err` says what is missing, for the page.
+/// The level's CPU flamegraph SVG (see [`svg_at`]).
 pub(super) fn level_svg(dir: &Path, level: &LevelResult) -> Result<Vec<u8>, String> {
-    let relative = level
-        .flamegraph
-        .as_deref()
-        .ok_or("this level was not profiled")?;
+    svg_at(
+        dir,
+        level.flamegraph.as_deref(),
+        &format!("{} level {}", level.target, level.level),
+    )
+}
+
+/// A flamegraph SVG at `relative`: the harness's file, or rendered again from the folded stacks
+/// beside it when the SVG is missing. `Err` says what is missing, for the page.
+pub(super) fn svg_at(dir: &Path, relative: Option<&str>, title: &str) -> Result<Vec<u8>, String> {
+    let relative = relative.ok_or("this level was not profiled")?;
     let path = inside(dir, relative)?;
     match std::fs::read(&path) {
         Ok(bytes) => Ok(bytes),
         Err(svg_error) => {
-            let folded = level_folded(dir, level).map_err(|folded_error| {
+            let folded = folded_at(dir, Some(relative)).map_err(|folded_error| {
                 format!(
                     "cannot read {}: {svg_error}; {folded_error}",
                     path.display()
                 )
             })?;
-            crate::flamegraph::render_svg(
-                &folded,
-                &format!("{} level {}", level.target, level.level),
-            )
-            .map_err(|e| e.to_string())
+            crate::flamegraph::render_svg(&folded, title).map_err(|e| e.to_string())
         }
     }
 }
 
-/// The folded stacks beside the level's flamegraph SVG (same name, `.folded`).
+/// The folded stacks beside the level's CPU flamegraph SVG (same name, `.folded`).
 pub(super) fn level_folded(dir: &Path, level: &LevelResult) -> Result<String, String> {
-    let relative = level
-        .flamegraph
-        .as_deref()
-        .ok_or("this level was not profiled")?;
+    folded_at(dir, level.flamegraph.as_deref())
+}
+
+fn folded_at(dir: &Path, relative: Option<&str>) -> Result<String, String> {
+    let relative = relative.ok_or("this level was not profiled")?;
     let path = inside(dir, relative)?.with_extension("folded");
     std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }

@@ -138,7 +138,7 @@ fn stage_breakdown(name: &str, levels: &[&LevelResult]) -> Result<String, Error>
 /// The verdict on where the target serializes, its evidence, and the USL fit over the measured
 /// points.
 fn scaling(run: &RunResult, name: &str) -> Result<String, Error> {
-    let mut out = String::from("<h3>Scaling verdict</h3>");
+    let mut out = String::from("<h3>Where it serializes</h3>");
     let Some(scaling) = run
         .targets
         .iter()
@@ -205,9 +205,13 @@ fn scaling(run: &RunResult, name: &str) -> Result<String, Error> {
 
 /// Per-stage growth from the lowest to the highest level, and mean stage time against load.
 fn serializes(name: &str, levels: &[&LevelResult]) -> Result<String, Error> {
-    let mut out = String::from("<h3>Where it serializes</h3>");
+    let mut out = String::from("<h4>Stage growth</h4>");
     let Some((low, high, rows)) = stage_growth(levels) else {
-        out.push_str(&not_available("needs stage timings at two or more levels"));
+        out.push_str(&not_available(
+            "needs the gateway's own stage timings at two or more levels (only the reference \
+             gateway reports them): see the verdict above and the stage-coloured on- and off-CPU \
+             flamegraphs below",
+        ));
         return Ok(out);
     };
     let level_text = |index: usize| {
@@ -295,31 +299,95 @@ fn serializes(name: &str, levels: &[&LevelResult]) -> Result<String, Error> {
     Ok(out)
 }
 
-/// One interactive flamegraph per profiled level (the first open, the rest folded away).
+/// Per profiled level, the CPU flamegraph and the off-CPU one side by side (the first level
+/// open, the rest folded away), with the stage colours' legend.
 fn flamegraphs(dir: &Path, name: &str, levels: &[&LevelResult]) -> String {
     let mut out = String::from("<h3>Flamegraphs</h3>");
-    let profiled: Vec<&&LevelResult> = levels.iter().filter(|l| l.flamegraph.is_some()).collect();
+    let profiled: Vec<&&LevelResult> = levels
+        .iter()
+        .filter(|l| l.flamegraph.is_some() || l.offcpu_flamegraph.is_some())
+        .collect();
     if profiled.is_empty() {
-        out.push_str(&not_available("this gateway was not profiled at any level"));
+        let why = levels
+            .iter()
+            .find_map(|l| l.flamegraph_missing.as_deref())
+            .unwrap_or("this gateway was not profiled at any level");
+        out.push_str(&not_available(why));
         return out;
     }
     out.push_str(
-        "<p class=\"note\">Sampled during each level's warmup. Click a frame to zoom, \
-         “Search” (top right) to highlight frames by regex.</p>",
+        "<p class=\"note\">Both sampled during each level's warmup, at the measured level's load. \
+         Left, on CPU: where its threads spend CPU (samples). Right, off CPU: where they wait, \
+         weighted by the time blocked (a switch-out to its switch-in), the wait class as the root \
+         frame (<code>lock</code>, <code>preempted</code>, <code>io_poll</code>, <code>io</code>, \
+         <code>park</code>, <code>sleep</code>). Click a frame to zoom, “Search” (top right) to \
+         highlight frames by regex.</p>",
     );
+    out.push_str(&stage_legend());
     for (i, level) in profiled.iter().enumerate() {
         let title = format!(
             "{name}, level {} ({})",
             level.level,
             offered_text(&level.offered)
         );
-        let body = match flame::level_svg(dir, level) {
-            Ok(svg) => flame::embed(&svg, &title),
-            Err(why) => not_available(&why),
+        let on = match flame::level_svg(dir, level) {
+            Ok(svg) => flame::embed(&svg, &format!("{title}, on CPU")),
+            Err(_) => not_available(
+                level
+                    .flamegraph_missing
+                    .as_deref()
+                    .unwrap_or("no CPU profile at this level"),
+            ),
         };
+        let off_title = format!("{title}, off CPU");
+        let off = match flame::svg_at(dir, level.offcpu_flamegraph.as_deref(), &off_title) {
+            Ok(svg) => flame::embed(&svg, &off_title),
+            Err(_) => not_available(
+                level
+                    .offcpu
+                    .reason
+                    .as_deref()
+                    .unwrap_or("no off-CPU profile at this level"),
+            ),
+        };
+        let waits = level.offcpu.value.as_ref().map_or(String::new(), |off| {
+            let classes: Vec<String> = off
+                .waits
+                .iter()
+                .map(|(class, share)| format!("{class} {:.0}%", 100.0 * share))
+                .collect();
+            format!(
+                "<p class=\"note\">Off CPU over {:.1} s: {:.1} threads blocked on average; {}; \
+                 lock waits {:.0}% of the waits that held up work.</p>",
+                off.window_s,
+                off.blocked_threads,
+                escape(&classes.join(", ")),
+                100.0 * off.lock_share_of_working
+            )
+        });
+        let body = format!(
+            "<div class=\"grid\"><div><h4>On CPU</h4>{on}</div><div><h4>Off CPU</h4>{off}</div></div>{waits}"
+        );
         out.push_str(&details(i == 0, &title, &body));
     }
     out
+}
+
+/// The stage colours of the flamegraphs.
+fn stage_legend() -> String {
+    let items: String = crate::flamegraph::STAGE_COLOURS
+        .iter()
+        .map(|(stage, colour)| {
+            format!(
+                "<span class=\"swatch\" style=\"background:{colour}\"></span>{} ",
+                escape(stage)
+            )
+        })
+        .collect();
+    format!(
+        "<p class=\"note legend\">Stage colours (frames a gateway's stage map names, and frames \
+         found only beneath them; the rest keep the red–yellow palette): {items}</p>"
+    )
 }
 
 /// A collapsible section (`open` for the first of a list) titled `title`.

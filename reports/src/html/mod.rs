@@ -101,6 +101,7 @@ h1 small{font-weight:normal;color:#666;font-size:.6em;overflow-wrap:anywhere}
 h2{border-bottom:1px solid #ddd;margin-top:2em}
 nav{font-size:.9em;overflow-wrap:anywhere}
 svg.chart{width:100%;height:auto;max-width:900px;display:block;margin:8px 0}
+.swatch{display:inline-block;width:.8em;height:.8em;margin:0 .25em 0 .5em;vertical-align:middle}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,440px),1fr));gap:8px}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:.85em;font-variant-numeric:tabular-nums}

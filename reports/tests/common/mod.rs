@@ -335,5 +335,7 @@ fn level_result(
         stage_cpu_share: BTreeMap::new(),
         flamegraph,
         flamegraph_missing: None,
+        offcpu_flamegraph: None,
+        offcpu: Measured::missing("not traced"),
     }
 }
