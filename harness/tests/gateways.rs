@@ -205,3 +205,78 @@ fn nginx_is_checked_measured_and_profiled() {
         eprintln!("perf not installed: flamegraph not checked");
     }
 }
+
+/// Ferro (Go, stripped binary) through its own pprof: a CPU flamegraph whose stage map names its
+/// real frames, and where its goroutines wait. Needs `gatebench gateways install ferro` (PyPI);
+/// CI does not install it, so there it skips like anywhere else it is missing.
+#[test]
+fn ferro_is_profiled_through_go_pprof() {
+    let binary = repo_root().join(".cache/gateways/ferro/venv/bin/ferrogw");
+    if !binary.is_file() {
+        eprintln!("skipping: ferro not installed (run `gatebench gateways install ferro`)");
+        return;
+    }
+    let dir = scratch_dir("gw-ferro");
+    let scenario = dir.join("ferro.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"ferro-pprof\"\n[load]\nlevels = [100]\nwarmup_s = 2.5\nduration_s = 2\n",
+    )
+    .expect("scenario");
+    let out = dir.join("results");
+    let output = gatebench_in(
+        &repo_root(),
+        &[
+            "run",
+            "--scenario",
+            scenario.to_str().expect("utf8"),
+            "--targets",
+            "ferro",
+            "--out",
+            out.to_str().expect("utf8"),
+            "--quiet",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = read_run(&out);
+    let level = run
+        .levels
+        .iter()
+        .find(|l| l.target == "ferro")
+        .expect("ferro measured");
+    assert!(
+        level.flamegraph.is_some(),
+        "CPU profile: {:?}",
+        level.flamegraph_missing
+    );
+    // Streaming through ferro: its SSE writer is the relay stage, named from its own frames.
+    assert!(
+        level
+            .stage_cpu_share
+            .get("relay")
+            .is_some_and(|s| *s > 0.05),
+        "{:?}",
+        level.stage_cpu_share
+    );
+    let off = level.offcpu.value.as_ref().unwrap_or_else(|| {
+        panic!("goroutine waits: {:?}", level.offcpu.reason);
+    });
+    assert!(off.source.contains("goroutine snapshots"), "{}", off.source);
+    assert!(
+        off.source.contains("not sampled"),
+        "ferro leaves mutex/block off"
+    );
+    // At 100 req/s of ~0.7 s streams, ~70 requests are in flight: their goroutines wait on the
+    // network (the netpoller) far more than on locks.
+    assert!(
+        off.waits.get("io_poll").is_some_and(|s| *s > 0.1),
+        "{off:?}"
+    );
+    assert!(off.lock_share_of_working < 0.5, "{off:?}");
+    assert!(level.offcpu_flamegraph.is_some());
+}

@@ -402,6 +402,9 @@ pub struct OffCpu {
     /// has a stage map.
     #[serde(default)]
     pub stage_share: BTreeMap<String, f64>,
+    /// How it was measured (perf switch events, or a Go gateway's pprof), and what it lacks.
+    #[serde(default)]
+    pub source: String,
 }
 
 /// One pipeline stage at one level, as the gateway timed it over the measured window.

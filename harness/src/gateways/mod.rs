@@ -2,6 +2,7 @@
 //! checked and rendered with a run's placeholders. Starting them is [`launch`]; profiling them is
 //! [`profilers`].
 
+pub mod gopprof;
 pub mod launch;
 pub mod offcpu;
 pub mod profilers;
@@ -188,11 +189,13 @@ pub fn load(name: &str) -> Result<Definition> {
             ),
         ));
     }
-    if !["admin", "perf", "py-spy", "node", "none"].contains(&definition.profiler.as_str()) {
+    if !["admin", "perf", "py-spy", "node", "go-pprof", "none"]
+        .contains(&definition.profiler.as_str())
+    {
         return Err(Error::input(
             path.display(),
             format!(
-                "profiler = \"{}\" is not one of admin, perf, py-spy, node, none",
+                "profiler = \"{}\" is not one of admin, perf, py-spy, node, go-pprof, none",
                 definition.profiler
             ),
         ));

@@ -27,15 +27,24 @@ const STACK_BYTES: u32 = 4096;
 pub const IDLE_CLASSES: [&str; 2] = ["sleep", "park"];
 
 /// An off-CPU window in progress.
-pub struct Window {
-    thread: std::thread::JoinHandle<Result<PathBuf, String>>,
-    seconds: f64,
+pub enum Window {
+    /// `perf record` of thread switches.
+    Perf {
+        thread: std::thread::JoinHandle<Result<PathBuf, String>>,
+        seconds: f64,
+    },
+    /// A Go gateway's goroutine snapshots and contention profiles.
+    Go(tokio::task::JoinHandle<Result<Profile, String>>),
 }
 
-/// What a window produced: folded stacks weighted by blocked µs, and their summary.
+/// What a window produced: folded stacks weighted by blocked µs (Go: goroutine snapshots), and
+/// their summary; for Go, also the mutex and block contention over the window when sampled.
 pub struct Profile {
     pub folded: String,
     pub summary: OffCpu,
+    pub contention: Option<String>,
+    /// What the weights count (`µs blocked`, `goroutine samples`).
+    pub unit: &'static str,
 }
 
 /// Starts recording the process tree under `root` for `seconds`, 200 ms from now; the data goes
@@ -45,14 +54,34 @@ pub fn start(root: u32, seconds: f64, stem: PathBuf) -> Window {
         std::thread::sleep(Duration::from_millis(200));
         record(root, seconds, &stem)
     });
-    Window { thread, seconds }
+    Window::Perf { thread, seconds }
+}
+
+/// Starts sampling a Go gateway's goroutines for `seconds`, 200 ms from now.
+pub fn start_go(
+    addr: std::net::SocketAddr,
+    auth: Option<String>,
+    seconds: f64,
+    rt: &tokio::runtime::Runtime,
+) -> Window {
+    Window::Go(rt.spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        super::gopprof::waits(addr, auth.as_deref(), seconds).await
+    }))
 }
 
 impl Window {
     /// Waits for the recording and folds it.
-    pub fn finish(self) -> Result<Profile, String> {
-        let data = self
-            .thread
+    pub fn finish(self, rt: &tokio::runtime::Runtime) -> Result<Profile, String> {
+        let (thread, seconds) = match self {
+            Window::Perf { thread, seconds } => (thread, seconds),
+            Window::Go(task) => {
+                return rt
+                    .block_on(task)
+                    .map_err(|e| format!("goroutine sampling failed: {e}"))?
+            }
+        };
+        let data = thread
             .join()
             .map_err(|_| "off-CPU profiler thread panicked".to_string())??;
         let output = Command::new("perf")
@@ -69,7 +98,7 @@ impl Window {
             return Err(format!("perf script failed ({})", output.status));
         }
         let text = String::from_utf8_lossy(&output.stdout);
-        Ok(fold(&text, self.seconds))
+        Ok(fold(&text, seconds))
     }
 }
 
@@ -329,7 +358,10 @@ pub fn fold(script: &str, seconds: f64) -> Profile {
                 .collect(),
             lock_share_of_working: share(by_class.get("lock").copied().unwrap_or(0), working),
             stage_share: BTreeMap::new(),
+            source: "perf sched:sched_switch: each thread's switch-out to its switch-in".into(),
         },
+        contention: None,
+        unit: "µs blocked",
     }
 }
 

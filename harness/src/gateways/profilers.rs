@@ -1,7 +1,8 @@
 //! One profile window per gateway × level, by the profiler its definition names, always ending
 //! as folded stacks: `admin` (the reference gateway's pprof-rs endpoint), `perf` (cpu-clock,
 //! dwarf call graphs; hardware counters are unavailable on most VMs), `py-spy` (raw = folded),
-//! `node` (the preload script's V8 CPU profile, toggled by SIGUSR2).
+//! `node` (the preload script's V8 CPU profile, toggled by SIGUSR2), `go-pprof` (a Go gateway's
+//! `/debug/pprof/profile`).
 //!
 //! Recording happens during the level's warmup; turning a recording into folded stacks (perf
 //! script's unwinding is CPU-heavy) waits for [`Window::finish`], after the measured window.
@@ -26,6 +27,12 @@ pub enum Profiler {
     PySpy { pid: u32, program: PathBuf },
     /// The node preload script: SIGUSR2 toggles a profile written into `dir`.
     Node { pid: u32, dir: PathBuf },
+    /// A Go gateway's `net/http/pprof` on its listener, with the `authorization` its requests
+    /// carry.
+    GoPprof {
+        addr: SocketAddr,
+        auth: Option<String>,
+    },
 }
 
 enum Recording {
@@ -60,6 +67,10 @@ pub fn start(
                 control::http_post(admin, &path).await
             })))
         }
+        Profiler::GoPprof { addr, auth } => Window(Pending::Task(rt.spawn(async move {
+            tokio::time::sleep(delay).await;
+            super::gopprof::cpu(addr, auth.as_deref(), seconds).await
+        }))),
         other => Window(Pending::Thread(std::thread::spawn(move || {
             std::thread::sleep(delay);
             record(&other, seconds, hz, &stem)
@@ -118,7 +129,9 @@ fn record(profiler: &Profiler, seconds: f64, hz: u32, stem: &Path) -> Result<Rec
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     match profiler {
-        Profiler::Admin(_) => unreachable!("admin windows run as tasks"),
+        Profiler::Admin(_) | Profiler::GoPprof { .. } => {
+            unreachable!("admin and go-pprof windows run as tasks")
+        }
         Profiler::Perf { root } => {
             let pids: Vec<String> = crate::sample::proc::tree_pids(*root)
                 .iter()

@@ -137,7 +137,7 @@ pub fn measure(
                 rt,
             )
         });
-    let offcpu_window = offcpu_window(target, scenario, profile_s, setting, &file);
+    let offcpu_window = offcpu_window(target, scenario, profile_s, setting, &file, rt);
     let measurement = generator.run_level(endpoint, &target.body, &spec, stop, live);
     drop(ticker);
     let resources = sampler.map_or_else(
@@ -150,7 +150,7 @@ pub fn measure(
         ResourceSampler::finish,
     );
     let folded = window.map(|w| w.finish(rt));
-    let offcpu = offcpu_window.map(|w| w.and_then(offcpu::Window::finish));
+    let offcpu = offcpu_window.map(|w| w.and_then(|w| w.finish(rt)));
     if measurement.interrupted {
         return LevelOutcome::Interrupted;
     }
@@ -269,6 +269,7 @@ fn offcpu_window(
     profile_s: f64,
     setting: &LevelSetting,
     file: &str,
+    rt: &tokio::runtime::Runtime,
 ) -> Option<Result<offcpu::Window, String>> {
     if target.info.kind == TargetKind::Direct {
         return None;
@@ -280,6 +281,9 @@ fn offcpu_window(
         Some("off-CPU profiling is off ([profile] enabled / offcpu = false)".to_string())
     } else if profile_s < 1.0 {
         Some("warmup_s under 1.7 s leaves no room for an off-CPU window".into())
+    } else if let Some(profilers::Profiler::GoPprof { addr, auth }) = &target.profiler {
+        let seconds = profile_s.min(OFFCPU_MAX_S);
+        return Some(Ok(offcpu::start_go(*addr, auth.clone(), seconds, rt)));
     } else if !crate::gateways::launch::which("perf") {
         Some("perf not found (install linux-perf)".into())
     } else {
@@ -314,11 +318,25 @@ fn store_offcpu(
             reports::Measured::missing("the off-CPU window caught no switch-out with its switch-in")
         }
         Ok(mut found) => {
+            if let Some(contention) = &found.contention {
+                if let Err(error) = flamegraphs::store(
+                    setting.dir,
+                    &format!("{file}-contention"),
+                    contention,
+                    (&format!("{title}, mutex + block contention"), "µs delay"),
+                    target.stage_map.as_ref(),
+                ) {
+                    found
+                        .summary
+                        .source
+                        .push_str(&format!("; contention not written: {error}"));
+                }
+            }
             let stored = flamegraphs::store(
                 setting.dir,
                 &format!("{file}-offcpu"),
                 &found.folded,
-                (&format!("{title}, off-CPU"), "µs blocked"),
+                (&format!("{title}, off-CPU"), found.unit),
                 target.stage_map.as_ref(),
             );
             match stored {

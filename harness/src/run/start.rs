@@ -206,6 +206,22 @@ fn start_external(name: &str, info: &mut TargetInfo, ctx: &StartContext) -> Resu
                 program,
             })
         }
+        "go-pprof" => Some(Profiler::GoPprof {
+            addr: launched.addr,
+            auth: definition
+                .request
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                .map(|(_, v)| placeholders.render(v))
+                .or_else(|| {
+                    definition
+                        .request
+                        .api_key
+                        .as_ref()
+                        .map(|key| format!("Bearer {key}"))
+                }),
+        }),
         "node" => Some(Profiler::Node {
             pid: launched.pid,
             dir: profiles,
