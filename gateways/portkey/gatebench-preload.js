@@ -6,8 +6,12 @@
 //      next SIGUSR2: Profiler.stop, profile JSON written to
 //      $GATEBENCH_PROFILE_DIR/profile-<n>.cpuprofile (n = 1, 2, …) via a temp file + rename,
 //      so a reader never sees a partial file. GATEBENCH_PROFILE_DIR defaults to the cwd.
+//      Beside it, profile-<n>.elu.json: the event loop's utilization over the same window
+//      (performance.eventLoopUtilization: active / (active + idle) of the main thread's loop;
+//      near 1 = one thread at 100%, a serial runtime), written before the profile itself.
 "use strict";
 const inspector = require("node:inspector");
+const { performance } = require("node:perf_hooks");
 const fs = require("node:fs");
 const path = require("node:path");
 
@@ -20,12 +24,14 @@ const intervalUs = Math.max(1, parseInt(process.env.GATEBENCH_PROFILE_INTERVAL_U
 let session = null;
 let busy = false;
 let count = 0;
+let eluStart = null;
 
 const post = (method, params) =>
   new Promise((resolve, reject) =>
     session.post(method, params || {}, (err, res) => (err ? reject(err) : resolve(res))));
 
 async function start() {
+  eluStart = performance.eventLoopUtilization();
   session = new inspector.Session();
   session.connect();
   await post("Profiler.enable");
@@ -34,6 +40,7 @@ async function start() {
 }
 
 async function stop() {
+  const elu = performance.eventLoopUtilization(eluStart);
   const { profile } = await post("Profiler.stop");
   await post("Profiler.disable");
   session.disconnect();
@@ -41,6 +48,11 @@ async function stop() {
   count += 1;
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `profile-${count}.cpuprofile`);
+  const eluFile = path.join(dir, `profile-${count}.elu.json`);
+  fs.writeFileSync(`${eluFile}.tmp-${process.pid}`, JSON.stringify({
+    utilization: elu.utilization, active_ms: elu.active, idle_ms: elu.idle,
+  }));
+  fs.renameSync(`${eluFile}.tmp-${process.pid}`, eluFile);
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, JSON.stringify(profile));
   fs.renameSync(tmp, file);

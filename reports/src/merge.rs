@@ -377,6 +377,7 @@ fn merge_level(
         flamegraph_missing: Some(merged_note.into()),
         offcpu_flamegraph: None,
         offcpu: Measured::missing(merged_note),
+        event_loop_utilization: None,
     })
 }
 

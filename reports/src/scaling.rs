@@ -256,6 +256,20 @@ fn verdict(clean: &[&LevelResult], cores: usize, evidence: &mut Vec<String>) -> 
             _ => false,
         }
     });
+    let served: Vec<&&LevelResult> = clean.iter().filter(|l| l.achieved_rps > 0.0).collect();
+    if served.len() < 2 {
+        let failed: Vec<String> = clean
+            .iter()
+            .filter(|l| l.achieved_rps <= 0.0)
+            .filter_map(|l| concurrency(l).map(|n| format!("{n:.0}")))
+            .collect();
+        evidence.push(format!(
+            "{} clean level(s) served requests; none succeeded at N = {}: throughput cannot be read",
+            served.len(),
+            if failed.is_empty() { "-".into() } else { failed.join(", ") }
+        ));
+        return Verdict::Inconclusive;
+    }
     let Some(pair) = knee else {
         let last = clean[clean.len() - 1];
         evidence.push(format!(
@@ -309,6 +323,16 @@ fn verdict(clean: &[&LevelResult], cores: usize, evidence: &mut Vec<String>) -> 
     });
     if lock_share.is_some_and(|share| share >= LOCK_DOMINATES) {
         return Verdict::Serializes;
+    }
+    if let Some(elu) = at.event_loop_utilization {
+        evidence.push(format!(
+            "event loop utilization at the knee: {:.0}% (one JavaScript thread)",
+            100.0 * elu
+        ));
+        if elu >= THREAD_SATURATED_PCT / 100.0 {
+            evidence.push("its event loop is saturated: a serial runtime".into());
+            return Verdict::Serializes;
+        }
     }
     match (cpu, available, machine) {
         (Some(cpu), Some(available), Some(machine)) => {

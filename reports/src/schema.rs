@@ -382,6 +382,10 @@ pub struct LevelResult {
     /// Where the target's threads waited during the off-CPU window, or why it was not taken.
     #[serde(default = "v1_missing")]
     pub offcpu: Measured<OffCpu>,
+    /// Node gateways: the main event loop's utilization (active / (active + idle)) over the
+    /// profile window; near 1, its one JavaScript thread is saturated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_loop_utilization: Option<f64>,
 }
 
 /// Where a target's threads waited during one level's off-CPU window (switch-out → switch-in).

@@ -91,6 +91,8 @@ pub struct ProfileOutcome {
     pub offcpu_flamegraph: Option<String>,
     /// Where the target's threads waited, or why that was not measured.
     pub offcpu: Option<Measured<OffCpu>>,
+    /// Node: the event loop's utilization over the CPU profile window.
+    pub event_loop_utilization: Option<f64>,
 }
 
 /// Builds the level's result entry.
@@ -253,6 +255,7 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         flamegraph: profile.flamegraph,
         flamegraph_missing: profile.missing,
         offcpu_flamegraph: profile.offcpu_flamegraph,
+        event_loop_utilization: profile.event_loop_utilization,
         offcpu: profile
             .offcpu
             .unwrap_or_else(|| Measured::missing("direct: no gateway process")),

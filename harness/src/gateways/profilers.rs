@@ -44,6 +44,15 @@ enum Recording {
 /// A profile window in progress.
 pub struct Window(Pending);
 
+/// What a CPU profile window produced.
+pub struct Folded {
+    /// Folded stacks by sample count.
+    pub stacks: String,
+    /// Node: the event loop's utilization over the window (the preload script's
+    /// `profile-<n>.elu.json`).
+    pub event_loop_utilization: Option<f64>,
+}
+
 enum Pending {
     Task(tokio::task::JoinHandle<Result<String, String>>),
     Thread(std::thread::JoinHandle<Result<Recording, String>>),
@@ -80,24 +89,32 @@ pub fn start(
 
 impl Window {
     /// Waits for the recording and turns it into folded stacks.
-    pub fn finish(self, rt: &tokio::runtime::Runtime) -> Result<String, String> {
+    pub fn finish(self, rt: &tokio::runtime::Runtime) -> Result<Folded, String> {
+        let stacks = |stacks: String| Folded {
+            stacks,
+            event_loop_utilization: None,
+        };
         let recording = match self.0 {
             Pending::Task(task) => {
                 return rt
                     .block_on(task)
                     .map_err(|e| format!("profile task failed: {e}"))?
+                    .map(stacks)
             }
             Pending::Thread(thread) => thread
                 .join()
                 .map_err(|_| "profiler thread panicked".to_string())??,
         };
         match recording {
-            Recording::Folded(text) => Ok(text),
-            Recording::PerfData(path) => collapse_perf(&path),
+            Recording::Folded(text) => Ok(stacks(text)),
+            Recording::PerfData(path) => collapse_perf(&path).map(stacks),
             Recording::CpuProfile(path) => {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
-                cpuprofile_to_folded(&text)
+                Ok(Folded {
+                    stacks: cpuprofile_to_folded(&text)?,
+                    event_loop_utilization: event_loop_utilization(&path),
+                })
             }
         }
     }
@@ -205,6 +222,17 @@ fn record(profiler: &Profiler, seconds: f64, hz: u32, stem: &Path) -> Result<Rec
             }
         }
     }
+}
+
+/// The `utilization` of the `.elu.json` beside a `.cpuprofile`, if the preload script wrote one.
+fn event_loop_utilization(cpuprofile: &Path) -> Option<f64> {
+    #[derive(serde::Deserialize)]
+    struct Elu {
+        utilization: f64,
+    }
+    let text = std::fs::read_to_string(cpuprofile.with_extension("elu.json")).ok()?;
+    let elu: Elu = serde_json::from_str(&text).ok()?;
+    elu.utilization.is_finite().then_some(elu.utilization)
 }
 
 /// `profile-<n>.cpuprofile` files in `dir`, with their numbers.

@@ -223,7 +223,7 @@ pub fn measure(
 /// The flamegraph of the level's profile window, or why there is none.
 fn profile_outcome(
     target: &Target,
-    folded: Option<Result<String, String>>,
+    folded: Option<Result<profilers::Folded, String>>,
     setting: &LevelSetting,
     file: &str,
     title: &str,
@@ -234,12 +234,13 @@ fn profile_outcome(
         ..ProfileOutcome::default()
     };
     match folded {
-        Some(Ok(folded)) if !folded.trim().is_empty() => {
+        Some(Ok(folded)) if !folded.stacks.trim().is_empty() => {
             let map = target.stage_map.as_ref();
-            match flamegraphs::store(setting.dir, file, &folded, (title, "samples"), map) {
+            match flamegraphs::store(setting.dir, file, &folded.stacks, (title, "samples"), map) {
                 Ok((svg, shares)) => ProfileOutcome {
                     flamegraph: Some(svg),
                     stage_cpu_share: shares,
+                    event_loop_utilization: folded.event_loop_utilization,
                     ..ProfileOutcome::default()
                 },
                 Err(error) => missing(format!("flamegraph not written: {error}")),

@@ -365,8 +365,15 @@ fn flamegraphs(dir: &Path, name: &str, levels: &[&LevelResult]) -> String {
                 100.0 * off.lock_share_of_working
             )
         });
+        let elu = level.event_loop_utilization.map_or(String::new(), |elu| {
+            format!(
+                "<p class=\"note\">Event loop utilization over the CPU window: {:.0}% (near 100%: \
+                 its one JavaScript thread is saturated).</p>",
+                100.0 * elu
+            )
+        });
         let body = format!(
-            "<div class=\"grid\"><div><h4>On CPU</h4>{on}</div><div><h4>Off CPU</h4>{off}</div></div>{waits}"
+            "<div class=\"grid\"><div><h4>On CPU</h4>{on}</div><div><h4>Off CPU</h4>{off}</div></div>{waits}{elu}"
         );
         out.push_str(&details(i == 0, &title, &body));
     }

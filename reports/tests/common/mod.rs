@@ -337,5 +337,6 @@ fn level_result(
         flamegraph_missing: None,
         offcpu_flamegraph: None,
         offcpu: Measured::missing("not traced"),
+        event_loop_utilization: None,
     }
 }
