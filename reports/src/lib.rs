@@ -14,6 +14,7 @@ pub mod error;
 pub mod escape;
 pub mod flamegraph;
 pub mod gate;
+pub mod history;
 pub mod html;
 pub mod level;
 pub mod merge;

@@ -28,6 +28,11 @@ pub struct GateCommand {
     /// Files mode: candidate results directories (several = trials).
     #[arg(long, num_args = 1.., value_name = "RUN")]
     candidate: Vec<PathBuf>,
+    /// Files mode, instead of --baseline: results folders holding the history (any depth); the
+    /// baseline is its latest stable segment of the same runs as the candidate (the runs since
+    /// the latest change point of the gateways' overhead series, see `gatebench history`).
+    #[arg(long, num_args = 1.., value_name = "DIR", conflicts_with = "baseline")]
+    history: Vec<PathBuf>,
     /// Run mode: the scenario both sides run (file, or name under scenarios/).
     #[arg(long, value_name = "PATH|NAME")]
     scenario: Option<String>,
@@ -119,7 +124,8 @@ fn gate(cmd: GateCommand) -> Result<Verdict> {
         alpha: cmd.alpha,
         ..GateThresholds::default()
     };
-    let files_mode = !cmd.baseline.is_empty() || !cmd.candidate.is_empty();
+    let files_mode =
+        !cmd.baseline.is_empty() || !cmd.candidate.is_empty() || !cmd.history.is_empty();
     let run_mode =
         cmd.scenario.is_some() || cmd.baseline_target.is_some() || cmd.candidate_target.is_some();
     let stamp = crate::environment::utc_stamp(
@@ -136,9 +142,9 @@ fn gate(cmd: GateCommand) -> Result<Verdict> {
             "give either --baseline RUN… --candidate RUN… (files mode) or --scenario S --baseline-target A --candidate-target B (run mode)".into(),
         ));
     } else if files_mode {
-        if cmd.baseline.is_empty() || cmd.candidate.is_empty() {
+        if (cmd.baseline.is_empty() && cmd.history.is_empty()) || cmd.candidate.is_empty() {
             return Err(Error::Input(
-                "files mode needs both --baseline and --candidate".into(),
+                "files mode needs --candidate and either --baseline or --history".into(),
             ));
         }
         if cmd.confirm > 1 {
@@ -157,13 +163,34 @@ fn gate(cmd: GateCommand) -> Result<Verdict> {
                 })
                 .collect::<Result<Vec<RunResult>>>()
         };
-        let baseline = load(&cmd.baseline, &mut dirs)?;
         let candidate = load(&cmd.candidate, &mut dirs)?;
+        let (baseline, used) = if cmd.history.is_empty() {
+            (load(&cmd.baseline, &mut dirs)?, String::new())
+        } else {
+            let runs = reports::history::load(&cmd.history).map_err(Error::Input)?;
+            let candidates: Vec<&str> = candidate.iter().map(|r| r.run_id.as_str()).collect();
+            let runs: Vec<(PathBuf, RunResult)> = runs
+                .into_iter()
+                .filter(|(_, r)| !candidates.contains(&r.run_id.as_str()))
+                .collect();
+            let settings = reports::history::edivisive::Settings::default();
+            let (chosen, line) =
+                reports::history::latest_stable_segment(&runs, &candidate[0], &settings)
+                    .map_err(Error::Input)?;
+            let mut baseline = Vec::new();
+            for i in chosen {
+                let (dir, run) = &runs[i];
+                dirs.insert(run.run_id.clone(), dir.clone());
+                baseline.push(run.clone());
+            }
+            (baseline, format!(" ({line})"))
+        };
         header = format!(
-            "baseline: {} run(s), candidate: {} run(s)",
+            "baseline: {} run(s){used}, candidate: {} run(s)",
             baseline.len(),
             candidate.len()
         );
+        eprintln!("gatebench gate: {header}");
         decisions.push(
             decide(&baseline, &candidate, &thresholds).map_err(|e| Error::Input(e.to_string()))?,
         );
@@ -351,6 +378,7 @@ fn gate(cmd: GateCommand) -> Result<Verdict> {
             "decisions": decisions,
             "diff_flamegraph": diff,
             "summary": summary_path,
+            "compared": header,
         });
         println!(
             "{}",

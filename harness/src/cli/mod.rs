@@ -8,6 +8,7 @@ mod compare;
 mod gate;
 mod gateway;
 mod gateways;
+mod history;
 mod merge;
 mod mock;
 mod report;
@@ -108,6 +109,14 @@ enum Command {
     ///   gatebench merge results/20261125-130000-quick-shard*of4 --out results
     #[command(verbatim_doc_comment)]
     Merge(merge::MergeCommand),
+    /// Run history: where each series (target × level × metric, over the same runs) changed
+    /// level, by E-divisive means with a permutation test.
+    ///
+    /// Examples:
+    ///   gatebench history results/                 # every run.json below, any depth
+    ///   gatebench history ci-history/ --json | jq '.change_points'
+    #[command(verbatim_doc_comment)]
+    History(history::HistoryCommand),
 }
 
 /// Parses arguments, runs the command, and returns the process exit code
@@ -127,6 +136,7 @@ pub fn main() -> i32 {
         Command::Compare(cmd) => compare::run(cmd),
         Command::Gate(cmd) => gate::run_gate(cmd),
         Command::Merge(cmd) => merge::run(cmd),
+        Command::History(cmd) => history::run(cmd),
     });
     match result {
         Ok(()) => 0,
