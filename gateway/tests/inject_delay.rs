@@ -67,8 +67,11 @@ async fn every_stage_takes_the_injected_delay() {
                 "relay: +{added} µs, expected at least two chunks × {DELAY_US} µs"
             );
         } else {
+            // A difference of two 20-request medians: on a loaded 2-core machine the baseline's
+            // median alone moves by ~100 µs, so the band is wide; a delay in the wrong stage
+            // adds ~0 here.
             assert!(
-                (DELAY_US * 95 / 100..=DELAY_US + 200).contains(&added),
+                (DELAY_US * 70 / 100..=DELAY_US + 300).contains(&added),
                 "{stage}: p50 {base_us} → {slow_us} µs (+{added}), expected +{DELAY_US}"
             );
         }
