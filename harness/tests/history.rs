@@ -19,43 +19,19 @@ use common::*;
 /// `gateways/bb/` in `home`: the reference binary as a third-party gateway, `delay_us` injected
 /// into its route stage (0: none).
 fn black_box(home: &Path, delay_us: u64) {
-    let dir = home.join("gateways").join("bb");
-    std::fs::create_dir_all(&dir).expect("gateway dir");
-    std::fs::write(
-        dir.join("gateway.toml"),
-        format!(
-            r#"name = "bb"
-description = "reference binary as a black box"
-kind = "ai-gateway"
-profiler = "none"
-[request]
-path = "/v1/chat/completions"
-[ready]
-path = "/health"
-timeout_s = 10
-[config]
-template = "gw.toml.in"
-file = "gw.toml"
-[process]
-command = "{exe}"
-args = ["gateway", "--listen", "{{host}}:{{port}}", "--config", "{{config}}"]
-"#,
-            exe = env!("CARGO_BIN_EXE_gatebench"),
-        ),
-    )
-    .expect("gateway.toml");
     let instrument = if delay_us > 0 {
         format!("[instrument]\ninject_delay = \"route:{delay_us}\"\n")
     } else {
         String::new()
     };
-    std::fs::write(
-        dir.join("gw.toml.in"),
-        format!(
+    black_box_gateway(
+        home,
+        "bb",
+        "",
+        &format!(
             "[[upstreams]]\nname = \"mock\"\nurl = \"{{mock_url}}\"\n[[routes]]\nupstreams = [\"mock\"]\n{instrument}"
         ),
-    )
-    .expect("config template");
+    );
 }
 
 const SCENARIO: &str = "name = \"history\"\ntargets = [\"bb\"]\n[load]\nmodel = \"poisson\"\nlevels = [100]\nwarmup_s = 0.5\nduration_s = 1\nstream = false\n[profile]\nenabled = false\n[mock]\nttft_ms = 5\nitl_ms = 0\noutput_tokens = 16\ntokens_per_chunk = 16\n[rig]\nlag_threshold_ms = 20\nmock_lateness_ms = 10\n";

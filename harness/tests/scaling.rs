@@ -13,36 +13,11 @@ use common::*;
 use reports::scaling::Verdict;
 
 fn black_box(home: &std::path::Path, name: &str, implementation: &str) {
-    let dir = home.join("gateways").join(name);
-    std::fs::create_dir_all(&dir).expect("gateway dir");
-    std::fs::write(
-        dir.join("gateway.toml"),
-        format!(
-            r#"name = "{name}"
-description = "reference binary as a black box, 500 µs in a {implementation} rate limiter"
-kind = "ai-gateway"
-profiler = "none"
-[request]
-path = "/v1/chat/completions"
-[request.headers]
-authorization = "Bearer sk-gb-bench"
-[ready]
-path = "/health"
-timeout_s = 10
-[config]
-template = "gw.toml.in"
-file = "gw.toml"
-[process]
-command = "{exe}"
-args = ["gateway", "--listen", "{{host}}:{{port}}", "--config", "{{config}}"]
-"#,
-            exe = env!("CARGO_BIN_EXE_gatebench"),
-        ),
-    )
-    .expect("gateway.toml");
-    std::fs::write(
-        dir.join("gw.toml.in"),
-        format!(
+    black_box_gateway(
+        home,
+        name,
+        "[request.headers]\nauthorization = \"Bearer sk-gb-bench\"",
+        &format!(
             r#"[[keys]]
 key = "sk-gb-bench"
 tenant = "bench"
@@ -60,8 +35,7 @@ url = "{{mock_url}}"
 upstreams = ["mock"]
 "#
         ),
-    )
-    .expect("config template");
+    );
 }
 
 #[test]
@@ -111,12 +85,7 @@ fn a_mutex_serializes_and_a_lock_free_twin_does_not() {
     let (mutex, free) = (verdict_of("bb-mutex"), verdict_of("bb-free"));
     assert_eq!(mutex, Verdict::Serializes);
     assert_ne!(free, Verdict::Serializes);
-    let perf = std::process::Command::new("perf")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !perf {
-        assert!(std::env::var_os("CI").is_none(), "CI installs perf");
+    if !perf_available() {
         eprintln!("perf not installed: off-CPU profiles not checked");
         return;
     }

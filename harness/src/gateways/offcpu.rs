@@ -111,32 +111,19 @@ fn record(root: u32, seconds: f64, stem: &Path) -> Result<PathBuf, String> {
         .map(u32::to_string)
         .collect();
     let data = stem.with_extension("offcpu.data");
-    let output = Command::new("perf")
-        .args(["record", "-e", "sched:sched_switch", "--switch-events"])
-        .args(["--call-graph", &format!("dwarf,{STACK_BYTES}"), "-p"])
-        .arg(pids.join(","))
-        .arg("-o")
-        .arg(&data)
-        .args(["--", "sleep"])
-        .arg(format!("{seconds}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run perf (install linux-perf): {e}"))?;
-    if output.status.success() {
-        Ok(data)
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty() && !l.starts_with("[ perf record"));
-        Err(format!(
-            "perf record -e sched:sched_switch failed ({}): {} (kernel.perf_event_paranoid must allow tracepoints)",
-            output.status,
-            last.unwrap_or("")
-        ))
-    }
+    super::profilers::run_quiet(
+        Command::new("perf")
+            .args(["record", "-e", "sched:sched_switch", "--switch-events"])
+            .args(["--call-graph", &format!("dwarf,{STACK_BYTES}"), "-p"])
+            .arg(pids.join(","))
+            .arg("-o")
+            .arg(&data)
+            .args(["--", "sleep"])
+            .arg(format!("{seconds}"))
+            .stdout(Stdio::null()),
+        "perf record -e sched:sched_switch (install linux-perf; kernel.perf_event_paranoid must allow tracepoints)",
+    )?;
+    Ok(data)
 }
 
 /// A switch-out waiting for its switch-in.

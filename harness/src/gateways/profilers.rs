@@ -120,7 +120,8 @@ impl Window {
     }
 }
 
-fn run_quiet(command: &mut Command, what: &str) -> Result<(), String> {
+/// Runs `command` to its end; `Err` names `what` with its exit status and last stderr line.
+pub(super) fn run_quiet(command: &mut Command, what: &str) -> Result<(), String> {
     let output = command
         .stdin(Stdio::null())
         .output()

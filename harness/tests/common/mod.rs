@@ -167,3 +167,49 @@ pub fn wait_for_levels(out: &Path, levels: usize, timeout: Duration) -> RunResul
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `gateways/<name>/` in `home`: the reference binary run as a third-party gateway (no stage
+/// scrape, no profiler), `request_extra` appended to its `[request]` table and `config` its
+/// gateway config template (`{mock_url}` is the mock).
+pub fn black_box_gateway(home: &Path, name: &str, request_extra: &str, config: &str) {
+    let dir = home.join("gateways").join(name);
+    std::fs::create_dir_all(&dir).expect("gateway dir");
+    std::fs::write(
+        dir.join("gateway.toml"),
+        format!(
+            r#"name = "{name}"
+description = "reference binary as a black box"
+kind = "ai-gateway"
+profiler = "none"
+[request]
+path = "/v1/chat/completions"
+{request_extra}
+[ready]
+path = "/health"
+timeout_s = 10
+[config]
+template = "gw.toml.in"
+file = "gw.toml"
+[process]
+command = "{exe}"
+args = ["gateway", "--listen", "{{host}}:{{port}}", "--config", "{{config}}"]
+"#,
+            exe = env!("CARGO_BIN_EXE_gatebench"),
+        ),
+    )
+    .expect("gateway.toml");
+    std::fs::write(dir.join("gw.toml.in"), config).expect("config template");
+}
+
+/// Whether perf runs here; in CI (which installs it) its absence fails the test.
+pub fn perf_available() -> bool {
+    let found = Command::new("perf")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "CI installs perf"
+    );
+    found
+}
