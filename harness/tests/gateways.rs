@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{gatebench_in, read_run, scratch_dir};
+use common::{gatebench_in, perf_available, read_run, scratch_dir};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
