@@ -183,7 +183,7 @@ fn serializing_stage_is_named() {
         .find(|row| row.starts_with("<td class=\"l\">log</td>") && row.contains('×'))
         .expect("log growth row");
     assert!(log_row.contains("×4.00") && log_row.contains("serializes"));
-    assert!(section(&html, "gw-other").contains("n/a: needs the gateway's own stage timings"));
+    assert!(section(&html, "gw-other").contains("n/a: needs the gateway"));
 }
 
 #[test]
