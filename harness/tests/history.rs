@@ -135,7 +135,7 @@ fn a_known_delay_is_one_change_point_at_the_first_slow_run() {
         );
     }
     // The medians move by ≈ 1 ms against run-to-run noise of ~0.1 ms. A p99 of ~100 requests is
-    // one request: its series may or may not show the step, but never a change before it.
+    // one request: its series may or may not show the step.
     for metric in ["overhead_p50", "e2e_p50"] {
         let found: Vec<&serde_json::Value> = changes
             .iter()
@@ -159,16 +159,30 @@ fn a_known_delay_is_one_change_point_at_the_first_slow_run() {
             );
         }
     }
-    // Nothing changed before the first slow run, in any of the gateway's latency series.
+    // Nothing changed before the first slow run, in any of the gateway's latency series. A p99
+    // of ~100 requests is one request, so one unlucky fast run can pull a tail series' split one
+    // run early (seen in CI: overhead_p99 split at the last fast run); the medians must split
+    // exactly, the tails within one run of the step, and nothing anywhere else.
+    let near_step = [
+        runs[fast - 1]["run_id"]
+            .as_str()
+            .expect("run id")
+            .to_string(),
+        first_slow.clone(),
+        runs[fast + 1]["run_id"]
+            .as_str()
+            .expect("run id")
+            .to_string(),
+    ];
     let early: Vec<&serde_json::Value> = changes
         .iter()
         .filter(|c| c["target"] == "bb")
         .filter(|c| {
-            c["metric"]
-                .as_str()
-                .is_some_and(|m| m.contains("p50") || m.contains("p99"))
+            let metric = c["metric"].as_str().unwrap_or_default();
+            let run = c["run_id"].as_str().unwrap_or_default();
+            (metric.contains("p50") && run != first_slow)
+                || (metric.contains("p99") && !near_step.iter().any(|r| r == run))
         })
-        .filter(|c| c["run_id"] != first_slow.as_str())
         .collect();
     assert!(
         early.is_empty(),
