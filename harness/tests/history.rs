@@ -189,6 +189,15 @@ fn a_known_delay_is_one_change_point_at_the_first_slow_run() {
         "latency change points elsewhere: {early:?}"
     );
 
+    // history.html, written beside the runs by default, marks the change and links the first
+    // slow run's report.
+    let page = std::fs::read_to_string(out.join("history.html")).expect("history.html");
+    assert!(
+        page.contains(&format!("href=\"{first_slow}/report.html\"")),
+        "history.html links {first_slow}'s report"
+    );
+    assert!(page.contains("change point (new segment)"));
+
     // The table names the change too, and bad flags are one-line errors.
     let table = gatebench(&["history", out.to_str().expect("utf8")]);
     let text = String::from_utf8_lossy(&table.stdout);

@@ -31,6 +31,8 @@ pub enum Metric {
     ErrorRate,
     /// Gateway CPU, percent of one core.
     CpuPct,
+    /// Gateway CPU per successful request, µs (`resources.cpu_us_per_request`).
+    CpuUsPerRequest,
     /// Gateway peak resident set size, MiB.
     RssPeak,
 }
@@ -63,6 +65,7 @@ impl Metric {
             Metric::ItlP99 => "itl_p99",
             Metric::ErrorRate => "error_rate",
             Metric::CpuPct => "cpu_pct",
+            Metric::CpuUsPerRequest => "cpu_us_per_request",
             Metric::RssPeak => "rss_peak",
         }
     }
@@ -80,6 +83,7 @@ impl Metric {
             | Metric::ItlP99 => "ms",
             Metric::ErrorRate => "%",
             Metric::CpuPct => "% core",
+            Metric::CpuUsPerRequest => "µs",
             Metric::RssPeak => "MiB",
         }
     }
@@ -134,6 +138,7 @@ impl Metric {
                 .filter(|&(_, sent)| sent > 0)
                 .map(|(failed, sent)| 100.0 * failed as f64 / sent as f64),
             Metric::CpuPct => level.resources.cpu_pct.value,
+            Metric::CpuUsPerRequest => level.resources.cpu_us_per_request.value,
             Metric::RssPeak => level
                 .resources
                 .rss_peak_bytes

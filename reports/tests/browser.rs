@@ -11,6 +11,7 @@
 //! `chromium` on `PATH`) the tests print why and pass, unless `CI` or
 //! `GATEBENCH_REQUIRE_CHROMIUM=1` is set.
 
+mod common;
 mod devtools;
 mod fixture;
 
@@ -231,5 +232,91 @@ fn an_injected_error_fails_the_check() {
             .any(|e| e.contains("injected for the test")),
         "the thrown error is reported: {:#?}",
         check.errors
+    );
+}
+
+/// history.html in the browser: twelve synthetic runs of one gateway, the last six 1 ms slower.
+/// No script error, every series' chart drawn, the change point found where the slow runs start
+/// and marked, and every run link resolving to that run's report.
+#[test]
+fn history_renders_every_series_with_working_links() {
+    use reports::history::{analyze, edivisive::Settings, load};
+    let Some(binary) = chromium() else { return };
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-history");
+    let _ = std::fs::remove_dir_all(&root);
+    for i in 0..12u64 {
+        let mut spec = common::TrialSpec::new(500 + i);
+        if i >= 6 {
+            spec.e2e_shift_ms = 1.0;
+        }
+        let mut run = common::run(&spec);
+        run.run_id = format!("20260101-{:06}-history", i * 100);
+        run.started_unix_ms = 1_767_225_600_000 + i * 60_000;
+        let dir = root.join("results").join(&run.run_id);
+        std::fs::create_dir_all(&dir).expect("run dir");
+        std::fs::write(
+            dir.join("run.json"),
+            serde_json::to_string(&run).expect("serializes"),
+        )
+        .expect("run.json");
+        std::fs::write(dir.join("report.html"), format!("<p>{}</p>", run.run_id))
+            .expect("report.html");
+    }
+    let runs = load(&[root.join("results")]).expect("loads");
+    let history = analyze(&runs, &Settings::default());
+    let first_slow = &runs[6].1.run_id;
+    assert!(
+        history
+            .change_points
+            .iter()
+            .any(|c| c.metric == "overhead_p50" && &c.run_id == first_slow),
+        "the overhead step is found at the first slow run: {:?}",
+        history.change_points
+    );
+    let page = reports::html::write_history(&history, &root.join("history.html"))
+        .expect("writes history.html");
+    let html = std::fs::read_to_string(&page).expect("read history.html");
+    let check = check_page(&binary, &page, &root.join("history.png"));
+    println!("screenshot: {}", root.join("history.png").display());
+    assert!(
+        check.errors.is_empty(),
+        "script errors: {:#?}",
+        check.errors
+    );
+    assert_eq!(
+        html.matches(" data-chart=\"").count(),
+        history.series.len(),
+        "one chart per series"
+    );
+    assert_eq!(
+        check.drawn_charts.len(),
+        history.series.len(),
+        "every chart laid out with a size: {:?}",
+        check.drawn_charts
+    );
+    assert!(
+        html.contains("change point (new segment)"),
+        "the change is marked in its chart's legend"
+    );
+    // Every link is relative to history.html's folder and opens a run's report.
+    let hrefs: Vec<&str> = html
+        .split("<a class=\"run\" href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(
+        hrefs.len() > runs.len(),
+        "the run table links every run, the change table and charts the first slow one: {hrefs:?}"
+    );
+    for href in &hrefs {
+        assert!(
+            !href.starts_with('/') && !href.starts_with("file:"),
+            "{href}"
+        );
+        assert!(root.join(href).is_file(), "{href} opens a report");
+    }
+    assert!(
+        hrefs.iter().any(|h| h.contains(first_slow.as_str())),
+        "the first slow run is linked"
     );
 }

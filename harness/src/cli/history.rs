@@ -27,6 +27,13 @@ pub struct HistoryCommand {
     /// Shuffles per permutation test (the smallest p is 1 / (1 + this)).
     #[arg(long, default_value_t = 199, value_name = "N")]
     permutations: usize,
+    /// Where to write `history.html` (one chart per series, change points marked, linked to each
+    /// run's report). Default: `history.html` in the first DIR.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_html")]
+    html: Option<PathBuf>,
+    /// Write no `history.html`.
+    #[arg(long)]
+    no_html: bool,
 }
 
 /// Prints the history's change points.
@@ -58,6 +65,19 @@ pub fn run(cmd: HistoryCommand) -> Result<()> {
         permutations: cmd.permutations,
     };
     let history = analyze(&runs, &settings);
+    if !cmd.no_html {
+        let path = cmd.html.clone().unwrap_or_else(|| {
+            let first = &cmd.dirs[0];
+            let folder = if first.is_dir() {
+                first.as_path()
+            } else {
+                first.parent().unwrap_or(std::path::Path::new("."))
+            };
+            folder.join("history.html")
+        });
+        let written = reports::html::write_history(&history, &path)?;
+        eprintln!("history: {}", written.display());
+    }
     if cmd.json {
         println!(
             "{}",

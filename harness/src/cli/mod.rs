@@ -110,11 +110,12 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Merge(merge::MergeCommand),
     /// Run history: where each series (target × level × metric, over the same runs) changed
-    /// level, by E-divisive means with a permutation test.
+    /// level, by E-divisive means with a permutation test. Prints the change points and writes
+    /// history.html (one chart per series, segments and change points marked, runs linked).
     ///
     /// Examples:
-    ///   gatebench history results/                 # every run.json below, any depth
-    ///   gatebench history ci-history/ --json | jq '.change_points'
+    ///   gatebench history results/                 # every run.json below; results/history.html
+    ///   gatebench history ci-history/ --json --no-html | jq '.change_points'
     #[command(verbatim_doc_comment)]
     History(history::HistoryCommand),
 }

@@ -16,6 +16,8 @@ pub(super) enum Swatch {
     Flag,
     /// The hollow triangle of floor readings.
     Floor,
+    /// The red ring of change points.
+    Change,
 }
 
 const LEGEND_COLUMNS: usize = 3;
@@ -61,6 +63,9 @@ pub(super) fn draw_legend(
             Swatch::Flag => area.draw(&Cross::new((x + 10, y), 5, FLAG_COLOR.stroke_width(2)))?,
             Swatch::Floor => {
                 area.draw(&TriangleMarker::new((x + 10, y), 7, BLACK.stroke_width(1)))?
+            }
+            Swatch::Change => {
+                area.draw(&Circle::new((x + 10, y), 6, FLAG_COLOR.stroke_width(2)))?
             }
         }
         let text: String = if name.chars().count() > LEGEND_CHARS {

@@ -50,6 +50,9 @@ pub fn line_chart(chart: &LineChart) -> Result<String, Error> {
         if markers(Marker::Floor) {
             legend.push(("floor: no higher level".to_string(), Swatch::Floor));
         }
+        if markers(Marker::Change) {
+            legend.push(("change point (new segment)".to_string(), Swatch::Change));
+        }
         let size = (CHART_SIZE.0, CHART_SIZE.1 + legend_height(legend.len()));
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(&e))?;
@@ -103,6 +106,14 @@ pub fn line_chart(chart: &LineChart) -> Result<String, Error> {
                             (x, y),
                             8,
                             color.stroke_width(1),
+                        )))
+                        .map_err(|e| fail(&e))?;
+                    }
+                    Marker::Change => {
+                        ctx.draw_series(std::iter::once(Circle::new(
+                            (x, y),
+                            8,
+                            FLAG_COLOR.stroke_width(2),
                         )))
                         .map_err(|e| fail(&e))?;
                     }

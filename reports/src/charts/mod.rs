@@ -47,6 +47,8 @@ pub enum Marker {
     Flagged,
     /// A hollow triangle: a lower bound (no higher level was measured).
     Floor,
+    /// A red ring: the first run of a new segment (a change point of a run history).
+    Change,
 }
 
 /// One line of a [`LineChart`].

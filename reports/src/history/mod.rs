@@ -15,7 +15,7 @@ use crate::metric::{describe_level, Metric};
 use crate::schema::RunResult;
 
 /// The metrics a history follows, in display order.
-pub const METRICS: [Metric; 10] = [
+pub const METRICS: [Metric; 11] = [
     Metric::OverheadP50,
     Metric::OverheadP99,
     Metric::E2eP50,
@@ -25,6 +25,7 @@ pub const METRICS: [Metric; 10] = [
     Metric::AchievedRps,
     Metric::ErrorRate,
     Metric::CpuPct,
+    Metric::CpuUsPerRequest,
     Metric::RssPeak,
 ];
 

@@ -8,10 +8,12 @@
 
 mod flame;
 mod gateway;
+mod history;
 mod overview;
 mod run_charts;
 
 pub use flame::diff_svg;
+pub use history::{history_page, write_history};
 
 use crate::error::Error;
 use std::fmt::Write as _;

@@ -248,7 +248,7 @@ pub(super) fn levels_table(run: &RunResult) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` for a unix-ms wall-clock time (UTC, proleptic Gregorian).
-fn utc_text(unix_ms: u64) -> String {
+pub(super) fn utc_text(unix_ms: u64) -> String {
     let (year, month, day, hour, minute, second) = crate::level::utc_parts(unix_ms / 1000);
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
 }
