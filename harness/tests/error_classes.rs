@@ -115,6 +115,17 @@ fn refused_connections_are_connect_errors() {
 
 #[test]
 fn mock_faults_are_counted_and_kept_out_of_latency() {
+    mock_faults_in(harness::load::Protocol::Openai);
+}
+
+#[test]
+fn mock_faults_over_anthropic_messages_are_the_same_classes() {
+    mock_faults_in(harness::load::Protocol::Anthropic);
+}
+
+/// The mock's seeded faults at 100 rps for 2 s, spoken to in `protocol`: each counted under its
+/// class, and only successes in the latency histograms.
+fn mock_faults_in(protocol: harness::load::Protocol) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -140,9 +151,10 @@ fn mock_faults_are_counted_and_kept_out_of_latency() {
             config,
         ))
         .expect("mock");
-    let measurement = drive(
+    let measurement = drive_in(
         mock.local_addr(),
         &spec(OfferedLoad::Constant { rate_rps: 100.0 }, 2.0, true),
+        protocol,
     );
     let recorder = &measurement.recorder;
     let stats = mock.stats();
@@ -170,4 +182,30 @@ fn mock_faults_are_counted_and_kept_out_of_latency() {
         "only successes in TTFT"
     );
     runtime.block_on(mock.shutdown());
+}
+
+#[test]
+fn an_anthropic_error_event_mid_stream_is_a_stream_error() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let body = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" hi\"}}\n\n",
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}\n\n",
+    );
+    let server = runtime.block_on(async {
+        let server = FakeServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(sse(body.to_string()))
+            .mount(&server)
+            .await;
+        server
+    });
+    let spec = spec(OfferedLoad::Constant { rate_rps: 20.0 }, 1.0, true);
+    let measurement = drive_in(*server.address(), &spec, harness::load::Protocol::Anthropic);
+    drop(server);
+    assert_only(&measurement.recorder, "stream_error");
 }

@@ -16,6 +16,44 @@ use crate::plan::ResponsePlan;
 use crate::state::MockState;
 use crate::timeline::{ChunkStamp, TimelineRecord};
 use crate::wire::ChunkWriter;
+
+/// How a streamed answer's events are written: OpenAI chat-completion chunks or Anthropic
+/// Messages events.
+pub enum StreamWriter {
+    OpenAi(ChunkWriter),
+    Anthropic(crate::anthropic::EventWriter),
+}
+
+impl StreamWriter {
+    /// Events sent with the head, before the first token (Anthropic's `message_start`, …).
+    fn preamble(&self, prompt_tokens: u32) -> Option<Bytes> {
+        match self {
+            StreamWriter::OpenAi(_) => None,
+            StreamWriter::Anthropic(w) => Some(w.preamble(prompt_tokens)),
+        }
+    }
+
+    fn content(&self, text: &str, first: bool) -> Bytes {
+        match self {
+            StreamWriter::OpenAi(w) => w.content(text, first),
+            StreamWriter::Anthropic(w) => w.content(text),
+        }
+    }
+
+    fn malformed(&self) -> Bytes {
+        match self {
+            StreamWriter::OpenAi(w) => w.malformed(),
+            StreamWriter::Anthropic(w) => w.malformed(),
+        }
+    }
+
+    fn tail(&self, finish_reason: &str, prompt_tokens: u32, completion_tokens: u32) -> Bytes {
+        match self {
+            StreamWriter::OpenAi(w) => w.tail(finish_reason, prompt_tokens, completion_tokens),
+            StreamWriter::Anthropic(w) => w.tail(finish_reason, completion_tokens),
+        }
+    }
+}
 use contract::clock::monotonic_ns;
 
 /// The one body type the mock sends.
@@ -89,7 +127,9 @@ impl Body for MockBody {
 /// (arrival + planned offset), stamped into the timeline as it is handed to the connection.
 pub struct SseBody {
     state: Arc<MockState>,
-    writer: ChunkWriter,
+    writer: StreamWriter,
+    /// Whether the preamble (if the protocol has one) is still to be sent.
+    preamble_due: bool,
     plan: ResponsePlan,
     prompt_tokens: u32,
     start_ns: u64,
@@ -103,13 +143,14 @@ impl SseBody {
     /// A stream for `plan`, timed from `record.received_ns`.
     pub fn new(
         state: Arc<MockState>,
-        writer: ChunkWriter,
+        writer: StreamWriter,
         plan: ResponsePlan,
         prompt_tokens: u32,
         record: TimelineRecord,
     ) -> SseBody {
         state.stats.stream_started();
         SseBody {
+            preamble_due: true,
             start_ns: record.received_ns,
             record: Some(record),
             state,
@@ -134,6 +175,11 @@ impl SseBody {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         if self.finished {
             return Poll::Ready(None);
+        }
+        if std::mem::take(&mut self.preamble_due) {
+            if let Some(preamble) = self.writer.preamble(self.prompt_tokens) {
+                return Poll::Ready(Some(Ok(Frame::data(preamble))));
+            }
         }
         let Some(chunk) = self.plan.chunks.get(self.next_chunk) else {
             let tail = self.writer.tail(

@@ -10,6 +10,7 @@
 //! [`headers`] (`x-mock-*` overrides), [`request`] (body parsing), [`plan`] (what to send when),
 //! [`faults`], [`pacing`], [`body`], [`wire`] (OpenAI JSON), [`timeline`], [`stats`].
 
+pub mod anthropic;
 pub mod body;
 pub mod cli;
 pub mod config;

@@ -32,6 +32,19 @@ pub struct ChatRequest<'a> {
     /// End-user id; one of the places the request id travels.
     #[serde(default, borrow)]
     pub user: Option<Cow<'a, str>>,
+    /// Anthropic Messages: the system prompt (a string or text blocks), outside `messages`.
+    #[serde(default, borrow)]
+    pub system: Option<&'a RawValue>,
+    /// Anthropic Messages: `metadata.user_id`, where the request id travels in place of `user`.
+    #[serde(default, borrow)]
+    pub metadata: Option<Metadata<'a>>,
+}
+
+/// Anthropic `metadata`.
+#[derive(Debug, Deserialize)]
+pub struct Metadata<'a> {
+    #[serde(default, borrow)]
+    pub user_id: Option<Cow<'a, str>>,
 }
 
 /// `stream_options` of a request.
@@ -122,6 +135,8 @@ pub enum BadRequest {
     Invalid(String),
     #[error("'messages' must contain at least one message")]
     NoMessages,
+    #[error("max_tokens: field required (Anthropic Messages)")]
+    NoMaxTokens,
     #[error("invalid header {name}: {reason}")]
     Header { name: &'static str, reason: String },
 }
@@ -131,6 +146,7 @@ impl BadRequest {
     pub fn param(&self) -> Option<&str> {
         match self {
             BadRequest::NoMessages => Some("messages"),
+            BadRequest::NoMaxTokens => Some("max_tokens"),
             BadRequest::Header { name, .. } => Some(name),
             _ => None,
         }
@@ -149,6 +165,18 @@ impl<'a> ChatRequest<'a> {
             if let Some(raw) = message.content {
                 decode_content(raw).map_err(BadRequest::Invalid)?;
             }
+        }
+        if let Some(raw) = request.system {
+            decode_content(raw).map_err(BadRequest::Invalid)?;
+        }
+        Ok(request)
+    }
+
+    /// Parses and validates an Anthropic Messages body (`max_tokens` is required there).
+    pub fn parse_messages(body: &'a [u8]) -> Result<ChatRequest<'a>, BadRequest> {
+        let request = ChatRequest::parse(body)?;
+        if request.max_tokens.is_none() {
+            return Err(BadRequest::NoMaxTokens);
         }
         Ok(request)
     }
@@ -173,24 +201,26 @@ impl<'a> ChatRequest<'a> {
 
     /// Approximate prompt tokens: ~4 bytes of text per token, plus 4 per message and 3 per request
     /// (the per-message overhead OpenAI documents for chat formatting).
+    /// An Anthropic `system` prompt counts as one more message.
     pub fn prompt_tokens(&self) -> u32 {
+        let text_len = |raw: Option<&RawValue>| match raw.map(decode_content) {
+            Some(Ok(Some(content))) => content.text_len(),
+            _ => 0,
+        };
         let per_message: usize = self
             .messages
             .iter()
-            .map(|m| {
-                let text_len = match m.content.map(decode_content) {
-                    Some(Ok(Some(content))) => content.text_len(),
-                    _ => 0,
-                };
-                4 + text_len.div_ceil(4)
-            })
+            .map(|m| 4 + text_len(m.content).div_ceil(4))
+            .chain(self.system.map(|s| 4 + text_len(Some(s)).div_ceil(4)))
             .sum();
         u32::try_from(per_message + 3).unwrap_or(u32::MAX)
     }
 
-    /// The id carried in the body: `user`, else a `[gb:<id>]` tag in the last message.
+    /// The id carried in the body: `user` (Anthropic: `metadata.user_id`), else a `[gb:<id>]`
+    /// tag in the last message.
     pub fn body_request_id(&self) -> Option<String> {
-        if let Some(user) = self.user.as_deref().filter(|u| !u.is_empty()) {
+        let metadata = self.metadata.as_ref().and_then(|m| m.user_id.as_deref());
+        if let Some(user) = self.user.as_deref().or(metadata).filter(|u| !u.is_empty()) {
             return Some(user.to_string());
         }
         let raw = self.messages.last()?.content?;
@@ -219,6 +249,25 @@ mod tests {
         let r = ChatRequest::parse(body).expect("valid");
         assert_eq!(r.body_request_id().as_deref(), Some("u7"));
         assert!(r.is_stream() && r.include_usage());
+    }
+
+    #[test]
+    fn anthropic_bodies_need_max_tokens_and_carry_the_id_in_metadata() {
+        let body =
+            br#"{"model":"m","max_tokens":64,"system":"be brief","metadata":{"user_id":"r-9"},
+            "messages":[{"role":"user","content":[{"type":"text","text":"hi [gb:t]"}]}]}"#;
+        let r = ChatRequest::parse_messages(body).expect("valid");
+        assert_eq!(r.body_request_id().as_deref(), Some("r-9"));
+        assert_eq!(r.max_output_tokens(), Some(64));
+        // 3 per request, 4 + ⌈9/4⌉ for the message, 4 + ⌈8/4⌉ for the system prompt.
+        assert_eq!(r.prompt_tokens(), 3 + 7 + 6);
+        let no_max = br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#;
+        assert_eq!(
+            ChatRequest::parse_messages(no_max).unwrap_err(),
+            BadRequest::NoMaxTokens
+        );
+        let bad_system = br#"{"model":"m","max_tokens":1,"system":5,"messages":[{"role":"user","content":"x"}]}"#;
+        assert!(ChatRequest::parse_messages(bad_system).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::body::{MockBody, SseBody};
+use crate::body::{MockBody, SseBody, StreamWriter};
 use crate::config::MockConfig;
 use crate::error::MockError;
 use crate::faults::Fault;
@@ -133,6 +133,15 @@ fn json_response(status: StatusCode, body: Bytes) -> MockResponse {
     response
 }
 
+/// Which API a request came in on: its body, answer and error shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// `POST /v1/chat/completions`.
+    OpenAi,
+    /// `POST /v1/messages`.
+    Anthropic,
+}
+
 fn error_response(
     status: StatusCode,
     message: &str,
@@ -143,6 +152,28 @@ fn error_response(
     json_response(status, wire::error_body(message, kind, param, code))
 }
 
+/// An error in the request's protocol: OpenAI's `{"error":{…}}` or Anthropic's
+/// `{"type":"error","error":{"type","message"}}` (its type from the status).
+fn protocol_error(
+    protocol: Protocol,
+    status: StatusCode,
+    message: &str,
+    kind: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> MockResponse {
+    match protocol {
+        Protocol::OpenAi => error_response(status, message, kind, param, code),
+        Protocol::Anthropic => json_response(
+            status,
+            crate::anthropic::error_body(
+                crate::anthropic::error_type(kind, status.as_u16()),
+                message,
+            ),
+        ),
+    }
+}
+
 async fn route(
     state: Arc<MockState>,
     req: Request<Incoming>,
@@ -150,7 +181,10 @@ async fn route(
 ) -> Result<MockResponse, io::Error> {
     let path = req.uri().path();
     let response = match (req.method(), path) {
-        (&Method::POST, "/v1/chat/completions") => return chat(state, req, fd).await,
+        (&Method::POST, "/v1/chat/completions") => {
+            return chat(state, req, fd, Protocol::OpenAi).await
+        }
+        (&Method::POST, "/v1/messages") => return chat(state, req, fd, Protocol::Anthropic).await,
         (&Method::GET, "/health") => {
             json_response(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"))
         }
@@ -173,6 +207,7 @@ async fn route(
         (
             _,
             "/v1/chat/completions"
+            | "/v1/messages"
             | "/health"
             | "/v1/models"
             | "/__mock/stats"
@@ -216,9 +251,10 @@ fn models_body(config: &MockConfig) -> Bytes {
     Bytes::from(serde_json::to_vec(&value).expect("models serialize"))
 }
 
-fn bad_request(state: &MockState, error: &BadRequest) -> MockResponse {
+fn bad_request(state: &MockState, protocol: Protocol, error: &BadRequest) -> MockResponse {
     state.stats.bad_request();
-    error_response(
+    protocol_error(
+        protocol,
         StatusCode::BAD_REQUEST,
         &error.to_string(),
         "invalid_request_error",
@@ -238,23 +274,29 @@ async fn chat(
     state: Arc<MockState>,
     req: Request<Incoming>,
     fd: RawFd,
+    protocol: Protocol,
 ) -> Result<MockResponse, io::Error> {
     let received_ns = monotonic_ns();
     state.stats.request();
     let (parts, body) = req.into_parts();
     let overrides = match parse_overrides(&parts.headers) {
         Ok(overrides) => overrides,
-        Err(error) => return Ok(bad_request(&state, &error)),
+        Err(error) => return Ok(bad_request(&state, protocol, &error)),
     };
     let limit_bytes = state.config.max_body_bytes;
     let body = match read_body(body, limit_bytes, state.config.read_timeouts().body).await {
         Ok(body) => body,
         Err(BodyError::TooLarge(_)) => {
-            return Ok(bad_request(&state, &BadRequest::TooLarge { limit_bytes }))
+            return Ok(bad_request(
+                &state,
+                protocol,
+                &BadRequest::TooLarge { limit_bytes },
+            ))
         }
         Err(timed_out @ BodyError::TimedOut(_)) => {
             state.stats.bad_request();
-            let mut response = error_response(
+            let mut response = protocol_error(
+                protocol,
                 StatusCode::REQUEST_TIMEOUT,
                 &timed_out.to_string(),
                 "invalid_request_error",
@@ -268,9 +310,13 @@ async fn chat(
         }
         Err(broken) => return Err(io::Error::other(broken.to_string())),
     };
-    let request = match ChatRequest::parse(&body) {
+    let parsed = match protocol {
+        Protocol::OpenAi => ChatRequest::parse(&body),
+        Protocol::Anthropic => ChatRequest::parse_messages(&body),
+    };
+    let request = match parsed {
         Ok(request) => request,
-        Err(error) => return Ok(bad_request(&state, &error)),
+        Err(error) => return Ok(bad_request(&state, protocol, &error)),
     };
     let request_id = match parts
         .headers
@@ -309,7 +355,8 @@ async fn chat(
 
     let early = match plan.fault {
         Some(Fault::Status429) => {
-            let mut response = error_response(
+            let mut response = protocol_error(
+                protocol,
                 StatusCode::TOO_MANY_REQUESTS,
                 "mock fault: rate limited",
                 "rate_limit_error",
@@ -322,14 +369,16 @@ async fn chat(
             );
             Some(response)
         }
-        Some(Fault::Status500) => Some(error_response(
+        Some(Fault::Status500) => Some(protocol_error(
+            protocol,
             StatusCode::INTERNAL_SERVER_ERROR,
             "mock fault: internal error",
             "server_error",
             None,
             None,
         )),
-        Some(Fault::Status503) => Some(error_response(
+        Some(Fault::Status503) => Some(protocol_error(
+            protocol,
             StatusCode::SERVICE_UNAVAILABLE,
             "mock fault: overloaded",
             "server_error",
@@ -357,15 +406,23 @@ async fn chat(
         return Ok(with_request_id(response, &parts.headers));
     }
 
-    let id = wire::completion_id(config.seed, &record.request_id);
+    let id = match protocol {
+        Protocol::OpenAi => wire::completion_id(config.seed, &record.request_id),
+        Protocol::Anthropic => crate::anthropic::message_id(config.seed, &record.request_id),
+    };
     let prompt_tokens = request.prompt_tokens();
     if request.is_stream() {
-        let writer = wire::ChunkWriter::new(
-            &id,
-            config.created_unix_s,
-            &request.model,
-            request.include_usage(),
-        );
+        let writer = match protocol {
+            Protocol::OpenAi => StreamWriter::OpenAi(wire::ChunkWriter::new(
+                &id,
+                config.created_unix_s,
+                &request.model,
+                request.include_usage(),
+            )),
+            Protocol::Anthropic => {
+                StreamWriter::Anthropic(crate::anthropic::EventWriter::new(&id, &request.model))
+            }
+        };
         record.head_ns = Some(monotonic_ns());
         let body = SseBody::new(state.clone(), writer, plan, prompt_tokens, record);
         let mut response = Response::new(MockBody::Sse(Box::new(body)));
@@ -382,13 +439,18 @@ async fn chat(
     let head_due_ns = received_ns + plan.total_offset_ns();
     record.head_scheduled_ns = Some(head_due_ns);
     state.pacer.sleep_until(head_due_ns).await;
-    let full = wire::completion_body(
-        &id,
-        config.created_unix_s,
-        &request.model,
-        &plan,
-        prompt_tokens,
-    );
+    let full = match protocol {
+        Protocol::OpenAi => wire::completion_body(
+            &id,
+            config.created_unix_s,
+            &request.model,
+            &plan,
+            prompt_tokens,
+        ),
+        Protocol::Anthropic => {
+            crate::anthropic::message_body(&id, &request.model, &plan, prompt_tokens)
+        }
+    };
     let response = match plan.fault {
         Some(Fault::Disconnect) => {
             let mut response = json_response(StatusCode::OK, Bytes::new());

@@ -378,6 +378,7 @@ fn merge_level(
         offcpu_flamegraph: None,
         offcpu: Measured::missing(merged_note),
         event_loop_utilization: None,
+        python_waits: None,
     })
 }
 

@@ -1,27 +1,47 @@
-//! The one rule for which runs may be compared (by `compare`, `gate` and later `history`): the
-//! same scenario name, load model, levels, streaming and mock settings. Two runs that differ in
-//! one of them measure different things, and a change between them says nothing about a
-//! gateway.
+//! The one rule for which runs may be compared (by `compare`, `gate` and `history`): the same
+//! scenario name, load model, levels, streaming, protocol (and the baseline's), prompt and mock
+//! settings. Two runs that differ in one of them measure different things, and a change between
+//! them says nothing about a gateway. A field a run does not record (written before it existed)
+//! counts as its default.
 
 use serde_json::Value;
 
 use crate::schema::RunResult;
 
 /// The scenario fields that must be equal, as JSON pointers into `run.json`'s `scenario`.
-pub const SAME_FIELDS: [(&str, &str); 5] = [
+pub const SAME_FIELDS: [(&str, &str); 9] = [
     ("scenario name", "/name"),
     ("load model", "/load/model"),
     ("levels", "/load/levels"),
     ("streaming", "/load/stream"),
+    ("protocol", "/load/protocol"),
+    ("baseline protocol", "/load/baseline_protocol"),
+    ("prompt", "/load/prompt"),
+    ("prompt size", "/load/prompt_tokens"),
     ("mock settings", "/mock"),
 ];
+
+/// What a field a run does not record stands for (the default when it was added).
+fn default_of(pointer: &str) -> Value {
+    match pointer {
+        "/load/protocol" => Value::String("openai".into()),
+        _ => Value::Null,
+    }
+}
+
+/// The field at `pointer`, or its default.
+fn field(run: &RunResult, pointer: &str) -> Value {
+    match run.scenario.pointer(pointer) {
+        Some(value) if !value.is_null() => value.clone(),
+        _ => default_of(pointer),
+    }
+}
 
 /// `Ok` when `other` measured the same thing as `first`; else which field differs, with both
 /// values, naming the runs.
 pub fn same_runs(first: &RunResult, other: &RunResult) -> Result<(), String> {
     for (what, pointer) in SAME_FIELDS {
-        let a = first.scenario.pointer(pointer).unwrap_or(&Value::Null);
-        let b = other.scenario.pointer(pointer).unwrap_or(&Value::Null);
+        let (a, b) = (&field(first, pointer), &field(other, pointer));
         if a != b {
             return Err(format!(
                 "runs {} and {} are not the same runs: their {what} differ ({} vs {}); compare runs of one scenario and mock",
@@ -93,5 +113,18 @@ mod tests {
         assert!(same_runs(&a, &run("e", renamed))
             .expect_err("name")
             .contains("scenario name"));
+    }
+
+    #[test]
+    fn a_run_from_before_protocols_is_an_openai_run_and_anthropic_is_not() {
+        let old = serde_json::json!({"name": "q", "load": {"model": "poisson", "levels": [5], "stream": true}, "mock": {}});
+        let mut openai = old.clone();
+        openai["load"]["protocol"] = "openai".into();
+        assert!(same_runs(&run("old", old.clone()), &run("new", openai.clone())).is_ok());
+        let mut anthropic = openai;
+        anthropic["load"]["protocol"] = "anthropic".into();
+        assert!(same_runs(&run("old", old), &run("anthropic", anthropic))
+            .expect_err("protocol differs")
+            .contains("protocol"));
     }
 }

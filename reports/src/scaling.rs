@@ -81,6 +81,8 @@ pub const WELL_UNDER: f64 = 0.75;
 pub const THREAD_SATURATED_PCT: f64 = 90.0;
 /// The machine's CPUs at or above this share are busy.
 pub const MACHINE_BUSY_PCT: f64 = 90.0;
+/// An interpreter whose GIL is held at least this share of the time is doing real work.
+pub const GIL_BUSY: f64 = 0.25;
 /// Lock waits at or above this share of the blocked time that held up work (off-CPU window)
 /// dominate: the target serializes on a lock.
 pub const LOCK_DOMINATES: f64 = 0.5;
@@ -331,6 +333,27 @@ fn verdict(clean: &[&LevelResult], cores: usize, evidence: &mut Vec<String>) -> 
         ));
         if elu >= THREAD_SATURATED_PCT / 100.0 {
             evidence.push("its event loop is saturated: a serial runtime".into());
+            return Verdict::Serializes;
+        }
+    }
+    if let Some(py) = &at.python_waits {
+        let shares: Vec<String> = py
+            .gil_held
+            .iter()
+            .map(|share| format!("{:.0}%", 100.0 * share))
+            .collect();
+        evidence.push(format!(
+            "GIL held at the knee (share of py-spy's snapshots, per interpreter): {}",
+            shares.join(", ")
+        ));
+        // One interpreter at its GIL's limit while no other does real work is a serial runtime;
+        // several saturated interpreters are the CPU rule's to judge.
+        let busy = py.gil_held.iter().filter(|&&s| s >= GIL_BUSY).count();
+        let busiest = py.gil_held.first().copied().unwrap_or(0.0);
+        if busiest >= THREAD_SATURATED_PCT / 100.0 && busy == 1 {
+            evidence.push(
+                "one interpreter's GIL is saturated while the others idle: a serial runtime".into(),
+            );
             return Verdict::Serializes;
         }
     }

@@ -386,6 +386,29 @@ pub struct LevelResult {
     /// profile window; near 1, its one JavaScript thread is saturated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_loop_utilization: Option<f64>,
+    /// Python gateways (py-spy profiler): where the interpreters' threads waited in Python frames
+    /// over the off-CPU window, and how much of it each interpreter's GIL was held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_waits: Option<PythonWaits>,
+}
+
+/// py-spy snapshots of a Python gateway's processes over one level's off-CPU window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PythonWaits {
+    /// Python processes (interpreters) dumped.
+    pub interpreters: usize,
+    /// Snapshot rounds taken (each dumps every process once).
+    pub snapshots: u64,
+    /// Time between rounds, ms.
+    pub interval_ms: u64,
+    /// Per interpreter, busiest first: the share of snapshots in which one of its threads held
+    /// its GIL. Near 1, that interpreter is a serial runtime at its limit.
+    pub gil_held: Vec<f64>,
+    /// Idle threads' waits by class, from their Python stacks (weights: snapshots, not time).
+    pub waits: OffCpu,
+    /// `flamegraphs/<target>-l<level>-pywaits.svg` (folded stacks beside it), when written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flamegraph: Option<String>,
 }
 
 /// Where a target's threads waited during one level's off-CPU window (switch-out → switch-in).

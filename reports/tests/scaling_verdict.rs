@@ -69,3 +69,46 @@ fn growth_across_the_sweep_scales() {
     let refs: Vec<&LevelResult> = levels.iter().collect();
     assert_eq!(scaling_of(&refs, 2).verdict, Verdict::Scales);
 }
+
+/// py-spy's GIL shares on every level of a sweep with a knee.
+fn knee_with_gil(gil_held: &[f64]) -> reports::scaling::Scaling {
+    let mut levels = sweep(&[(10, 100.0), (20, 190.0), (40, 200.0), (80, 198.0)]);
+    for level in &mut levels {
+        level.python_waits = Some(reports::schema::PythonWaits {
+            interpreters: gil_held.len(),
+            snapshots: 20,
+            interval_ms: 50,
+            gil_held: gil_held.to_vec(),
+            waits: reports::schema::OffCpu {
+                window_s: 1.0,
+                blocked_threads: 1.0,
+                waits: Default::default(),
+                lock_share_of_working: 0.0,
+                stage_share: Default::default(),
+                source: String::new(),
+            },
+            flamegraph: None,
+        });
+    }
+    let refs: Vec<&LevelResult> = levels.iter().collect();
+    scaling_of(&refs, 2)
+}
+
+#[test]
+fn one_saturated_interpreter_serializes_and_several_do_not_by_that_rule() {
+    let one = knee_with_gil(&[0.97, 0.05]);
+    assert_eq!(one.verdict, Verdict::Serializes, "{:?}", one.evidence);
+    assert!(
+        one.evidence
+            .iter()
+            .any(|e| e.contains("GIL held at the knee") && e.contains("97%, 5%")),
+        "{:?}",
+        one.evidence
+    );
+    let two = knee_with_gil(&[0.97, 0.95, 0.02]);
+    assert!(
+        !two.evidence.iter().any(|e| e.contains("a serial runtime")),
+        "two saturated interpreters use two cores: {:?}",
+        two.evidence
+    );
+}

@@ -93,6 +93,8 @@ pub struct ProfileOutcome {
     pub offcpu: Option<Measured<OffCpu>>,
     /// Node: the event loop's utilization over the CPU profile window.
     pub event_loop_utilization: Option<f64>,
+    /// Python: py-spy's waits and GIL shares over the off-CPU window.
+    pub python_waits: Option<reports::schema::PythonWaits>,
 }
 
 /// Builds the level's result entry.
@@ -256,6 +258,7 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         flamegraph_missing: profile.missing,
         offcpu_flamegraph: profile.offcpu_flamegraph,
         event_loop_utilization: profile.event_loop_utilization,
+        python_waits: profile.python_waits,
         offcpu: profile
             .offcpu
             .unwrap_or_else(|| Measured::missing("direct: no gateway process")),

@@ -6,6 +6,7 @@ pub mod gopprof;
 pub mod launch;
 pub mod offcpu;
 pub mod profilers;
+pub mod pywaits;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,10 @@ pub struct Definition {
 pub struct RequestSpec {
     #[serde(default = "default_path")]
     pub path: String,
+    /// Where the gateway serves Anthropic Messages (e.g. `/v1/messages`), if it does: scenarios
+    /// with `protocol = "anthropic"` measure only gateways that have one.
+    #[serde(default)]
+    pub anthropic_path: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
     #[serde(default)]
@@ -71,6 +76,7 @@ impl Default for RequestSpec {
     fn default() -> Self {
         RequestSpec {
             path: default_path(),
+            anthropic_path: None,
             model: None,
             api_key: None,
             headers: BTreeMap::new(),

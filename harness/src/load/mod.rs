@@ -22,7 +22,7 @@ use reports::OfferedLoad;
 use tokio::sync::watch;
 
 pub use metrics::Recorder;
-pub use request::{BodyTemplate, Endpoint};
+pub use request::{BodyTemplate, Endpoint, Protocol};
 
 /// Service-level objectives for goodput, ms; `None` = no limit on that metric.
 #[derive(Debug, Clone, Default, PartialEq)]

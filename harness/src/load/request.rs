@@ -15,6 +15,28 @@ use serde::Deserialize;
 
 use super::sse::{SseEvent, SseParser};
 
+/// The API a target is spoken to in: its request body, response and stream shapes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// OpenAI chat completions (`/v1/chat/completions`).
+    #[default]
+    Openai,
+    /// Anthropic Messages (`/v1/messages`): TTFT at the first text delta, tokens from
+    /// `message_delta` usage.
+    Anthropic,
+}
+
+impl Protocol {
+    /// The name as scenarios spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Openai => "openai",
+            Protocol::Anthropic => "anthropic",
+        }
+    }
+}
+
 /// Where requests go and how they look on the wire.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -26,6 +48,8 @@ pub struct Endpoint {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Speak HTTP/2 (prior knowledge, h2c) instead of HTTP/1.1.
     pub http2: bool,
+    /// The API spoken at `path`.
+    pub protocol: Protocol,
     /// `Host` header value (the address), rendered once.
     host: HeaderValue,
 }
@@ -38,6 +62,7 @@ impl Endpoint {
             path: path.to_string(),
             headers: Vec::new(),
             http2,
+            protocol: Protocol::Openai,
             host: HeaderValue::from_str(&addr.to_string())
                 .expect("a socket address is valid header text"),
         }
@@ -52,7 +77,47 @@ pub struct BodyTemplate {
     after_tag: String,
 }
 
+/// `max_tokens` of an Anthropic body when the scenario sets none (the field is required there).
+pub const ANTHROPIC_DEFAULT_MAX_TOKENS: u32 = 4096;
+
 impl BodyTemplate {
+    /// A body in `protocol` for `model` with `prompt`.
+    pub fn for_protocol(
+        protocol: Protocol,
+        model: &str,
+        prompt: &str,
+        stream: bool,
+        max_tokens: Option<u32>,
+    ) -> BodyTemplate {
+        match protocol {
+            Protocol::Openai => BodyTemplate::new(model, prompt, stream, max_tokens),
+            Protocol::Anthropic => BodyTemplate::anthropic(model, prompt, stream, max_tokens),
+        }
+    }
+
+    /// An Anthropic Messages body: the request id in `metadata.user_id` and in the prompt's tag.
+    pub fn anthropic(
+        model: &str,
+        prompt: &str,
+        stream: bool,
+        max_tokens: Option<u32>,
+    ) -> BodyTemplate {
+        let json = |s: &str| serde_json::to_string(s).expect("a str serializes");
+        let prompt_json = json(prompt);
+        let prompt_inner = &prompt_json[1..prompt_json.len() - 1];
+        BodyTemplate {
+            before_user: format!(
+                "{{\"model\":{},\"stream\":{stream},\"max_tokens\":{},\"metadata\":{{\"user_id\":\"",
+                json(model),
+                max_tokens.unwrap_or(ANTHROPIC_DEFAULT_MAX_TOKENS)
+            ),
+            before_tag: format!(
+                "\"}},\"messages\":[{{\"role\":\"user\",\"content\":\"{prompt_inner} [gb:"
+            ),
+            after_tag: "]\"}]}".to_string(),
+        }
+    }
+
     /// A chat-completions body for `model` with `prompt`; `stream` adds `stream_options.include_usage`.
     pub fn new(model: &str, prompt: &str, stream: bool, max_tokens: Option<u32>) -> BodyTemplate {
         let json = |s: &str| serde_json::to_string(s).expect("a str serializes");
@@ -188,6 +253,94 @@ struct MessageView<'a> {
 #[derive(Deserialize)]
 struct UsageView {
     completion_tokens: Option<u32>,
+}
+
+/// An Anthropic `message` (non-streamed) or stream event, the fields the generator reads.
+#[derive(Deserialize)]
+struct AnthropicView<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Cow<'a, str>,
+    /// `message`: the content blocks.
+    #[serde(default, borrow)]
+    content: Vec<AnthropicBlock<'a>>,
+    /// `content_block_delta`: the delta.
+    #[serde(default, borrow)]
+    delta: Option<AnthropicBlock<'a>>,
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicBlock<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicUsage {
+    output_tokens: Option<u32>,
+}
+
+/// What one parsed stream event holds for the generator.
+struct EventView {
+    /// Tokens of a content-bearing event (non-empty text); `None` for the rest.
+    content_tokens: Option<u32>,
+    usage_tokens: Option<u32>,
+    done: bool,
+    error: bool,
+}
+
+/// Parses one SSE event's data in `protocol`; `Err` when it is not valid JSON of that shape.
+fn parse_event(protocol: Protocol, data: &str) -> Result<EventView, ()> {
+    match protocol {
+        Protocol::Openai => {
+            if data == "[DONE]" {
+                return Ok(EventView {
+                    content_tokens: None,
+                    usage_tokens: None,
+                    done: true,
+                    error: false,
+                });
+            }
+            let view: ChunkView = serde_json::from_str(data).map_err(drop)?;
+            Ok(EventView {
+                content_tokens: content_tokens(
+                    view.choices
+                        .first()
+                        .and_then(|c| c.delta.as_ref())
+                        .and_then(|d| d.content.as_deref()),
+                ),
+                usage_tokens: view.usage.and_then(|u| u.completion_tokens),
+                done: false,
+                error: false,
+            })
+        }
+        Protocol::Anthropic => {
+            let view: AnthropicView = serde_json::from_str(data).map_err(drop)?;
+            let text = match (view.kind.as_ref(), &view.delta) {
+                ("content_block_delta", Some(delta)) if delta.kind == "text_delta" => {
+                    delta.text.as_deref()
+                }
+                _ => None,
+            };
+            Ok(EventView {
+                content_tokens: content_tokens(text),
+                usage_tokens: match view.kind.as_ref() {
+                    "message_delta" => view.usage.and_then(|u| u.output_tokens),
+                    _ => None,
+                },
+                done: view.kind == "message_stop",
+                error: view.kind == "error",
+            })
+        }
+    }
+}
+
+/// Tokens of a text that is there and not empty.
+fn content_tokens(text: Option<&str>) -> Option<u32> {
+    text.filter(|t| !t.is_empty()).map(count_tokens)
 }
 
 fn count_tokens(text: &str) -> u32 {
@@ -374,7 +527,7 @@ async fn exchange_inner(
         return Err(format!("http_{}", status.as_u16()));
     }
     if stream {
-        read_stream(&mut incoming, exchange).await?;
+        read_stream(&mut incoming, endpoint.protocol, exchange).await?;
     } else {
         let bytes = incoming
             .collect()
@@ -382,16 +535,36 @@ async fn exchange_inner(
             .map_err(|_| "stream_broken".to_string())?
             .to_bytes();
         exchange.content_ns.push(monotonic_ns());
-        let view: ChunkView =
-            serde_json::from_slice(&bytes).map_err(|_| "malformed_body".to_string())?;
-        let text = view
-            .choices
-            .first()
-            .and_then(|c| c.message.as_ref())
-            .and_then(|m| m.content.as_deref());
-        exchange.counted_tokens = text.map_or(0, count_tokens);
+        let (text, usage) = match endpoint.protocol {
+            Protocol::Openai => {
+                let view: ChunkView =
+                    serde_json::from_slice(&bytes).map_err(|_| "malformed_body".to_string())?;
+                let text = view
+                    .choices
+                    .first()
+                    .and_then(|c| c.message.as_ref())
+                    .and_then(|m| m.content.as_deref())
+                    .map(str::to_string);
+                (text, view.usage.and_then(|u| u.completion_tokens))
+            }
+            Protocol::Anthropic => {
+                let view: AnthropicView =
+                    serde_json::from_slice(&bytes).map_err(|_| "malformed_body".to_string())?;
+                if view.kind != "message" {
+                    return Err("malformed_body".into());
+                }
+                let text: String = view
+                    .content
+                    .iter()
+                    .filter(|b| b.kind == "text")
+                    .filter_map(|b| b.text.as_deref())
+                    .collect();
+                (Some(text), view.usage.and_then(|u| u.output_tokens))
+            }
+        };
+        exchange.counted_tokens = text.as_deref().map_or(0, count_tokens);
         exchange.chunks = 1;
-        exchange.usage_tokens = view.usage.and_then(|u| u.completion_tokens);
+        exchange.usage_tokens = usage;
         check_token_count(exchange)?;
     }
     Ok((!conn.is_closed()).then_some(conn))
@@ -399,12 +572,14 @@ async fn exchange_inner(
 
 async fn read_stream(
     incoming: &mut hyper::body::Incoming,
+    protocol: Protocol,
     exchange: &mut Exchange,
 ) -> Result<(), String> {
     let mut parser = SseParser::new();
     let mut events: Vec<SseEvent> = Vec::with_capacity(4);
     let mut done = false;
     let mut malformed = false;
+    let mut error_event = false;
     while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|_| "stream_broken".to_string())?;
         let Some(data) = frame.data_ref() else {
@@ -413,32 +588,28 @@ async fn read_stream(
         let read_ns = monotonic_ns();
         parser.feed(data, &mut events);
         for event in events.drain(..) {
-            if event.data == "[DONE]" {
-                done = true;
-                continue;
-            }
-            match serde_json::from_str::<ChunkView>(&event.data) {
+            match parse_event(protocol, &event.data) {
                 Ok(view) => {
-                    if let Some(tokens) = view.usage.and_then(|u| u.completion_tokens) {
+                    done |= view.done;
+                    error_event |= view.error;
+                    if let Some(tokens) = view.usage_tokens {
                         exchange.usage_tokens = Some(tokens);
                     }
-                    let text = view
-                        .choices
-                        .first()
-                        .and_then(|c| c.delta.as_ref())
-                        .and_then(|d| d.content.as_deref());
-                    if let Some(text) = text.filter(|t| !t.is_empty()) {
+                    if let Some(tokens) = view.content_tokens {
                         exchange.content_ns.push(read_ns);
                         exchange.chunks += 1;
-                        exchange.counted_tokens += count_tokens(text);
+                        exchange.counted_tokens += tokens;
                     }
                 }
-                Err(_) => malformed = true,
+                Err(()) => malformed = true,
             }
         }
     }
     if malformed {
         return Err("malformed_sse".into());
+    }
+    if error_event {
+        return Err("stream_error".into());
     }
     if !done {
         return Err("truncated".into());

@@ -80,7 +80,13 @@ pub async fn functional_check(
     }
     let endpoint = &checked;
     let send = |attempt: u32, stream: bool| async move {
-        let body = BodyTemplate::new(model, "functional check", stream, Some(16));
+        let body = BodyTemplate::for_protocol(
+            endpoint.protocol,
+            model,
+            "functional check",
+            stream,
+            Some(16),
+        );
         let id = format!("{run_tag}-check-{attempt}");
         let now = monotonic_ns();
         let exchange = execute(

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use super::targets::Target;
 use crate::analysis::{self, LevelContext, ProfileOutcome};
 use crate::flamegraphs;
-use crate::gateways::{offcpu, profilers};
+use crate::gateways::{offcpu, profilers, pywaits};
 use crate::load::{Endpoint, Generator, LevelSpec, LiveStats, Slo};
 use crate::orchestrate::control;
 use crate::progress::Progress;
@@ -138,6 +138,7 @@ pub fn measure(
             )
         });
     let offcpu_window = offcpu_window(target, scenario, profile_s, setting, &file, rt);
+    let python_window = python_window(target, &offcpu_window, profile_s);
     let measurement = generator.run_level(endpoint, &target.body, &spec, stop, live);
     drop(ticker);
     let resources = sampler.map_or_else(
@@ -151,6 +152,10 @@ pub fn measure(
     );
     let folded = window.map(|w| w.finish(rt));
     let offcpu = offcpu_window.map(|w| w.and_then(|w| w.finish(rt)));
+    let python = python_window.map(|w| {
+        w.join()
+            .unwrap_or_else(|_| Err("py-spy sampler panicked".into()))
+    });
     if measurement.interrupted {
         return LevelOutcome::Interrupted;
     }
@@ -192,6 +197,9 @@ pub fn measure(
     let mut profile = profile_outcome(target, folded, setting, &file, &label);
     if let Some(offcpu) = offcpu {
         store_offcpu(&mut profile, offcpu, target, setting, &file, &label);
+    }
+    if let Some(python) = python {
+        profile.python_waits = store_python(python, target, setting, &file, &label);
     }
     let context = LevelContext {
         target: &name,
@@ -303,6 +311,60 @@ fn offcpu_window(
             "a container: its threads are traced from the host only for processes".into(),
         )),
     }
+}
+
+/// py-spy's snapshots beside a py-spy target's perf off-CPU window (same seconds), when that
+/// window is being taken.
+fn python_window(
+    target: &Target,
+    offcpu: &Option<Result<offcpu::Window, String>>,
+    profile_s: f64,
+) -> Option<std::thread::JoinHandle<Result<pywaits::Sampled, String>>> {
+    let Some(profilers::Profiler::PySpy { pid, program }) = &target.profiler else {
+        return None;
+    };
+    matches!(offcpu, Some(Ok(_)))
+        .then(|| pywaits::start(program.clone(), *pid, profile_s.min(OFFCPU_MAX_S)))
+}
+
+/// Writes py-spy's waits flamegraph; the summary goes on the level (a failed sampling is said in
+/// the run's log, not on the level: the perf off-CPU profile is the level's off-CPU figure).
+fn store_python(
+    outcome: Result<pywaits::Sampled, String>,
+    target: &Target,
+    setting: &LevelSetting,
+    file: &str,
+    title: &str,
+) -> Option<reports::schema::PythonWaits> {
+    let sampled = match outcome {
+        Ok(sampled) => sampled,
+        Err(error) => {
+            eprintln!("gatebench: {title}: no Python waits: {error}");
+            return None;
+        }
+    };
+    let mut summary = sampled.summary;
+    if !sampled.folded.trim().is_empty() {
+        match flamegraphs::store(
+            setting.dir,
+            &format!("{file}-pywaits"),
+            &sampled.folded,
+            (&format!("{title}, Python waits (py-spy)"), "thread samples"),
+            target.stage_map.as_ref(),
+        ) {
+            Ok((svg, shares)) => {
+                summary.flamegraph = Some(svg);
+                if target.stage_map.is_some() {
+                    summary.waits.stage_share = shares;
+                }
+            }
+            Err(error) => summary
+                .waits
+                .source
+                .push_str(&format!("; flamegraph not written: {error}")),
+        }
+    }
+    Some(summary)
 }
 
 /// Writes the off-CPU flamegraph and puts its summary (with the stage shares) on the level.

@@ -13,7 +13,7 @@ use super::start::{self, Running, StartContext, Started};
 use crate::error::{Error, Result};
 use crate::gateways::profilers::Profiler;
 use crate::gateways::RequestSpec;
-use crate::load::{BodyTemplate, Endpoint};
+use crate::load::{BodyTemplate, Endpoint, Protocol};
 use crate::orchestrate::control;
 use crate::progress::Progress;
 
@@ -87,6 +87,56 @@ pub fn gateway_endpoint(
         }
     }
     Ok(endpoint)
+}
+
+/// The API and path `name` is spoken to in this scenario, or why it cannot serve it.
+fn lane(
+    name: &str,
+    scenario: &crate::scenario::Scenario,
+    spec: Option<&RequestSpec>,
+) -> std::result::Result<(Protocol, String), String> {
+    let openai_path = || {
+        spec.map_or("/v1/chat/completions", |s| s.path.as_str())
+            .to_string()
+    };
+    match scenario.load.protocol {
+        Protocol::Openai => Ok((Protocol::Openai, openai_path())),
+        Protocol::Anthropic if name == "direct" => {
+            match scenario.load.baseline_protocol.unwrap_or(Protocol::Openai) {
+                Protocol::Openai => Ok((Protocol::Openai, "/v1/chat/completions".into())),
+                Protocol::Anthropic => Ok((Protocol::Anthropic, "/v1/messages".into())),
+            }
+        }
+        Protocol::Anthropic => match spec.and_then(|s| s.anthropic_path.clone()) {
+            Some(path) => Ok((Protocol::Anthropic, path)),
+            None if Plan::is_reference(name) => Err(
+                "serves no Anthropic Messages ingress (protocol = \"anthropic\"): the reference gateway speaks OpenAI chat only".into(),
+            ),
+            None => Err(
+                "serves no Anthropic Messages ingress (protocol = \"anthropic\"): its gateway.toml [request] has no anthropic_path".into(),
+            ),
+        },
+    }
+}
+
+/// The headers Anthropic clients send: the API key as `x-api-key` too, and the API version.
+fn add_anthropic_headers(endpoint: &mut Endpoint) {
+    let bearer = endpoint
+        .headers
+        .iter()
+        .find(|(name, _)| name == http::header::AUTHORIZATION)
+        .and_then(|(_, value)| value.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|key| http::HeaderValue::from_str(key).ok());
+    if let Some(key) = bearer {
+        endpoint
+            .headers
+            .push((http::HeaderName::from_static("x-api-key"), key));
+    }
+    endpoint.headers.push((
+        http::HeaderName::from_static("anthropic-version"),
+        http::HeaderValue::from_static("2023-06-01"),
+    ));
 }
 
 /// A gateway's info before it starts, for commands outside a run (`gateways check`).
@@ -169,10 +219,13 @@ pub fn start_all(
             .as_ref()
             .and_then(|s| s.model.clone())
             .unwrap_or_else(|| scenario.load.model_name.clone());
+        let lane = lane(name, scenario, spec.as_ref());
+        let protocol = lane.as_ref().map_or(Protocol::Openai, |(p, _)| *p);
         let mut target = Target {
             info,
             endpoint: None,
-            body: BodyTemplate::new(
+            body: BodyTemplate::for_protocol(
+                protocol,
                 &model,
                 &scenario.load.prompt,
                 scenario.load.stream,
@@ -201,12 +254,28 @@ pub fn start_all(
         target.running = started.running;
         target.profiler = started.profiler;
         target.stage_map = started.stage_map;
+        let path = match lane {
+            Ok((_, path)) => path,
+            Err(reason) => {
+                target.not_served(reason, progress);
+                targets.push(target);
+                continue;
+            }
+        };
         let endpoint = gateway_endpoint(
             started.addr,
             scenario.load.http2,
             spec.as_ref(),
             scenario.load.api_key.as_ref(),
-        );
+        )
+        .map(|mut endpoint| {
+            endpoint.path = path;
+            endpoint.protocol = protocol;
+            if protocol == Protocol::Anthropic {
+                add_anthropic_headers(&mut endpoint);
+            }
+            endpoint
+        });
         match endpoint {
             Ok(endpoint) => {
                 let check = ctx.rt.block_on(control::functional_check(

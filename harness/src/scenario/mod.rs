@@ -149,6 +149,16 @@ pub struct LoadConfig {
     /// like the mock's knobs).
     #[serde(default)]
     pub think_ms: Option<mock_upstream::Distribution>,
+    /// The API the clients speak to the gateways: `openai` (chat completions) or `anthropic`
+    /// (Messages, on each gateway's `[request] anthropic_path`; a gateway without one is not
+    /// served).
+    #[serde(default)]
+    pub protocol: crate::load::Protocol,
+    /// The API `direct` (the baseline) speaks when `protocol = "anthropic"`: `openai` (the
+    /// default: the mock's upstream protocol, so a translating gateway's overhead includes its
+    /// translation) or `anthropic` (for gateways that pass Messages through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_protocol: Option<crate::load::Protocol>,
 }
 
 fn default_model() -> LoadModel {

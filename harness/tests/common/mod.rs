@@ -75,9 +75,23 @@ pub fn spec(offered: OfferedLoad, duration_s: f64, stream: bool) -> LevelSpec {
 
 /// Drives one level at `addr` with the real load generator.
 pub fn drive(addr: std::net::SocketAddr, spec: &LevelSpec) -> LevelMeasurement {
+    drive_in(addr, spec, harness::load::Protocol::Openai)
+}
+
+/// Drives one level at `addr` speaking `protocol` (Anthropic: on `/v1/messages`).
+pub fn drive_in(
+    addr: std::net::SocketAddr,
+    spec: &LevelSpec,
+    protocol: harness::load::Protocol,
+) -> LevelMeasurement {
     let generator = Generator::new(1).expect("generator");
-    let endpoint = Endpoint::new(addr, "/v1/chat/completions", false);
-    let body = BodyTemplate::new("test-model", "hello", spec.stream, None);
+    let path = match protocol {
+        harness::load::Protocol::Openai => "/v1/chat/completions",
+        harness::load::Protocol::Anthropic => "/v1/messages",
+    };
+    let mut endpoint = Endpoint::new(addr, path, false);
+    endpoint.protocol = protocol;
+    let body = BodyTemplate::for_protocol(protocol, "test-model", "hello", spec.stream, None);
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     generator.run_level(
         &endpoint,

@@ -372,8 +372,35 @@ fn flamegraphs(dir: &Path, name: &str, levels: &[&LevelResult]) -> String {
                 100.0 * elu
             )
         });
+        let python = level.python_waits.as_ref().map_or(String::new(), |py| {
+            let py_title = format!("{title}, Python waits (py-spy)");
+            let graph = flame::svg_at(dir, py.flamegraph.as_deref(), &py_title)
+                .map_or_else(|_| String::new(), |svg| flame::embed(&svg, &py_title));
+            let classes: Vec<String> = py
+                .waits
+                .waits
+                .iter()
+                .map(|(class, share)| format!("{class} {:.0}%", 100.0 * share))
+                .collect();
+            let gil: Vec<String> = py
+                .gil_held
+                .iter()
+                .map(|share| format!("{:.0}%", 100.0 * share))
+                .collect();
+            format!(
+                "<h4>Python waits (py-spy)</h4>{graph}<p class=\"note\">{} snapshot(s) of {} \
+                 interpreter(s), {} ms apart. GIL held, per interpreter: {} (near 100%: that \
+                 interpreter cannot use a second core). Idle threads' Python stacks, one sample \
+                 each: {}.</p>",
+                py.snapshots,
+                py.interpreters,
+                py.interval_ms,
+                gil.join(", "),
+                escape(&classes.join(", "))
+            )
+        });
         let body = format!(
-            "<div class=\"grid\"><div><h4>On CPU</h4>{on}</div><div><h4>Off CPU</h4>{off}</div></div>{waits}{elu}"
+            "<div class=\"grid\"><div><h4>On CPU</h4>{on}</div><div><h4>Off CPU</h4>{off}</div></div>{waits}{elu}{python}"
         );
         out.push_str(&details(i == 0, &title, &body));
     }

@@ -338,5 +338,6 @@ fn level_result(
         offcpu_flamegraph: None,
         offcpu: Measured::missing("not traced"),
         event_loop_utilization: None,
+        python_waits: None,
     }
 }
