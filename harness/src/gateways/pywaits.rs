@@ -6,8 +6,9 @@
 //! and whether it holds its interpreter's GIL, with its Python frames. Two things come out:
 //!
 //! - **where threads wait, in Python frames**: every idle thread's stack counts one sample,
-//!   under a wait class (`lock` for a `Lock.acquire` or for a thread stalled mid-code while
-//!   another thread of its process holds the GIL, `io_poll` for a selector or event loop poll,
+//!   under a wait class (`lock` for a `Lock.acquire`, or — inferred, py-spy cannot see it — for
+//!   a thread idle mid-code with no blocking call on top while another thread of its process
+//!   holds the GIL, `io_poll` for a selector or event loop poll,
 //!   `park` for a queue or condition wait, `sleep`, `io`, `other`), folded like the perf
 //!   off-CPU profile so the stage map colours it;
 //! - **GIL held**: per interpreter, the share of snapshots in which one of its threads held the
@@ -124,7 +125,7 @@ fn sample(program: &Path, root: u32, seconds: f64) -> Result<Sampled, String> {
                         .replace(';', ":")
                 );
                 if class == "lock" && held && !explicit_lock(&leaf_first) {
-                    stack.push_str(";GIL held by another thread");
+                    stack.push_str(";GIL held by another thread (inferred)");
                 }
                 for frame in thread.frames.iter().rev() {
                     stack.push(';');
@@ -225,6 +226,7 @@ pub fn classify(frames_leaf_first: &[&str], gil_held_elsewhere: bool) -> &'stati
             .iter()
             .any(|n| leaf == n || leaf.ends_with(&format!(".{n}")))
     };
+    let leaf_has = |needles: &[&str]| needles.iter().any(|n| leaf.contains(n));
     if explicit_lock(frames_leaf_first) {
         "lock"
     } else if leaf_is(&[
@@ -236,21 +238,19 @@ pub fn classify(frames_leaf_first: &[&str], gil_held_elsewhere: bool) -> &'stati
         "kqueue",
     ]) {
         "io_poll"
-    } else if leaf_is(&["sleep"]) {
+    } else if leaf_has(&["sleep"]) {
         "sleep"
-    } else if leaf_is(&["wait", "get", "_wait_for_tstate_lock", "join", "wait_for"]) {
-        "park"
     } else if leaf_is(&[
-        "recv",
-        "recv_into",
-        "read",
-        "readinto",
-        "send",
-        "sendall",
-        "write",
-        "accept",
-        "connect",
+        "wait",
+        "get",
+        "_wait_for_tstate_lock",
+        "join",
+        "wait_for",
+        // concurrent.futures' pool thread, idle in its queue's C-level get.
+        "_worker",
     ]) {
+        "park"
+    } else if leaf_has(&["recv", "read", "send", "write", "accept", "connect"]) {
         "io"
     } else if gil_held_elsewhere {
         // Idle mid-code with no blocking call on top: stalled taking the GIL back.
@@ -280,6 +280,8 @@ mod tests {
             "park"
         );
         assert_eq!(classify(&["sleep", "loop"], true), "sleep");
+        assert_eq!(classify(&["_worker", "Thread.run"], true), "park");
+        assert_eq!(classify(&["Connection._recv", "pong"], true), "io");
         // Mid-code while another thread holds the GIL: waiting for it.
         assert_eq!(classify(&["json_dumps", "handler"], true), "lock");
         assert_eq!(classify(&["json_dumps", "handler"], false), "other");
