@@ -209,3 +209,74 @@ fn an_anthropic_error_event_mid_stream_is_a_stream_error() {
     drop(server);
     assert_only(&measurement.recorder, "stream_error");
 }
+
+/// A stream of `tool_calls` deltas whose argument fragments are `fragments`, then `[DONE]`.
+fn tool_call_stream(fragments: &[&str]) -> String {
+    let mut body = String::new();
+    for fragment in fragments {
+        let chunk = serde_json::json!({
+            "id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]}, "finish_reason": null}]
+        });
+        body.push_str(&format!("data: {chunk}\n\n"));
+    }
+    body.push_str("data: [DONE]\n\n");
+    body
+}
+
+#[test]
+fn tool_calls_from_the_mock_check_and_reordered_fragments_are_corrupt() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The real mock, answering with tool calls: every call checks, in both protocols.
+    let config = MockConfig {
+        ttft_ms: Distribution::Fixed(2.0),
+        itl_ms: Distribution::Fixed(1.0),
+        output_tokens: Distribution::Fixed(8.0),
+        tool_call: true,
+        ..MockConfig::default()
+    };
+    let mock = runtime
+        .block_on(MockServer::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            config,
+        ))
+        .expect("mock");
+    for protocol in [
+        harness::load::Protocol::Openai,
+        harness::load::Protocol::Anthropic,
+    ] {
+        for stream in [true, false] {
+            let spec = spec(OfferedLoad::Constant { rate_rps: 20.0 }, 1.0, stream);
+            let recorder = drive_in(mock.local_addr(), &spec, protocol).recorder;
+            assert_eq!(
+                recorder.ok, 20,
+                "{protocol:?} stream {stream}: {:?}",
+                recorder.errors
+            );
+            if stream {
+                assert_eq!(
+                    recorder.histograms[metric::TTFT].len(),
+                    20,
+                    "TTFT at the first argument fragment"
+                );
+            }
+        }
+    }
+    runtime.block_on(mock.shutdown());
+
+    // A gateway that swaps two fragments: not the JSON the mock sent.
+    let arguments = mock_upstream::tool::arguments(" the gateway streams tokens", 4);
+    let parts = mock_upstream::tool::split(&arguments, 6);
+    let mut swapped: Vec<&str> = parts.iter().map(String::as_str).collect();
+    swapped.swap(1, 4);
+    let recorder = classify(
+        &runtime,
+        sse(tool_call_stream(&swapped)),
+        Duration::from_secs(5),
+    );
+    assert_only(&recorder, "tool_call_corrupt");
+}

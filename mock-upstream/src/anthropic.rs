@@ -22,6 +22,7 @@ pub fn message_id(seed: u64, request_id: &str) -> String {
 pub fn stop_reason(finish_reason: &str) -> &'static str {
     match finish_reason {
         "length" => "max_tokens",
+        "tool_calls" => "tool_use",
         _ => "end_turn",
     }
 }
@@ -48,7 +49,16 @@ fn usage_json(out: &mut Vec<u8>, input_tokens: u32, output_tokens: u32) {
 pub struct EventWriter {
     id: String,
     model: String,
+    /// A tool-use answer: the block's id (deltas are `input_json_delta`s).
+    tool_use_id: Option<String>,
 }
+
+/// The tool-use block id of a message: `toolu_` and the message id's hex digits.
+pub fn tool_use_id(message_id: &str) -> String {
+    format!("toolu_{}", message_id.trim_start_matches("msg_"))
+}
+
+const TOOL_DELTA_START: &[u8] = b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":";
 
 const DELTA_START: &[u8] = b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":";
 
@@ -58,7 +68,14 @@ impl EventWriter {
         EventWriter {
             id: id.to_string(),
             model: model.to_string(),
+            tool_use_id: None,
         }
+    }
+
+    /// This writer for a tool-use answer.
+    pub fn with_tool_use(mut self) -> EventWriter {
+        self.tool_use_id = Some(tool_use_id(&self.id));
+        self
     }
 
     /// `message_start` (with the input tokens), `content_block_start` and a `ping`: sent as soon
@@ -74,19 +91,35 @@ impl EventWriter {
         );
         usage_json(&mut out, input_tokens, 1);
         out.extend_from_slice(b"}}\n\n");
-        out.extend_from_slice(
-            b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
-        );
+        match &self.tool_use_id {
+            None => out.extend_from_slice(
+                b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            ),
+            Some(tool_id) => {
+                out.extend_from_slice(
+                    b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"",
+                );
+                out.extend_from_slice(tool_id.as_bytes());
+                out.extend_from_slice(b"\",\"name\":\"");
+                out.extend_from_slice(crate::tool::TOOL_NAME.as_bytes());
+                out.extend_from_slice(b"\",\"input\":{}}}\n\n");
+            }
+        }
         out.extend_from_slice(b"event: ping\ndata: {\"type\":\"ping\"}\n\n");
         Bytes::from(out)
     }
 
-    /// One `content_block_delta` with a `text_delta`.
+    /// One `content_block_delta` with a `text_delta` (a tool use: an `input_json_delta`).
     pub fn content(&self, text: &str) -> Bytes {
         let mut escaped = Vec::with_capacity(text.len() + 2);
         json_string(&mut escaped, text);
-        let mut out = BytesMut::with_capacity(DELTA_START.len() + escaped.len() + 8);
-        out.put_slice(DELTA_START);
+        let start = if self.tool_use_id.is_some() {
+            TOOL_DELTA_START
+        } else {
+            DELTA_START
+        };
+        let mut out = BytesMut::with_capacity(start.len() + escaped.len() + 8);
+        out.put_slice(start);
         out.put_slice(&escaped);
         out.put_slice(b"}}\n\n");
         out.freeze()
@@ -123,12 +156,23 @@ pub fn message_body(id: &str, model: &str, plan: &ResponsePlan, input_tokens: u3
     let text_len: usize = plan.chunks.iter().map(|c| c.text.len()).sum();
     let mut out = Vec::with_capacity(300 + model.len() + text_len);
     message_prefix(&mut out, id, model);
-    out.extend_from_slice(b"\"content\":[{\"type\":\"text\",\"text\":\"");
-    // Vocabulary words need no JSON escaping (checked by a test in `plan`).
-    for chunk in &plan.chunks {
-        out.extend_from_slice(chunk.text.as_bytes());
+    if plan.tool_call {
+        out.extend_from_slice(b"\"content\":[{\"type\":\"tool_use\",\"id\":\"");
+        out.extend_from_slice(tool_use_id(id).as_bytes());
+        out.extend_from_slice(b"\",\"name\":\"");
+        out.extend_from_slice(crate::tool::TOOL_NAME.as_bytes());
+        out.extend_from_slice(b"\",\"input\":");
+        // The arguments are a JSON object already.
+        out.extend_from_slice(plan.full_text().as_bytes());
+        out.extend_from_slice(b"}],\"stop_reason\":\"");
+    } else {
+        out.extend_from_slice(b"\"content\":[{\"type\":\"text\",\"text\":\"");
+        // Vocabulary words need no JSON escaping (checked by a test in `plan`).
+        for chunk in &plan.chunks {
+            out.extend_from_slice(chunk.text.as_bytes());
+        }
+        out.extend_from_slice(b"\"}],\"stop_reason\":\"");
     }
-    out.extend_from_slice(b"\"}],\"stop_reason\":\"");
     out.extend_from_slice(stop_reason(plan.finish_reason).as_bytes());
     out.extend_from_slice(b"\",\"stop_sequence\":null,\"usage\":");
     usage_json(&mut out, input_tokens, plan.completion_tokens);

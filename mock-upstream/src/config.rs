@@ -104,6 +104,9 @@ pub struct MockConfig {
     /// kept-alive connection stays open) and, apart, its body. A client slower than that loses
     /// the connection (head) or gets a 408 (body).
     pub read_timeout_s: f64,
+    /// Answer with a call of the tool `lookup` (arguments streamed as fragments) instead of
+    /// text; `x-mock-tool-call` overrides it per request.
+    pub tool_call: bool,
 }
 
 impl MockConfig {
@@ -127,6 +130,7 @@ impl Default for MockConfig {
             pacing: PacingTimer::Precise,
             faults: FaultConfig::default(),
             read_timeout_s: 30.0,
+            tool_call: false,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | `x-mock-fault` | `429`, `500`, `503`, `reset`, `disconnect`, `stall`, `malformed` or `none` |
 //! | `x-mock-stall-ms` | integer ms |
 //! | `x-mock-draw` | key of the request's random draws (default: its request id) |
+//! | `x-mock-tool-call` | `true` / `false`: answer with a tool call |
 
 use http::HeaderMap;
 
@@ -85,6 +86,18 @@ pub fn parse_overrides(headers: &HeaderMap) -> Result<Overrides, BadRequest> {
                                 reason: format!("`{stall}` is not a whole number of milliseconds"),
                             })?,
                     );
+            }
+            "tool-call" => {
+                overrides.tool_call = Some(match text("x-mock-tool-call", value)?.trim() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    other => {
+                        return Err(BadRequest::Header {
+                            name: "x-mock-tool-call",
+                            reason: format!("`{other}` is not true or false"),
+                        })
+                    }
+                });
             }
             "draw" => {
                 let key = text("x-mock-draw", value)?;

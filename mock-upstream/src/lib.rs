@@ -26,6 +26,7 @@ pub mod server;
 pub mod state;
 pub mod stats;
 pub mod timeline;
+pub mod tool;
 pub mod wire;
 
 pub use config::{FaultConfig, MockConfig, PacingTimer};

@@ -37,6 +37,8 @@ pub struct Overrides {
     /// `x-mock-draw`: the key of this request's random draws, in place of its request id, so
     /// request i of a level draws the same content and timings whichever target relays it.
     pub draw: Option<String>,
+    /// `x-mock-tool-call`: answer with a tool call (or not), whatever the scenario says.
+    pub tool_call: Option<bool>,
 }
 
 /// One content chunk to send.
@@ -65,6 +67,8 @@ pub struct ResponsePlan {
     pub fault_chunk: usize,
     /// Stall length, ns (already added to the offsets of chunks from `fault_chunk` on).
     pub stall_ns: u64,
+    /// A tool call: each chunk's text is a fragment of the call's arguments ([`crate::tool`]).
+    pub tool_call: bool,
 }
 
 impl ResponsePlan {
@@ -155,6 +159,19 @@ pub fn plan_response(
         chunk.offset_ns += stall_ns;
     }
 
+    let tool_call = overrides.tool_call.unwrap_or(config.tool_call);
+    let finish_reason = if tool_call {
+        let text: String = chunks.iter().map(|c| c.text.as_str()).collect();
+        let arguments = crate::tool::arguments(&text, completion_tokens);
+        let fragments = crate::tool::split(&arguments, chunks.len());
+        for (chunk, fragment) in chunks.iter_mut().zip(fragments) {
+            chunk.text = fragment;
+        }
+        "tool_calls"
+    } else {
+        finish_reason
+    };
+
     ResponsePlan {
         chunks,
         completion_tokens,
@@ -162,6 +179,7 @@ pub fn plan_response(
         fault,
         fault_chunk,
         stall_ns,
+        tool_call,
     }
 }
 
@@ -221,6 +239,29 @@ mod tests {
             (capped.completion_tokens, capped.finish_reason),
             (4, "length")
         );
+    }
+
+    #[test]
+    fn a_tool_call_plan_streams_its_arguments_on_the_text_schedule() {
+        let c = MockConfig {
+            output_tokens: Distribution::Fixed(10.0),
+            ..MockConfig::default()
+        };
+        let text = plan_response(&c, &Overrides::default(), "t", None);
+        let o = Overrides {
+            tool_call: Some(true),
+            ..Overrides::default()
+        };
+        let tool = plan_response(&c, &o, "t", None);
+        assert_eq!(tool.finish_reason, "tool_calls");
+        assert_eq!(tool.chunks.len(), text.chunks.len());
+        for (a, b) in tool.chunks.iter().zip(&text.chunks) {
+            assert_eq!(a.offset_ns, b.offset_ns);
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&tool.full_text()).expect("arguments are JSON");
+        assert_eq!(crate::tool::check(&value), Ok(10));
+        assert_eq!(value["query"], text.full_text().trim_start());
     }
 
     #[test]

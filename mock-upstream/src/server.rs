@@ -413,14 +413,26 @@ async fn chat(
     let prompt_tokens = request.prompt_tokens();
     if request.is_stream() {
         let writer = match protocol {
-            Protocol::OpenAi => StreamWriter::OpenAi(wire::ChunkWriter::new(
-                &id,
-                config.created_unix_s,
-                &request.model,
-                request.include_usage(),
-            )),
+            Protocol::OpenAi => {
+                let writer = wire::ChunkWriter::new(
+                    &id,
+                    config.created_unix_s,
+                    &request.model,
+                    request.include_usage(),
+                );
+                StreamWriter::OpenAi(if plan.tool_call {
+                    writer.with_tool_call(wire::tool_call_id(&id))
+                } else {
+                    writer
+                })
+            }
             Protocol::Anthropic => {
-                StreamWriter::Anthropic(crate::anthropic::EventWriter::new(&id, &request.model))
+                let writer = crate::anthropic::EventWriter::new(&id, &request.model);
+                StreamWriter::Anthropic(if plan.tool_call {
+                    writer.with_tool_use()
+                } else {
+                    writer
+                })
             }
         };
         record.head_ns = Some(monotonic_ns());

@@ -10,6 +10,14 @@ pub struct ChunkWriter {
     /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"system_fingerprint":…,"choices":`
     prefix: Vec<u8>,
     include_usage: bool,
+    /// A tool-call answer: the call's id (chunks carry argument fragments, not content).
+    tool_call_id: Option<String>,
+}
+
+/// The tool call id of a response: `call_` and the response id's hex digits.
+pub fn tool_call_id(response_id: &str) -> String {
+    let hex = response_id.rsplit(['-', '_']).next().unwrap_or(response_id);
+    format!("call_{hex}")
 }
 
 fn json_string(out: &mut Vec<u8>, text: &str) {
@@ -64,7 +72,14 @@ impl ChunkWriter {
         ChunkWriter {
             prefix,
             include_usage,
+            tool_call_id: None,
         }
+    }
+
+    /// This writer for a tool-call answer.
+    pub fn with_tool_call(mut self, call_id: String) -> ChunkWriter {
+        self.tool_call_id = Some(call_id);
+        self
     }
 
     fn event_start(&self, out: &mut BytesMut) {
@@ -79,8 +94,12 @@ impl ChunkWriter {
         out.put_slice(b"}\n\n");
     }
 
-    /// One content chunk event; the first also carries `"role":"assistant"`.
+    /// One content chunk event; the first also carries `"role":"assistant"`. For a tool call, a
+    /// `tool_calls` delta with this fragment of the arguments (the first also names the call).
     pub fn content(&self, text: &str, first: bool) -> Bytes {
+        if let Some(call_id) = &self.tool_call_id {
+            return self.tool_fragment(call_id, text, first);
+        }
         let mut out = BytesMut::with_capacity(self.prefix.len() + text.len() + 120);
         self.event_start(&mut out);
         out.put_slice(b"[{\"index\":0,\"delta\":{");
@@ -92,6 +111,29 @@ impl ChunkWriter {
         json_string(&mut escaped, text);
         out.put_slice(&escaped);
         out.put_slice(b"},\"logprobs\":null,\"finish_reason\":null}]");
+        self.event_end(&mut out);
+        out.freeze()
+    }
+
+    fn tool_fragment(&self, call_id: &str, fragment: &str, first: bool) -> Bytes {
+        let mut escaped = Vec::with_capacity(fragment.len() + 8);
+        json_string(&mut escaped, fragment);
+        let mut out = BytesMut::with_capacity(self.prefix.len() + escaped.len() + 200);
+        self.event_start(&mut out);
+        out.put_slice(b"[{\"index\":0,\"delta\":{");
+        if first {
+            out.put_slice(
+                b"\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"",
+            );
+            out.put_slice(call_id.as_bytes());
+            out.put_slice(b"\",\"type\":\"function\",\"function\":{\"name\":\"");
+            out.put_slice(crate::tool::TOOL_NAME.as_bytes());
+            out.put_slice(b"\",\"arguments\":");
+        } else {
+            out.put_slice(b"\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":");
+        }
+        out.put_slice(&escaped);
+        out.put_slice(b"}}]},\"logprobs\":null,\"finish_reason\":null}]");
         self.event_end(&mut out);
         out.freeze()
     }
@@ -137,14 +179,24 @@ pub fn completion_body(
     prompt_tokens: u32,
 ) -> Bytes {
     let text_len: usize = plan.chunks.iter().map(|c| c.text.len()).sum();
-    let mut out = Vec::with_capacity(320 + model.len() + text_len);
+    let mut out = Vec::with_capacity(320 + model.len() + 2 * text_len);
     object_prefix(&mut out, id, "chat.completion", created, model);
-    out.extend_from_slice(b"[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
-    // Vocabulary words need no JSON escaping (checked by a test in `plan`).
-    for chunk in &plan.chunks {
-        out.extend_from_slice(chunk.text.as_bytes());
+    if plan.tool_call {
+        out.extend_from_slice(b"[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"");
+        out.extend_from_slice(tool_call_id(id).as_bytes());
+        out.extend_from_slice(b"\",\"type\":\"function\",\"function\":{\"name\":\"");
+        out.extend_from_slice(crate::tool::TOOL_NAME.as_bytes());
+        out.extend_from_slice(b"\",\"arguments\":");
+        json_string(&mut out, &plan.full_text());
+        out.extend_from_slice(b"}}]");
+    } else {
+        out.extend_from_slice(b"[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
+        // Vocabulary words need no JSON escaping (checked by a test in `plan`).
+        for chunk in &plan.chunks {
+            out.extend_from_slice(chunk.text.as_bytes());
+        }
+        out.push(b'"');
     }
-    out.push(b'"');
     out.extend_from_slice(b",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"");
     out.extend_from_slice(plan.finish_reason.as_bytes());
     out.extend_from_slice(b"\"}],\"usage\":");

@@ -241,4 +241,18 @@ fn the_official_sdks_parse_stream_and_non_stream_answers() {
     }
     assert_eq!(report["anthropic"]["stream"]["stop_reason"], "end_turn");
     assert_eq!(report["anthropic"]["rate_limited"], "rate_limit_error");
+    // Tool calls: the SDKs reassemble the fragments into the same arguments the mock checks.
+    let anthropic = &report["anthropic"]["tool_use"];
+    let openai = &report["openai"]["tool_calls"];
+    for arguments in [
+        &anthropic["message"],
+        &anthropic["stream"],
+        &openai["completion"],
+        &openai["stream"],
+    ] {
+        assert_eq!(mock_upstream::tool::check(arguments), Ok(12), "{arguments}");
+    }
+    assert_eq!(anthropic["stop_reason"], "tool_use");
+    assert_eq!(openai["finish_reason"], "tool_calls");
+    assert_eq!(openai["fragments"], 12, "one fragment per chunk");
 }

@@ -56,4 +56,31 @@ out["openai"]["stream"] = {
     "output_tokens": usage.completion_tokens,
     "words": words,
 }
+# Tool calls: the mock answers with a call of `lookup`, its arguments streamed as fragments.
+tool = {"x-mock-tool-call": "true"}
+tool_message = claude.messages.create(
+    model="claude-test", max_tokens=100, messages=ask, extra_headers=tool
+)
+with claude.messages.stream(
+    model="claude-test", max_tokens=100, messages=ask, extra_headers=tool
+) as stream:
+    tool_final = stream.get_final_message()
+out["anthropic"]["tool_use"] = {
+    "message": tool_message.content[0].input,
+    "stream": tool_final.content[0].input,
+    "stop_reason": tool_final.stop_reason,
+}
+tool_completion = gpt.chat.completions.create(model="gpt-test", messages=chat, extra_headers=tool)
+fragments = []
+for chunk in gpt.chat.completions.create(
+    model="gpt-test", messages=chat, stream=True, extra_headers=tool
+):
+    if chunk.choices and chunk.choices[0].delta.tool_calls:
+        fragments.append(chunk.choices[0].delta.tool_calls[0].function.arguments or "")
+out["openai"]["tool_calls"] = {
+    "completion": json.loads(tool_completion.choices[0].message.tool_calls[0].function.arguments),
+    "stream": json.loads("".join(fragments)),
+    "fragments": len(fragments),
+    "finish_reason": tool_completion.choices[0].finish_reason,
+}
 print(json.dumps(out))

@@ -379,6 +379,7 @@ fn merge_level(
         offcpu: Measured::missing(merged_note),
         event_loop_utilization: None,
         python_waits: None,
+        prompt_tokens: first.prompt_tokens,
     })
 }
 

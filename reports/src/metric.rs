@@ -161,7 +161,10 @@ pub fn describe_level(level: &LevelResult) -> String {
         OfferedLoad::Poisson { rate_rps } => format!("poisson {rate_rps} rps"),
         OfferedLoad::Closed { virtual_users } => format!("closed {virtual_users} VUs"),
     };
-    format!("L{} {load}", level.level)
+    match level.prompt_tokens {
+        Some(tokens) => format!("L{} {load}, prompt {tokens:.0} tok", level.level),
+        None => format!("L{} {load}", level.level),
+    }
 }
 
 /// Why a level's numbers are not the target's (rig- or mock-limited), or `None`.

@@ -390,6 +390,10 @@ pub struct LevelResult {
     /// over the off-CPU window, and how much of it each interpreter's GIL was held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python_waits: Option<PythonWaits>,
+    /// The prompt size the level's requests were padded to (the mean, for a distribution),
+    /// tokens as the mock counts them; `None`: the scenario's prompt as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<f64>,
 }
 
 /// py-spy snapshots of a Python gateway's processes over one level's off-CPU window.

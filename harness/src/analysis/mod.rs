@@ -259,6 +259,7 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         offcpu_flamegraph: profile.offcpu_flamegraph,
         event_loop_utilization: profile.event_loop_utilization,
         python_waits: profile.python_waits,
+        prompt_tokens: None,
         offcpu: profile
             .offcpu
             .unwrap_or_else(|| Measured::missing("direct: no gateway process")),
@@ -291,7 +292,12 @@ pub fn streams_sustained(levels: &[&LevelResult], mock_gap_ms: f64) -> Measured<
             .filter(|(c, _)| {
                 matches!(
                     c.as_str(),
-                    "stream_broken" | "truncated" | "malformed_sse" | "timeout"
+                    "stream_broken"
+                        | "truncated"
+                        | "malformed_sse"
+                        | "stream_error"
+                        | "tool_call_corrupt"
+                        | "timeout"
                 )
             })
             .map(|(_, n)| *n)

@@ -69,12 +69,36 @@ impl Endpoint {
     }
 }
 
-/// The body of every request, with a slot for the request id.
+/// The body of every request, with a slot for the request id (and, with a prompt size, for the
+/// padding that brings the prompt to it).
 #[derive(Debug, Clone)]
 pub struct BodyTemplate {
     before_user: String,
+    /// Up to the end of the prompt text.
     before_tag: String,
+    /// ` [gb:` + id + this closes the body.
     after_tag: String,
+    /// Bytes of the prompt's text (decoded), for the padding arithmetic.
+    prompt_len: usize,
+    fill: Option<std::sync::Arc<PromptFill>>,
+}
+
+/// Padding to a drawn prompt size.
+#[derive(Debug)]
+struct PromptFill {
+    tokens: mock_upstream::Distribution,
+    seed: u64,
+    /// Filler text (ASCII words) as long as the largest prompt needs; a request takes a prefix.
+    text: String,
+}
+
+/// The words prompts are padded with (ASCII, nothing to escape in JSON).
+const FILLER: &str = " the gateway parses routes and relays every request to its upstream model";
+
+/// Bytes of message text that make the mock count `tokens` prompt tokens for a one-message
+/// request: 3 per request, 4 per message, then one per 4 bytes.
+pub fn prompt_bytes_for(tokens: u32) -> usize {
+    4 * (tokens.saturating_sub(7) as usize)
 }
 
 /// `max_tokens` of an Anthropic body when the scenario sets none (the field is required there).
@@ -112,9 +136,11 @@ impl BodyTemplate {
                 max_tokens.unwrap_or(ANTHROPIC_DEFAULT_MAX_TOKENS)
             ),
             before_tag: format!(
-                "\"}},\"messages\":[{{\"role\":\"user\",\"content\":\"{prompt_inner} [gb:"
+                "\"}},\"messages\":[{{\"role\":\"user\",\"content\":\"{prompt_inner}"
             ),
             after_tag: "]\"}]}".to_string(),
+            prompt_len: prompt.len(),
+            fill: None,
         }
     }
 
@@ -134,23 +160,61 @@ impl BodyTemplate {
         BodyTemplate {
             before_user,
             before_tag: format!(
-                "\",\"messages\":[{{\"role\":\"user\",\"content\":\"{prompt_inner} [gb:"
+                "\",\"messages\":[{{\"role\":\"user\",\"content\":\"{prompt_inner}"
             ),
             after_tag: "]\"}]}".to_string(),
+            prompt_len: prompt.len(),
+            fill: None,
+        }
+    }
+
+    /// This template with each prompt padded to `tokens` (drawn per request from its draw key,
+    /// seeded with `seed`).
+    pub fn with_prompt_tokens(&self, tokens: mock_upstream::Distribution, seed: u64) -> Self {
+        let most = prompt_bytes_for(tokens.nominal_max().clamp(0.0, f64::from(u32::MAX)) as u32);
+        let mut text = String::with_capacity(most + FILLER.len());
+        while text.len() < most {
+            text.push_str(FILLER);
+        }
+        text.truncate(most);
+        BodyTemplate {
+            fill: Some(std::sync::Arc::new(PromptFill { tokens, seed, text })),
+            ..self.clone()
         }
     }
 
     /// The body for one request id (the id must be JSON-safe; ours are `[A-Za-z0-9-]`).
     pub fn render(&self, request_id: &str) -> Bytes {
+        self.render_drawn(request_id, request_id)
+    }
+
+    /// The body for one request id, its prompt size (if any) drawn by `draw_key`.
+    pub fn render_drawn(&self, request_id: &str, draw_key: &str) -> Bytes {
+        const TAG_OPEN: &str = " [gb:";
+        let padding = self.fill.as_ref().map_or("", |fill| {
+            use rand::SeedableRng;
+            let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(
+                fill.seed ^ mock_upstream::rng::fnv1a64(draw_key.as_bytes()),
+            );
+            let tokens = fill.tokens.sample(&mut rng).round().max(0.0) as u32;
+            // The message text is prompt + padding + " [gb:" + id + "]".
+            let fixed = self.prompt_len + TAG_OPEN.len() + request_id.len() + 1;
+            let want = prompt_bytes_for(tokens).saturating_sub(fixed);
+            &fill.text[..want.min(fill.text.len())]
+        });
         let mut body = String::with_capacity(
             self.before_user.len()
                 + self.before_tag.len()
+                + padding.len()
+                + TAG_OPEN.len()
                 + self.after_tag.len()
                 + 2 * request_id.len(),
         );
         body.push_str(&self.before_user);
         body.push_str(request_id);
         body.push_str(&self.before_tag);
+        body.push_str(padding);
+        body.push_str(TAG_OPEN);
         body.push_str(request_id);
         body.push_str(&self.after_tag);
         Bytes::from(body)
@@ -248,6 +312,32 @@ struct ChoiceView<'a> {
 struct MessageView<'a> {
     #[serde(default, borrow)]
     content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Vec<ToolCallView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallView<'a> {
+    #[serde(default, borrow)]
+    function: Option<FunctionView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionView<'a> {
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+impl MessageView<'_> {
+    /// The arguments fragment of its first tool call, if any.
+    fn tool_arguments(&self) -> Option<&str> {
+        self.tool_calls
+            .first()?
+            .function
+            .as_ref()?
+            .arguments
+            .as_deref()
+    }
 }
 
 #[derive(Deserialize)]
@@ -276,6 +366,12 @@ struct AnthropicBlock<'a> {
     kind: Cow<'a, str>,
     #[serde(default, borrow)]
     text: Option<Cow<'a, str>>,
+    /// `input_json_delta`: a fragment of a tool use's input.
+    #[serde(default, borrow)]
+    partial_json: Option<Cow<'a, str>>,
+    /// `tool_use` (a whole message): the input.
+    #[serde(default)]
+    input: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -292,8 +388,19 @@ struct EventView {
     error: bool,
 }
 
-/// Parses one SSE event's data in `protocol`; `Err` when it is not valid JSON of that shape.
-fn parse_event(protocol: Protocol, data: &str) -> Result<EventView, ()> {
+/// Parses one SSE event's data in `protocol`; `Err` when it is not valid JSON of that shape. A
+/// tool call's argument fragment is appended to `arguments` (and counts as content-bearing,
+/// its tokens counted once the call is whole).
+fn parse_event(
+    protocol: Protocol,
+    data: &str,
+    arguments: &mut Option<String>,
+) -> Result<EventView, ()> {
+    let mut fragment = |text: Option<&str>| -> Option<u32> {
+        let text = text.filter(|t| !t.is_empty())?;
+        arguments.get_or_insert_with(String::new).push_str(text);
+        Some(0)
+    };
     match protocol {
         Protocol::Openai => {
             if data == "[DONE]" {
@@ -305,13 +412,11 @@ fn parse_event(protocol: Protocol, data: &str) -> Result<EventView, ()> {
                 });
             }
             let view: ChunkView = serde_json::from_str(data).map_err(drop)?;
+            let delta = view.choices.first().and_then(|c| c.delta.as_ref());
+            let tool = fragment(delta.and_then(MessageView::tool_arguments));
             Ok(EventView {
-                content_tokens: content_tokens(
-                    view.choices
-                        .first()
-                        .and_then(|c| c.delta.as_ref())
-                        .and_then(|d| d.content.as_deref()),
-                ),
+                content_tokens: tool
+                    .or_else(|| content_tokens(delta.and_then(|d| d.content.as_deref()))),
                 usage_tokens: view.usage.and_then(|u| u.completion_tokens),
                 done: false,
                 error: false,
@@ -319,14 +424,17 @@ fn parse_event(protocol: Protocol, data: &str) -> Result<EventView, ()> {
         }
         Protocol::Anthropic => {
             let view: AnthropicView = serde_json::from_str(data).map_err(drop)?;
-            let text = match (view.kind.as_ref(), &view.delta) {
+            let (text, partial) = match (view.kind.as_ref(), &view.delta) {
                 ("content_block_delta", Some(delta)) if delta.kind == "text_delta" => {
-                    delta.text.as_deref()
+                    (delta.text.as_deref(), None)
                 }
-                _ => None,
+                ("content_block_delta", Some(delta)) if delta.kind == "input_json_delta" => {
+                    (None, delta.partial_json.as_deref())
+                }
+                _ => (None, None),
             };
             Ok(EventView {
-                content_tokens: content_tokens(text),
+                content_tokens: fragment(partial).or_else(|| content_tokens(text)),
                 usage_tokens: match view.kind.as_ref() {
                     "message_delta" => view.usage.and_then(|u| u.output_tokens),
                     _ => None,
@@ -539,10 +647,14 @@ async fn exchange_inner(
             Protocol::Openai => {
                 let view: ChunkView =
                     serde_json::from_slice(&bytes).map_err(|_| "malformed_body".to_string())?;
-                let text = view
-                    .choices
-                    .first()
-                    .and_then(|c| c.message.as_ref())
+                let message = view.choices.first().and_then(|c| c.message.as_ref());
+                if let Some(arguments) = message.and_then(MessageView::tool_arguments) {
+                    let value = serde_json::from_str(arguments)
+                        .map_err(|_| "tool_call_corrupt".to_string())?;
+                    let words = checked_tool_call(&value)?;
+                    exchange.counted_tokens = words;
+                }
+                let text = message
                     .and_then(|m| m.content.as_deref())
                     .map(str::to_string);
                 (text, view.usage.and_then(|u| u.completion_tokens))
@@ -553,16 +665,27 @@ async fn exchange_inner(
                 if view.kind != "message" {
                     return Err("malformed_body".into());
                 }
+                if let Some(input) = view
+                    .content
+                    .iter()
+                    .find(|b| b.kind == "tool_use")
+                    .and_then(|b| b.input.as_ref())
+                {
+                    exchange.counted_tokens = checked_tool_call(input)?;
+                }
                 let text: String = view
                     .content
                     .iter()
                     .filter(|b| b.kind == "text")
                     .filter_map(|b| b.text.as_deref())
                     .collect();
-                (Some(text), view.usage.and_then(|u| u.output_tokens))
+                let text = (!text.is_empty()).then_some(text);
+                (text, view.usage.and_then(|u| u.output_tokens))
             }
         };
-        exchange.counted_tokens = text.as_deref().map_or(0, count_tokens);
+        if let Some(text) = text.as_deref() {
+            exchange.counted_tokens = count_tokens(text);
+        }
         exchange.chunks = 1;
         exchange.usage_tokens = usage;
         check_token_count(exchange)?;
@@ -580,6 +703,7 @@ async fn read_stream(
     let mut done = false;
     let mut malformed = false;
     let mut error_event = false;
+    let mut arguments: Option<String> = None;
     while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|_| "stream_broken".to_string())?;
         let Some(data) = frame.data_ref() else {
@@ -588,7 +712,7 @@ async fn read_stream(
         let read_ns = monotonic_ns();
         parser.feed(data, &mut events);
         for event in events.drain(..) {
-            match parse_event(protocol, &event.data) {
+            match parse_event(protocol, &event.data, &mut arguments) {
                 Ok(view) => {
                     done |= view.done;
                     error_event |= view.error;
@@ -614,7 +738,20 @@ async fn read_stream(
     if !done {
         return Err("truncated".into());
     }
+    if let Some(arguments) = arguments {
+        let value =
+            serde_json::from_str(&arguments).map_err(|_| "tool_call_corrupt".to_string())?;
+        exchange.counted_tokens = checked_tool_call(&value)?;
+    }
     check_token_count(exchange)
+}
+
+/// The completion tokens of a whole tool call's arguments, or `tool_call_corrupt` when they are
+/// not what the mock sent ([`mock_upstream::tool::check`]).
+fn checked_tool_call(arguments: &serde_json::Value) -> Result<u32, String> {
+    mock_upstream::tool::check(arguments)
+        .map(|words| u32::try_from(words).unwrap_or(u32::MAX))
+        .map_err(|_| "tool_call_corrupt".to_string())
 }
 
 fn check_token_count(exchange: &Exchange) -> Result<(), String> {
@@ -627,6 +764,42 @@ fn check_token_count(exchange: &Exchange) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padded_prompts_count_as_the_asked_tokens_on_both_protocols() {
+        use mock_upstream::request::ChatRequest;
+        for protocol in [Protocol::Openai, Protocol::Anthropic] {
+            let base = BodyTemplate::for_protocol(protocol, "m", "Say \"hi\"", false, Some(8));
+            for tokens in [50.0, 1_000.0, 100_000.0] {
+                let padded = base.with_prompt_tokens(mock_upstream::Distribution::Fixed(tokens), 3);
+                let body = padded.render_drawn("run-reference-l0-w0-17", "w0-17");
+                let request = ChatRequest::parse(&body).expect("valid JSON body");
+                assert_eq!(f64::from(request.prompt_tokens()), tokens, "{protocol:?}");
+                assert_eq!(
+                    request.body_request_id().as_deref(),
+                    Some("run-reference-l0-w0-17")
+                );
+            }
+            // A drawn size depends on the draw key only, so request i is alike on every target.
+            let drawn = base.with_prompt_tokens(
+                mock_upstream::Distribution::Uniform {
+                    min: 100.0,
+                    max: 5_000.0,
+                },
+                9,
+            );
+            let count = |id: &str, key: &str| {
+                ChatRequest::parse(&drawn.render_drawn(id, key))
+                    .expect("valid")
+                    .prompt_tokens()
+            };
+            assert_eq!(
+                count("run-direct-l0-w0-5", "w0-5"),
+                count("run-gw-l0-w0-5", "w0-5")
+            );
+            assert_ne!(count("a", "w0-5"), count("a", "w0-6"));
+        }
+    }
 
     #[test]
     fn body_template_is_valid_json_with_id_in_user_and_tag() {

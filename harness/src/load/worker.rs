@@ -103,7 +103,7 @@ pub async fn run_worker(
             Draw::Arrival(n) => format!("w{index}-{n}"),
             Draw::User { vu, n } => format!("w{index}-v{vu}-{n}"),
         };
-        let body = level.body.render(&request_id);
+        let body = level.body.render_drawn(&request_id, &draw_key);
         let deadline_ns = deadline_of(intended_ns);
         async move {
             // Closed loop: wait for the stamped time (never send before it).

@@ -42,6 +42,9 @@ pub struct LevelSetting<'a> {
     pub previous: Option<&'a LevelResult>,
     /// Write every request of the window to `requests/<target>-l<level>.jsonl`.
     pub export: bool,
+    /// Pad each prompt to this many tokens (`[load] prompt_tokens`, or this level's size of a
+    /// `[sweep] prompt_tokens`).
+    pub prompt_tokens: Option<mock_upstream::Distribution>,
 }
 
 /// How measuring one target at one level ended.
@@ -139,7 +142,11 @@ pub fn measure(
         });
     let offcpu_window = offcpu_window(target, scenario, profile_s, setting, &file, rt);
     let python_window = python_window(target, &offcpu_window, profile_s);
-    let measurement = generator.run_level(endpoint, &target.body, &spec, stop, live);
+    let body = match &setting.prompt_tokens {
+        Some(tokens) => target.body.with_prompt_tokens(*tokens, setting.seed),
+        None => target.body.clone(),
+    };
+    let measurement = generator.run_level(endpoint, &body, &spec, stop, live);
     drop(ticker);
     let resources = sampler.map_or_else(
         || {
@@ -221,7 +228,8 @@ pub fn measure(
         joined,
         timeline_overwritten,
     };
-    let result = Box::new(analysis::level_result(context, &measurement));
+    let mut result = Box::new(analysis::level_result(context, &measurement));
+    result.prompt_tokens = setting.prompt_tokens.as_ref().map(|d| d.mean());
     match died {
         Some(line) => LevelOutcome::Died(result, line),
         None => LevelOutcome::Measured(result),

@@ -37,6 +37,32 @@ pub use shard::{common_start, ShardPlan, SHARD_SLACK_S};
 use start::StartContext;
 pub use targets::gateway_endpoint;
 
+/// Each level's offered load and prompt size: the `[load] levels` with `[load] prompt_tokens`, or
+/// one level per `[sweep] prompt_tokens` at the one offered load.
+pub fn level_plans(
+    scenario: &crate::scenario::Scenario,
+) -> Vec<(f64, Option<mock_upstream::Distribution>)> {
+    let load = &scenario.load;
+    if scenario.sweep.prompt_tokens.is_empty() {
+        return load
+            .levels
+            .iter()
+            .map(|&level| (level, load.prompt_tokens))
+            .collect();
+    }
+    scenario
+        .sweep
+        .prompt_tokens
+        .iter()
+        .map(|&tokens| {
+            (
+                load.levels[0],
+                Some(mock_upstream::Distribution::Fixed(f64::from(tokens))),
+            )
+        })
+        .collect()
+}
+
 /// What to run and where to write it.
 pub struct RunOptions {
     pub source: ScenarioSource,
@@ -103,7 +129,7 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
     let load = &scenario.load;
     let level_s = load.warmup_s + load.duration_s;
     let mut progress = Progress::new(
-        plan.target_names.len() as f64 * load.levels.len() as f64 * level_s,
+        plan.target_names.len() as f64 * level_plans(scenario).len() as f64 * level_s,
         options.quiet,
     );
     progress.line(&format!(
@@ -194,7 +220,9 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
     let timeline_from = options.shard.is_none().then_some(mock_addr);
     let n_targets = targets.len();
     let mut interrupted = false;
-    'levels: for (level_index, &level_value) in load.levels.iter().enumerate() {
+    'levels: for (level_index, (level_value, prompt_tokens)) in
+        level_plans(scenario).into_iter().enumerate()
+    {
         let offered = offered_load(load.model, level_value, options.shard);
         let mut direct_result: Option<LevelResult> = None;
         for (target_index, target) in targets.iter_mut().enumerate() {
@@ -245,6 +273,7 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
                 direct: direct_result.as_ref(),
                 previous: run.levels.iter().rev().find(|l| l.target == name),
                 export: options.export_requests,
+                prompt_tokens,
             };
             let outcome = level::measure(
                 target,

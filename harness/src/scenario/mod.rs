@@ -17,6 +17,8 @@
 //! model_name = "gpt-4o-mini"     # the `model` field sent
 //! prompt = "Write a haiku."      # the user message (the request id tag is appended)
 //! max_tokens = 64                # optional
+//! prompt_tokens = 1000           # optional: pad each prompt to this many tokens (a distribution)
+//! protocol = "openai"            # openai | anthropic (Messages, on gateways with an anthropic_path)
 //! http2 = false
 //! seed = 1                       # Poisson arrivals
 //! api_key = "sk-gb-bench"        # optional: Authorization: Bearer … on every request
@@ -32,6 +34,8 @@
 //! [profile]                      # gateways that can be profiled (reference: /admin/profile)
 //! enabled = true                 # one window per gateway × level, during the warmup
 //! hz = 499                       #   (needs warmup_s >= 1.5; up to 3 s long)
+//! [sweep]                        # optional: one level per prompt size, at the one [load] level
+//! prompt_tokens = [1000, 10000, 100000]
 //! [frontier]
 //! added_p99_ms = [0.1, 0.5, 1, 5, 20]  # max RPS at added e2e p99 within each bound
 //! [mock]                         # the mock's knobs (see README)
@@ -77,6 +81,29 @@ pub struct Scenario {
     /// The frontier's bounds.
     #[serde(default)]
     pub frontier: FrontierConfig,
+    /// A sweep over something other than the offered load.
+    #[serde(default, skip_serializing_if = "SweepConfig::is_empty")]
+    pub sweep: SweepConfig,
+}
+
+/// The largest prompt gatebench builds, tokens: ~800 KB of text, under the mock's and the
+/// reference gateway's 1 MiB body limits.
+pub const MAX_PROMPT_TOKENS: f64 = 200_000.0;
+
+/// `[sweep]`: levels over a request property, at the scenario's one offered-load level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    /// Prompt sizes, tokens as the mock counts them: one level each.
+    #[serde(default)]
+    pub prompt_tokens: Vec<u32>,
+}
+
+impl SweepConfig {
+    /// Whether there is nothing to sweep.
+    pub fn is_empty(&self) -> bool {
+        self.prompt_tokens.is_empty()
+    }
 }
 
 /// `[frontier]`: the bounds of each gateway's throughput frontier on its own cost.
@@ -154,6 +181,11 @@ pub struct LoadConfig {
     /// served).
     #[serde(default)]
     pub protocol: crate::load::Protocol,
+    /// Pads each prompt to this many tokens, as the mock counts them (~4 bytes each, plus 4 for
+    /// the message and 3 for the request): fixed or a distribution, drawn per request from the
+    /// draw key so request i has the same size on every target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<mock_upstream::Distribution>,
     /// The API `direct` (the baseline) speaks when `protocol = "anthropic"`: `openai` (the
     /// default: the mock's upstream protocol, so a translating gateway's overhead includes its
     /// translation) or `anthropic` (for gateways that pass Messages through).
@@ -290,6 +322,37 @@ impl Scenario {
         if !(load.drain_s.is_finite() && load.drain_s >= 0.0) {
             return Err("[load] drain_s must be >= 0".into());
         }
+        if let Some(tokens) = &load.prompt_tokens {
+            let most = tokens.nominal_max();
+            if !(most.is_finite() && most <= MAX_PROMPT_TOKENS) {
+                return Err(format!(
+                    "[load] prompt_tokens reaches {most}: at most {MAX_PROMPT_TOKENS} tokens (the mock's and the reference gateway's 1 MiB body limits)"
+                ));
+            }
+        }
+        if !self.sweep.prompt_tokens.is_empty() {
+            if load.levels.len() != 1 {
+                return Err(format!(
+                    "[sweep] prompt_tokens runs at one offered load: [load] levels must hold one level, not {}",
+                    load.levels.len()
+                ));
+            }
+            if load.prompt_tokens.is_some() {
+                return Err(
+                    "[sweep] prompt_tokens and [load] prompt_tokens both set: keep one".into(),
+                );
+            }
+            if let Some(bad) = self
+                .sweep
+                .prompt_tokens
+                .iter()
+                .find(|&&t| !(8..=MAX_PROMPT_TOKENS as u32).contains(&t))
+            {
+                return Err(format!(
+                    "[sweep] prompt_tokens {bad}: each size must be 8..={MAX_PROMPT_TOKENS} tokens"
+                ));
+            }
+        }
         if let Some(bad) = self
             .rig
             .lag_threshold_ms
@@ -321,6 +384,26 @@ mod tests {
             origin: "s.toml".into(),
             text: text.into(),
         }
+    }
+
+    #[test]
+    fn prompt_sweeps_need_one_level_and_a_sane_size() {
+        let base = "name = \"p\"\n[load]\nlevels = [5]\nduration_s = 1\n[sweep]\nprompt_tokens = [1000, 10000]\n";
+        assert!(source(base).parse().is_ok());
+        let two_levels = base.replace("levels = [5]", "levels = [5, 10]");
+        assert!(source(&two_levels)
+            .parse()
+            .unwrap_err()
+            .to_string()
+            .contains("one level"));
+        let huge = base.replace("10000]", "4000000000]");
+        assert!(source(&huge).parse().is_err());
+        let too_big = base.replace("10000]", "300000]");
+        assert!(source(&too_big)
+            .parse()
+            .unwrap_err()
+            .to_string()
+            .contains("prompt_tokens 300000"));
     }
 
     #[test]

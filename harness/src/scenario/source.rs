@@ -26,6 +26,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ),
     ("max-rps", include_str!("../../../scenarios/max-rps.toml")),
     (
+        "prompt-size",
+        include_str!("../../../scenarios/prompt-size.toml"),
+    ),
+    (
         "seed-replica",
         include_str!("../../../scenarios/seed-replica.toml"),
     ),

@@ -90,6 +90,7 @@ pub fn render(run: &RunResult, dir: &Path, options: &ReportOptions) -> Result<St
     body.push_str(&run_charts::load_charts(run)?);
     body.push_str(&run_charts::distributions(run)?);
     body.push_str(&run_charts::frontier(run)?);
+    body.push_str(&run_charts::prompt_size(run)?);
     for name in &gateways {
         body.push_str(&gateway::section(run, dir, name, base.as_deref())?);
     }

@@ -339,5 +339,6 @@ fn level_result(
         offcpu: Measured::missing("not traced"),
         event_loop_utilization: None,
         python_waits: None,
+        prompt_tokens: None,
     }
 }

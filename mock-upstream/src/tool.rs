@@ -1,0 +1,86 @@
+//! Tool-call answers: with `[mock] tool_call = true` (or `x-mock-tool-call: true`) the answer is
+//! one call of the tool `lookup` instead of text. Its arguments are a JSON object built from the
+//! planned words — `{"query": "<the words>", "words": N, "digest": "<16 hex>"}` — streamed as
+//! fragments on the same schedule as text chunks (OpenAI `tool_calls[].function.arguments`
+//! deltas; Anthropic `input_json_delta`). The digest (FNV-1a of `query|words`) lets a client check
+//! the reassembled arguments are what the mock sent as JSON values, whatever a gateway did to
+//! whitespace or key order, without knowing the mock's plan.
+
+use serde_json::Value;
+
+/// The tool's name.
+pub const TOOL_NAME: &str = "lookup";
+
+/// The digest of a tool call's content.
+pub fn digest(query: &str, words: u64) -> String {
+    let mut key = String::with_capacity(query.len() + 24);
+    key.push_str(query);
+    key.push('|');
+    key.push_str(itoa::Buffer::new().format(words));
+    format!("{:016x}", crate::rng::fnv1a64(key.as_bytes()))
+}
+
+/// The arguments JSON for `text` (the planned words, each with a leading space).
+pub fn arguments(text: &str, words: u32) -> String {
+    let query = text.trim_start();
+    format!(
+        "{{\"query\":\"{query}\",\"words\":{words},\"digest\":\"{}\"}}",
+        digest(query, u64::from(words))
+    )
+}
+
+/// `arguments` cut into `parts` pieces (ASCII, so any byte offset is a boundary), in order.
+pub fn split(arguments: &str, parts: usize) -> Vec<String> {
+    let parts = parts.max(1);
+    let len = arguments.len();
+    (0..parts)
+        .map(|k| arguments[k * len / parts..(k + 1) * len / parts].to_string())
+        .collect()
+}
+
+/// Checks reassembled arguments: an object whose digest matches its query and word count, and
+/// whose word count is the query's. Returns the word count (the call's completion tokens).
+pub fn check(arguments: &Value) -> Result<u64, String> {
+    let query = arguments["query"].as_str().ok_or("no string `query`")?;
+    let words = arguments["words"].as_u64().ok_or("no integer `words`")?;
+    let digest_sent = arguments["digest"].as_str().ok_or("no string `digest`")?;
+    if digest_sent != digest(query, words) {
+        return Err("digest does not match query and words".into());
+    }
+    if query.split_whitespace().count() as u64 != words {
+        return Err("`words` is not the query's word count".into());
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_reassemble_and_check_and_a_reordering_fails() {
+        let args = arguments(" the gateway streams tokens", 4);
+        let parts = split(&args, 7);
+        assert_eq!(parts.len(), 7);
+        assert_eq!(parts.concat(), args);
+        let value: Value = serde_json::from_str(&args).expect("valid JSON");
+        assert_eq!(check(&value), Ok(4));
+        // Re-serialized with other key order and spacing: the same value, still valid.
+        let reordered = format!(
+            "{{ \"digest\": {}, \"words\": 4, \"query\": \"the gateway streams tokens\" }}",
+            value["digest"]
+        );
+        assert_eq!(
+            check(&serde_json::from_str(&reordered).expect("json")),
+            Ok(4)
+        );
+        // Two fragments swapped: no longer the same JSON (or not JSON at all).
+        let mut swapped = parts.clone();
+        swapped.swap(2, 3);
+        let joined = swapped.concat();
+        let broken = serde_json::from_str::<Value>(&joined)
+            .map_err(|e| e.to_string())
+            .and_then(|v| check(&v));
+        assert!(broken.is_err(), "{joined}");
+    }
+}
