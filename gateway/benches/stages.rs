@@ -35,12 +35,12 @@ fn bench_stages(c: &mut Criterion) {
     let (parts, ()) = request.into_parts();
 
     c.bench_function("stage_parse", |b| {
-        b.iter(|| stages::stage_parse(black_box(&raw), &headers).expect("valid"))
+        b.iter(|| stages::stage_parse(black_box(&raw), &headers, false).expect("valid"))
     });
     c.bench_function("stage_auth", |b| {
         b.iter(|| stages::stage_auth(&state, black_box(&headers)).expect("known key"))
     });
-    let parsed = stages::stage_parse(&raw, &headers).expect("valid");
+    let parsed = stages::stage_parse(&raw, &headers, false).expect("valid");
     let caller = stages::stage_auth(&state, &headers).expect("known key");
     c.bench_function("stage_route", |b| {
         b.iter(|| {
@@ -54,6 +54,22 @@ fn bench_stages(c: &mut Criterion) {
     let (_, upstream) = stages::stage_select(&state, route, &[]).expect("upstream");
     c.bench_function("stage_mutate (with model rename)", |b| {
         b.iter(|| stages::stage_mutate(upstream, route, &parts, &parsed, black_box(&raw)))
+    });
+    // The Anthropic ingress: the same conversation as Messages, translated to chat completions.
+    let messages = Bytes::from_static(
+        br#"{"model":"gpt-4o-mini","max_tokens":64,"stream":true,"metadata":{"user_id":"bench-1"},"messages":[{"role":"user","content":"Explain what an AI gateway does, in one paragraph. [gb:bench-1]"}]}"#,
+    );
+    let parsed_messages = stages::stage_parse(&messages, &headers, true).expect("valid");
+    c.bench_function("stage_mutate (Anthropic Messages → chat)", |b| {
+        b.iter(|| {
+            stages::stage_mutate(
+                upstream,
+                route,
+                &parts,
+                &parsed_messages,
+                black_box(&messages),
+            )
+        })
     });
 
     for implementation in [

@@ -17,7 +17,7 @@ use crate::admin;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::listener::{bind, json, serve, GatewayBody};
-use crate::stages::relay::{Completion, RelayBody};
+use crate::stages::relay::{Completion, RelayBody, Translate};
 use crate::stages::usage::LogRecord;
 use crate::stages::{self, ForwardError, GatewayState, Reject};
 use crate::timing::Stage;
@@ -105,11 +105,18 @@ impl Gateway {
 }
 
 fn reject(reject: Reject) -> Response<GatewayBody> {
-    let body = serde_json::json!({"error": {"message": reject.message, "type": reject.kind, "param": null, "code": null}});
-    let mut response = json(
-        reject.status,
-        serde_json::to_vec(&body).expect("json serializes"),
-    );
+    reject_as(reject, false)
+}
+
+/// A rejection in the caller's protocol (`anthropic`: Messages' error shape).
+fn reject_as(reject: Reject, anthropic: bool) -> Response<GatewayBody> {
+    let body = if anthropic {
+        stages::anthropic::error_body(reject.status.as_u16(), &reject.message)
+    } else {
+        let body = serde_json::json!({"error": {"message": reject.message, "type": reject.kind, "param": null, "code": null}});
+        serde_json::to_vec(&body).expect("json serializes")
+    };
+    let mut response = json(reject.status, body);
     if let Some(seconds) = reject.retry_after_s {
         response
             .headers_mut()
@@ -125,12 +132,14 @@ async fn handle(
     if req.method() == Method::GET && req.uri().path() == "/health" {
         return Ok(json(StatusCode::OK, b"{\"status\":\"ok\"}".to_vec()));
     }
-    if req.method() != Method::POST || req.uri().path() != "/v1/chat/completions" {
-        return Ok(relay_other(&state, req).await);
-    }
-    Ok(match chat(state, req).await {
+    let anthropic = match (req.method(), req.uri().path()) {
+        (&Method::POST, "/v1/chat/completions") => false,
+        (&Method::POST, "/v1/messages") => true,
+        _ => return Ok(relay_other(&state, req).await),
+    };
+    Ok(match chat(state, req, anthropic).await {
         Ok(response) => response,
-        Err(rejection) => reject(rejection),
+        Err(rejection) => reject_as(rejection, anthropic),
     })
 }
 
@@ -192,6 +201,7 @@ fn body_reject(error: &BodyError) -> Reject {
 async fn chat(
     state: Arc<GatewayState>,
     req: Request<Incoming>,
+    anthropic: bool,
 ) -> Result<Response<GatewayBody>, Reject> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
@@ -206,7 +216,7 @@ async fn chat(
         Ok(body) => body,
         Err(error) => return Err(body_reject(&error)),
     };
-    let parsed = stages::stage_parse(&raw, &parts.headers);
+    let parsed = stages::stage_parse(&raw, &parts.headers, anthropic);
     state.end(parse);
     let parsed = parsed?;
     let caller = state.timed(Stage::Auth, || stages::stage_auth(&state, &parts.headers))?;
@@ -301,6 +311,18 @@ fn respond(
     for name in ["connection", "keep-alive", "transfer-encoding", "upgrade"] {
         parts.headers.remove(name);
     }
+    let translate = parsed.anthropic.then(|| {
+        // The body changes size on the way back.
+        parts.headers.remove(header::CONTENT_LENGTH);
+        if parsed.stream && parts.status.is_success() {
+            Translate::Stream(Box::default())
+        } else {
+            Translate::Whole {
+                status: parts.status.as_u16(),
+                body: Vec::new(),
+            }
+        }
+    });
     let completion = Completion {
         key: caller.key,
         record: LogRecord {
@@ -315,8 +337,10 @@ fn respond(
         },
         started,
     };
-    Response::from_parts(
-        parts,
-        Either::Right(RelayBody::new(body, state, completion)),
-    )
+    let relay = RelayBody::new(body, state, completion);
+    let relay = match translate {
+        Some(translate) => relay.translated(translate),
+        None => relay,
+    };
+    Response::from_parts(parts, Either::Right(relay))
 }

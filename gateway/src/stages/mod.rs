@@ -3,6 +3,7 @@
 //! `stage_route`, `stage_select`, `stage_mutate`, `stage_forward`, `stage_relay` (the
 //! [`relay::RelayBody`]), `stage_log`, `stage_meter`. State they share lives in [`GatewayState`].
 
+pub mod anthropic;
 pub mod limits;
 pub mod relay;
 pub mod span;
@@ -80,6 +81,29 @@ pub struct Parsed {
     pub model: String,
     pub stream: bool,
     pub request_id: String,
+    /// Came in as Anthropic Messages: translated to chat completions in `mutate`, back in
+    /// `relay`.
+    pub anthropic: bool,
+}
+
+/// The fields of an Anthropic Messages body the gateway reads.
+#[derive(serde::Deserialize)]
+struct MessagesFields<'a> {
+    #[serde(borrow)]
+    model: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    messages: Vec<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    stream: Option<bool>,
+    max_tokens: Option<u64>,
+    #[serde(default, borrow)]
+    metadata: Option<MessagesMetadata<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct MessagesMetadata<'a> {
+    #[serde(default, borrow)]
+    user_id: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// The fields the gateway reads; the rest of the body passes through untouched.
@@ -180,17 +204,38 @@ pub fn critical_work(work: Duration) {
     }
 }
 
-/// parse: read the chat-completions JSON; 400 for bad JSON or missing/mistyped model/messages.
+/// parse: read the chat-completions (or, with `anthropic`, Messages) JSON; 400 for bad JSON or
+/// missing/mistyped model/messages (Messages: or no `max_tokens`).
 #[inline(never)]
-pub fn stage_parse(body: &Bytes, headers: &HeaderMap) -> Result<Parsed, Reject> {
-    let fields: ChatFields = serde_json::from_slice(body).map_err(|e| {
+pub fn stage_parse(body: &Bytes, headers: &HeaderMap, anthropic: bool) -> Result<Parsed, Reject> {
+    let invalid = |e: serde_json::Error| {
         Reject::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             format!("request body is not a valid chat completion: {e}"),
         )
-    })?;
-    if fields.messages.is_empty() {
+    };
+    let (model, messages, stream, user) = if anthropic {
+        let fields: MessagesFields = serde_json::from_slice(body).map_err(invalid)?;
+        if fields.max_tokens.is_none() {
+            return Err(Reject::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "max_tokens: field required",
+            ));
+        }
+        let user = fields.metadata.and_then(|m| m.user_id);
+        (fields.model, fields.messages.len(), fields.stream, user)
+    } else {
+        let fields: ChatFields = serde_json::from_slice(body).map_err(invalid)?;
+        (
+            fields.model,
+            fields.messages.len(),
+            fields.stream,
+            fields.user,
+        )
+    };
+    if messages == 0 {
         return Err(Reject::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
@@ -201,22 +246,25 @@ pub fn stage_parse(body: &Bytes, headers: &HeaderMap) -> Result<Parsed, Reject> 
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| fields.user.map(|u| u.into_owned()))
+        .or_else(|| user.map(|u| u.into_owned()))
         .unwrap_or_default();
     Ok(Parsed {
-        model: fields.model.into_owned(),
-        stream: fields.stream.unwrap_or(false),
+        model: model.into_owned(),
+        stream: stream.unwrap_or(false),
         request_id,
+        anthropic,
     })
 }
 
 /// auth: `Authorization: Bearer <virtual key>` → tenant; 401 when required and unknown.
 #[inline(never)]
 pub fn stage_auth(state: &GatewayState, headers: &HeaderMap) -> Result<Caller, Reject> {
+    // Anthropic clients send the key as `x-api-key`.
     let presented = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
     match presented.and_then(|key| state.keys.get(key).map(|tenant| (key, tenant))) {
         Some((key, tenant)) => Ok(Caller {
             key: key.to_string(),
@@ -229,7 +277,7 @@ pub fn stage_auth(state: &GatewayState, headers: &HeaderMap) -> Result<Caller, R
         None => Err(Reject::new(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",
-            "missing or unknown API key (send Authorization: Bearer <key>)",
+            "missing or unknown API key (send Authorization: Bearer <key>, or x-api-key)",
         )),
     }
 }
@@ -348,10 +396,19 @@ pub fn stage_mutate(
     raw: &Bytes,
 ) -> Request<Full<Bytes>> {
     let body = match &route.rename {
+        _ if parsed.anthropic => {
+            let model = route.rename.as_deref().unwrap_or(&parsed.model);
+            // Parsed already: the translation cannot meet a body it does not read.
+            anthropic::to_chat_body(raw, model).unwrap_or_else(|_| raw.clone())
+        }
         Some(model) if *model != parsed.model => rename_model(raw, model),
         _ => raw.clone(),
     };
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let path = if parsed.anthropic {
+        "/v1/chat/completions"
+    } else {
+        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+    };
     let uri = http::Uri::builder()
         .scheme("http")
         .authority(upstream.authority.clone())

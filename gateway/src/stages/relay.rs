@@ -26,6 +26,14 @@ pub struct Completion {
     pub started: Instant,
 }
 
+/// How the answer goes back to an Anthropic Messages client.
+pub enum Translate {
+    /// SSE chunks translated to Messages events as they arrive.
+    Stream(Box<super::anthropic::SseTranslator>),
+    /// A whole body (an answer or an error, with its status), translated at its end.
+    Whole { status: u16, body: Vec<u8> },
+}
+
 /// The relayed body.
 pub struct RelayBody {
     inner: Incoming,
@@ -34,6 +42,7 @@ pub struct RelayBody {
     /// Last bytes of the previous frame, so a needle split across frames is still found.
     carry: Vec<u8>,
     relay_ns: u64,
+    translate: Option<Translate>,
 }
 
 impl RelayBody {
@@ -45,6 +54,43 @@ impl RelayBody {
             completion: Some(completion),
             carry: Vec::new(),
             relay_ns: 0,
+            translate: None,
+        }
+    }
+
+    /// This body translated for an Anthropic Messages client.
+    pub fn translated(mut self, translate: Translate) -> RelayBody {
+        self.translate = Some(translate);
+        self
+    }
+
+    /// relay, Anthropic ingress: one upstream frame translated; `None` when it completed no
+    /// event (or, for a whole body, until the end).
+    #[inline(never)]
+    fn stage_relay_translate(&mut self, data: &Bytes) -> Option<Bytes> {
+        match self.translate.as_mut()? {
+            Translate::Stream(translator) => {
+                let mut out = bytes::BytesMut::with_capacity(data.len() + 256);
+                translator.feed(data, &mut out);
+                (!out.is_empty()).then(|| out.freeze())
+            }
+            Translate::Whole { body, .. } => {
+                body.extend_from_slice(data);
+                None
+            }
+        }
+    }
+
+    /// The translated whole body, when the upstream's has ended.
+    fn translate_end(&mut self) -> Option<Bytes> {
+        match self.translate.take()? {
+            Translate::Whole { status, body } => {
+                let span = self.state.begin(Stage::Relay);
+                let out = super::anthropic::translate_whole(status, &body);
+                self.state.end_into(span, &mut self.relay_ns);
+                Some(out)
+            }
+            Translate::Stream(_) => None,
         }
     }
 
@@ -106,35 +152,56 @@ impl Body for RelayBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(frame))) => {
-                // The relay stage's own work on this frame (and, when configured, its injected
-                // delay: per chunk).
-                let span = this.state.begin(Stage::Relay);
-                if let Some(data) = frame.data_ref() {
-                    this.stage_relay(data);
+        loop {
+            return match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    // The relay stage's own work on this frame (and, when configured, its
+                    // injected delay: per chunk).
+                    let span = this.state.begin(Stage::Relay);
+                    let mut translated = None;
+                    if let Some(data) = frame.data_ref() {
+                        this.stage_relay(data);
+                        if this.translate.is_some() {
+                            translated = this.stage_relay_translate(data);
+                        }
+                    }
+                    this.state.end_into(span, &mut this.relay_ns);
+                    match (this.translate.is_some(), translated) {
+                        (false, _) => Poll::Ready(Some(Ok(frame))),
+                        (true, Some(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                        // Nothing to send yet: read on.
+                        (true, None) => continue,
+                    }
                 }
-                this.state.end_into(span, &mut this.relay_ns);
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(error))) => {
-                this.finish(true);
-                Poll::Ready(Some(Err(error)))
-            }
-            Poll::Ready(None) => {
-                this.finish(false);
-                Poll::Ready(None)
-            }
+                Poll::Ready(Some(Err(error))) => {
+                    this.finish(true);
+                    Poll::Ready(Some(Err(error)))
+                }
+                Poll::Ready(None) => match this.translate_end() {
+                    Some(bytes) => {
+                        this.finish(false);
+                        Poll::Ready(Some(Ok(Frame::data(bytes))))
+                    }
+                    None => {
+                        this.finish(false);
+                        Poll::Ready(None)
+                    }
+                },
+            };
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.translate.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        if self.translate.is_some() {
+            SizeHint::default()
+        } else {
+            self.inner.size_hint()
+        }
     }
 }
 

@@ -109,9 +109,8 @@ fn lane(
         }
         Protocol::Anthropic => match spec.and_then(|s| s.anthropic_path.clone()) {
             Some(path) => Ok((Protocol::Anthropic, path)),
-            None if Plan::is_reference(name) => Err(
-                "serves no Anthropic Messages ingress (protocol = \"anthropic\"): the reference gateway speaks OpenAI chat only".into(),
-            ),
+            // The reference gateway translates Messages to chat completions and back.
+            None if Plan::is_reference(name) => Ok((Protocol::Anthropic, "/v1/messages".into())),
             None => Err(
                 "serves no Anthropic Messages ingress (protocol = \"anthropic\"): its gateway.toml [request] has no anthropic_path".into(),
             ),
