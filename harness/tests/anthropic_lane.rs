@@ -10,26 +10,12 @@ use common::*;
 
 const BASE: &str = "[load]\nmodel = \"constant\"\nlevels = [20]\nwarmup_s = 0.2\nduration_s = 1.5\nstream = true\nprotocol = \"anthropic\"\n[profile]\nenabled = false\n[mock]\nttft_ms = 30\nitl_ms = 5\noutput_tokens = 8\ntokens_per_chunk = 1\n";
 
-fn run(home: &std::path::Path, scenario_text: &str) -> reports::RunResult {
-    let scenario = home.join("anthropic.toml");
-    std::fs::write(&scenario, scenario_text).expect("scenario");
-    let out = home.join("results");
-    let output = gatebench(&[
-        "run",
-        "--quiet",
-        "--home",
-        home.to_str().expect("utf8"),
-        "--scenario",
-        scenario.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-    ]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+/// Runs `body` (a scenario without its name) as `name` with `home` as the checkout.
+fn run(home: &std::path::Path, name: &str, body: &str) -> reports::RunResult {
+    let home_arg = home.to_str().expect("utf8");
+    let (child, out) = start_run(home, name, body, &["--home", home_arg]);
+    let output = child.wait_with_output().expect("gatebench exits");
+    assert_eq!(output.status.code(), Some(0), "gatebench run failed");
     read_run(&out)
 }
 
@@ -55,7 +41,8 @@ fn the_reference_gateway_translates_and_a_gateway_without_messages_is_not_served
     );
     let run = run(
         &home,
-        &format!("name = \"anthropic\"\ntargets = [\"direct\", \"reference\", \"bb\"]\n{BASE}"),
+        "anthropic",
+        &format!("targets = [\"direct\", \"reference\", \"bb\"]\n{BASE}"),
     );
     assert_eq!(run.scenario["load"]["protocol"], "anthropic");
     let direct = level(&run, "direct");
@@ -113,8 +100,9 @@ fn direct_speaks_messages_in_a_pass_through_lane() {
     std::fs::create_dir_all(home.join("gateways")).expect("gateways dir");
     let run = run(
         &home,
+        "anthropic-direct",
         &format!(
-            "name = \"anthropic-direct\"\ntargets = [\"direct\"]\n{}",
+            "targets = [\"direct\"]\n{}",
             BASE.replace(
                 "protocol = \"anthropic\"\n",
                 "protocol = \"anthropic\"\nbaseline_protocol = \"anthropic\"\n"

@@ -14,6 +14,15 @@ use wiremock::{Mock, MockServer as FakeServer, ResponseTemplate};
 
 const CHUNK: &str = r#"data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" hi there"},"finish_reason":null}]}"#;
 
+/// A one-worker runtime for the fake servers and the mock.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn sse(body: String) -> ResponseTemplate {
     ResponseTemplate::new(200)
         .insert_header("content-type", "text/event-stream")
@@ -60,11 +69,7 @@ fn assert_only(recorder: &harness::load::Recorder, class: &str) {
 
 #[test]
 fn misbehaving_servers_are_classified() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let long = Duration::from_secs(5);
     assert_only(
         &classify(&runtime, ResponseTemplate::new(500), long),
@@ -126,11 +131,7 @@ fn mock_faults_over_anthropic_messages_are_the_same_classes() {
 /// The mock's seeded faults at 100 rps for 2 s, spoken to in `protocol`: each counted under its
 /// class, and only successes in the latency histograms.
 fn mock_faults_in(protocol: harness::load::Protocol) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let faults = FaultConfig {
         rate_500: 0.2,
         rate_disconnect: 0.2,
@@ -186,11 +187,7 @@ fn mock_faults_in(protocol: harness::load::Protocol) {
 
 #[test]
 fn an_anthropic_error_event_mid_stream_is_a_stream_error() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let body = concat!(
         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n",
         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" hi\"}}\n\n",
@@ -226,11 +223,7 @@ fn tool_call_stream(fragments: &[&str]) -> String {
 
 #[test]
 fn tool_calls_from_the_mock_check_and_reordered_fragments_are_corrupt() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     // The real mock, answering with tool calls: every call checks, in both protocols.
     let config = MockConfig {
         ttft_ms: Distribution::Fixed(2.0),

@@ -163,14 +163,11 @@ pub fn message_body(id: &str, model: &str, plan: &ResponsePlan, input_tokens: u3
         out.extend_from_slice(crate::tool::TOOL_NAME.as_bytes());
         out.extend_from_slice(b"\",\"input\":");
         // The arguments are a JSON object already.
-        out.extend_from_slice(plan.full_text().as_bytes());
+        plan.write_text(&mut out);
         out.extend_from_slice(b"}],\"stop_reason\":\"");
     } else {
         out.extend_from_slice(b"\"content\":[{\"type\":\"text\",\"text\":\"");
-        // Vocabulary words need no JSON escaping (checked by a test in `plan`).
-        for chunk in &plan.chunks {
-            out.extend_from_slice(chunk.text.as_bytes());
-        }
+        plan.write_text(&mut out);
         out.extend_from_slice(b"\"}],\"stop_reason\":\"");
     }
     out.extend_from_slice(stop_reason(plan.finish_reason).as_bytes());

@@ -77,6 +77,14 @@ impl ResponsePlan {
         self.chunks.last().map_or(0, |c| c.offset_ns)
     }
 
+    /// Appends the completion text to a JSON body being written (vocabulary words and tool
+    /// arguments inside a string need no escaping: checked by a test below).
+    pub fn write_text(&self, out: &mut Vec<u8>) {
+        for chunk in &self.chunks {
+            out.extend_from_slice(chunk.text.as_bytes());
+        }
+    }
+
     /// The completion text, all chunks joined.
     pub fn full_text(&self) -> String {
         self.chunks.iter().map(|c| c.text.as_str()).collect()

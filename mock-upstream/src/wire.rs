@@ -191,10 +191,7 @@ pub fn completion_body(
         out.extend_from_slice(b"}}]");
     } else {
         out.extend_from_slice(b"[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
-        // Vocabulary words need no JSON escaping (checked by a test in `plan`).
-        for chunk in &plan.chunks {
-            out.extend_from_slice(chunk.text.as_bytes());
-        }
+        plan.write_text(&mut out);
         out.push(b'"');
     }
     out.extend_from_slice(b",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"");
