@@ -110,3 +110,35 @@ fn a_keep_alive_closed_while_idle_is_replaced_not_charged() {
         recorder.stale_reconnects
     );
 }
+
+/// Streams in flight are measured from every request's own stamps: 100 req/s of ~200 ms streams
+/// hold ~20 at a time, and so does a 400 ms stall-free level at 50 req/s.
+#[test]
+fn streams_in_flight_are_measured_from_each_requests_stamps() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for (rate, itl_ms, expected) in [(100.0, 10.0, 20.0), (50.0, 23.3, 20.0)] {
+        let mock = rt.block_on(async {
+            let config = MockConfig {
+                ttft_ms: Distribution::Fixed(50.0),
+                itl_ms: Distribution::Fixed(itl_ms),
+                output_tokens: Distribution::Fixed(16.0),
+                ..MockConfig::default()
+            };
+            MockServer::start("127.0.0.1:0".parse().expect("addr"), config)
+                .await
+                .expect("mock")
+        });
+        let mut spec = spec(OfferedLoad::Constant { rate_rps: rate }, 2.0, true);
+        spec.warmup = Duration::from_millis(500);
+        spec.connections = 64;
+        let measurement = drive(mock.local_addr(), &spec);
+        let window_ns = measurement.window_end_ns - measurement.window_start_ns;
+        let held = measurement.recorder.in_flight_ns as f64 / window_ns as f64;
+        let e2e_s = 0.050 + 15.0 * itl_ms / 1000.0;
+        assert!(
+            (0.9 * expected..1.15 * expected).contains(&held),
+            "{rate} req/s of {e2e_s:.3} s streams hold ~{expected} in flight, measured {held:.2}"
+        );
+        rt.block_on(mock.shutdown());
+    }
+}

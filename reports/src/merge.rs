@@ -380,6 +380,10 @@ fn merge_level(
         event_loop_utilization: None,
         python_waits: None,
         prompt_tokens: first.prompt_tokens,
+        in_flight_mean: members
+            .iter()
+            .map(|(_, l)| l.in_flight_mean)
+            .sum::<Option<f64>>(),
     })
 }
 

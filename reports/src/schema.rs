@@ -394,6 +394,10 @@ pub struct LevelResult {
     /// tokens as the mock counts them; `None`: the scenario's prompt as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<f64>,
+    /// The time-averaged number of requests in flight (sent → done) over the measured window,
+    /// measured from every request's own stamps (not Little's law); `None` in older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_mean: Option<f64>,
 }
 
 /// py-spy snapshots of a Python gateway's processes over one level's off-CPU window.

@@ -324,6 +324,44 @@ mod tests {
     }
 
     #[test]
+    fn a_tool_call_stream_becomes_a_tool_use_block_with_the_same_arguments() {
+        let fragments = ["{\"query\":\"a b\",", "\"words\":2}"];
+        let mut upstream = String::new();
+        for (i, fragment) in fragments.iter().enumerate() {
+            let call = if i == 0 {
+                json!({"index": 0, "id": "call_7", "type": "function", "function": {"name": "lookup", "arguments": fragment}})
+            } else {
+                json!({"index": 0, "function": {"arguments": fragment}})
+            };
+            let chunk = json!({"id": "chatcmpl-7", "model": "m", "choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": null}]});
+            upstream.push_str(&format!("data: {chunk}\n\n"));
+        }
+        upstream.push_str("data: {\"id\":\"chatcmpl-7\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n");
+        let mut translator = SseTranslator::default();
+        let mut out = BytesMut::new();
+        translator.feed(upstream.as_bytes(), &mut out);
+        let text = String::from_utf8(out.to_vec()).expect("utf8");
+        let events: Vec<Value> = text
+            .split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| serde_json::from_str(e.split_once("data: ").expect("data").1).expect("json"))
+            .collect();
+        assert_eq!(events[1]["content_block"]["type"], "tool_use");
+        assert_eq!(events[1]["content_block"]["id"], "toolu_7");
+        let joined: String = events
+            .iter()
+            .filter(|e| e["delta"]["type"] == "input_json_delta")
+            .filter_map(|e| e["delta"]["partial_json"].as_str())
+            .collect();
+        assert_eq!(joined, fragments.concat());
+        let delta = events
+            .iter()
+            .find(|e| e["type"] == "message_delta")
+            .expect("delta");
+        assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+    }
+
+    #[test]
     fn whole_answers_and_errors_translate() {
         let completion = br#"{"id":"chatcmpl-9","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":" a b"},"finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#;
         let message: Value =

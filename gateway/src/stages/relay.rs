@@ -18,6 +18,8 @@ use super::{stage_log, stage_meter, GatewayState};
 use crate::timing::Stage;
 
 const NEEDLE: &[u8] = b"\"completion_tokens\":";
+/// Bytes of a frame's tail kept for the next: a needle and its digits fit in it.
+const CARRY: usize = NEEDLE.len() + 12;
 
 /// What the log and meter stages need once the body ends.
 pub struct Completion {
@@ -39,8 +41,7 @@ pub struct RelayBody {
     inner: Incoming,
     state: Arc<GatewayState>,
     completion: Option<Completion>,
-    /// Last bytes of the previous frame, so a needle split across frames is still found.
-    carry: Vec<u8>,
+    usage: UsageScan,
     relay_ns: u64,
     translate: Option<Translate>,
 }
@@ -52,7 +53,7 @@ impl RelayBody {
             inner,
             state,
             completion: Some(completion),
-            carry: Vec::new(),
+            usage: UsageScan::default(),
             relay_ns: 0,
             translate: None,
         }
@@ -96,20 +97,11 @@ impl RelayBody {
 
     /// relay: scan one chunk for usage.
     #[inline(never)]
-    fn stage_relay(&mut self, data: &Bytes) {
-        let tokens = if self.carry.is_empty() {
-            find_completion_tokens(data)
-        } else {
-            let mut joined = std::mem::take(&mut self.carry);
-            joined.extend_from_slice(data);
-            find_completion_tokens(&joined)
-        };
-        if let (Some(tokens), Some(completion)) = (tokens, self.completion.as_mut()) {
+    fn stage_relay(&mut self, data: &[u8]) {
+        if let (Some(tokens), Some(completion)) = (self.usage.scan(data), self.completion.as_mut())
+        {
             completion.record.completion_tokens = tokens;
         }
-        let keep = data.len().min(NEEDLE.len() + 12);
-        self.carry.clear();
-        self.carry.extend_from_slice(&data[data.len() - keep..]);
     }
 
     fn finish(&mut self, broken: bool) {
@@ -131,16 +123,53 @@ impl RelayBody {
     }
 }
 
+/// Finds `usage.completion_tokens` in a body passing by frame by frame, without allocating: each
+/// frame itself, then the seam between the kept tail of the frames before and this one's head,
+/// on the stack.
+#[derive(Default)]
+pub struct UsageScan {
+    /// The last bytes of the frames so far, `carry[..carry_len]`.
+    carry: [u8; CARRY],
+    carry_len: usize,
+}
+
+impl UsageScan {
+    /// The completion tokens this frame completes, if any (the latest wins).
+    pub fn scan(&mut self, data: &[u8]) -> Option<u64> {
+        let mut tokens = find_completion_tokens(data);
+        if tokens.is_none() && self.carry_len > 0 {
+            let mut seam = [0u8; 2 * CARRY];
+            let head = data.len().min(CARRY);
+            seam[..self.carry_len].copy_from_slice(&self.carry[..self.carry_len]);
+            seam[self.carry_len..self.carry_len + head].copy_from_slice(&data[..head]);
+            tokens = find_completion_tokens(&seam[..self.carry_len + head]);
+        }
+        // Keep the last CARRY bytes of everything so far.
+        if data.len() >= CARRY {
+            self.carry.copy_from_slice(&data[data.len() - CARRY..]);
+            self.carry_len = CARRY;
+        } else {
+            let drop = (self.carry_len + data.len()).saturating_sub(CARRY);
+            self.carry.copy_within(drop..self.carry_len, 0);
+            self.carry_len -= drop;
+            self.carry[self.carry_len..self.carry_len + data.len()].copy_from_slice(data);
+            self.carry_len += data.len();
+        }
+        tokens
+    }
+}
+
 /// The number after the last `"completion_tokens":` in `bytes`, if any.
 fn find_completion_tokens(bytes: &[u8]) -> Option<u64> {
     let at = bytes.windows(NEEDLE.len()).rposition(|w| w == NEEDLE)? + NEEDLE.len();
-    let digits: Vec<u8> = bytes[at..]
-        .iter()
-        .copied()
-        .skip_while(|b| *b == b' ')
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    std::str::from_utf8(&digits).ok()?.parse().ok()
+    let mut value: Option<u64> = None;
+    for &byte in bytes[at..].iter().skip_while(|b| **b == b' ') {
+        if !byte.is_ascii_digit() {
+            break;
+        }
+        value = Some(value.unwrap_or(0).checked_mul(10)? + u64::from(byte - b'0'));
+    }
+    value
 }
 
 impl Body for RelayBody {
@@ -225,5 +254,19 @@ mod tests {
             super::find_completion_tokens(b"data: {\"choices\":[]}"),
             None
         );
+    }
+
+    #[test]
+    fn a_needle_split_across_frames_of_any_size_is_found() {
+        let sse = br#"data: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4217,"total_tokens":4226}}"#;
+        for size in [1, 2, 3, 7, 16, 31, 32, 40, sse.len()] {
+            let mut scan = super::UsageScan::default();
+            let found = sse
+                .chunks(size)
+                .fold(None, |found, frame| scan.scan(frame).or(found));
+            assert_eq!(found, Some(4217), "frames of {size} bytes");
+        }
+        let mut scan = super::UsageScan::default();
+        assert_eq!(scan.scan(b"data: {\"choices\":[{\"delta\":{}}]}"), None);
     }
 }

@@ -260,6 +260,7 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         event_loop_utilization: profile.event_loop_utilization,
         python_waits: profile.python_waits,
         prompt_tokens: None,
+        in_flight_mean: (window_s > 0.0).then(|| recorder.in_flight_ns as f64 / (window_s * 1e9)),
         offcpu: profile
             .offcpu
             .unwrap_or_else(|| Measured::missing("direct: no gateway process")),
@@ -280,9 +281,10 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
     result
 }
 
-/// Streams sustained for one target: the highest mean concurrency (Little's law: achieved RPS ×
-/// mean e2e) over levels where no stream broke, stalled > 10× the mock gap, or errored ≥ 0.1%,
-/// and that were neither rig-limited nor saturated.
+/// Streams sustained for one target: the highest time-averaged number of streams in flight over
+/// the window (`in_flight_mean`, from every request's send and end stamps; Little's law, achieved
+/// RPS × mean e2e, for runs from before it) over levels where no stream broke, stalled > 10× the
+/// mock gap, or errored ≥ 0.1%, and that were neither rig-limited nor saturated.
 pub fn streams_sustained(levels: &[&LevelResult], mock_gap_ms: f64) -> Measured<f64> {
     let mut best: Option<f64> = None;
     for level in levels {
@@ -321,8 +323,11 @@ pub fn streams_sustained(levels: &[&LevelResult], mock_gap_ms: f64) -> Measured<
         {
             continue;
         }
-        if let Some(mean_ms) = mean_e2e_ms {
-            let concurrency = level.achieved_rps * mean_ms / 1000.0;
+        // Measured in flight when the run has it; Little's law for runs from before.
+        let held = level
+            .in_flight_mean
+            .or_else(|| mean_e2e_ms.map(|mean_ms| level.achieved_rps * mean_ms / 1000.0));
+        if let Some(concurrency) = held {
             best = Some(best.map_or(concurrency, |b: f64| b.max(concurrency)));
         }
     }

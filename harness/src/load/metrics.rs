@@ -133,6 +133,9 @@ pub struct Recorder {
     /// Kept-alive connections found closed by the server when reused (reconnected, not charged
     /// to the target).
     pub stale_reconnects: u64,
+    /// Σ over every request of the time it was in flight (sent → done) inside the measured
+    /// window, ns: divided by the window, the time-averaged number of requests in flight.
+    pub in_flight_ns: u128,
     /// Last completion (or failure) of any request, CLOCK_MONOTONIC ns.
     pub last_done_ns: u64,
     /// Every successful in-window request's join stamps (up to [`JOIN_CAP`]).
@@ -184,6 +187,7 @@ impl Recorder {
             queue_at_window_start: 0,
             e2e_thirds: [(0, 0); 3],
             stale_reconnects: 0,
+            in_flight_ns: 0,
             last_done_ns: 0,
             join: Vec::new(),
             join_dropped: 0,
@@ -278,6 +282,7 @@ impl Recorder {
             mine.1 += theirs.1;
         }
         self.stale_reconnects += other.stale_reconnects;
+        self.in_flight_ns += other.in_flight_ns;
         let room = JOIN_CAP.saturating_sub(self.join.len());
         self.join_dropped += other.join_dropped + other.join.len().saturating_sub(room) as u64;
         self.join.extend(other.join.into_iter().take(room));

@@ -271,6 +271,10 @@ fn record(ctx: &LevelCtx, recorder: &mut Recorder, exchange: Exchange) -> Option
     let spec = &ctx.spec;
     recorder.stale_reconnects += u64::from(exchange.stale_reconnects);
     recorder.last_done_ns = recorder.last_done_ns.max(exchange.done_ns);
+    // Time in flight inside the window, whatever the outcome: streams held, measured.
+    let from = exchange.sent_ns.max(ctx.window_start_ns);
+    let until = exchange.done_ns.min(ctx.end_ns);
+    recorder.in_flight_ns += u128::from(until.saturating_sub(from));
     if exchange.intended_ns < ctx.end_ns && exchange.done_ns >= ctx.end_ns {
         recorder.outstanding_at_end += 1;
     }

@@ -340,5 +340,6 @@ fn level_result(
         event_loop_utilization: None,
         python_waits: None,
         prompt_tokens: None,
+        in_flight_mean: None,
     }
 }
