@@ -281,9 +281,9 @@ fn streams_table(generator: &Generator, mock: &Child, addr: std::net::SocketAddr
     let stream_s = (TTFT_MS + (TOKENS - 1.0) * GAP_MS) / 1_000.0;
     let duration = env_or("DURATION", 10);
     println!(
-        "| streams | offered req/s | held (Little) | chunks/s | TTFT p50 ms (cfg {TTFT_MS}) | ITL p99 ms (cfg {GAP_MS}) | CPU µs/chunk | gen RSS KiB/stream | mock RSS KiB/stream | errors |"
+        "| streams | offered req/s | held (measured) | held (Little) | chunks/s | TTFT p50 ms (cfg {TTFT_MS}) | ITL p99 ms (cfg {GAP_MS}) | CPU µs/chunk | gen RSS KiB/stream | mock RSS KiB/stream | errors |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let template = BodyTemplate::new("bench", "hello", true, None);
     for &count in counts {
         let rate = count as f64 / stream_s;
@@ -306,8 +306,9 @@ fn streams_table(generator: &Generator, mock: &Child, addr: std::net::SocketAddr
             |name: &str, q: f64| m.recorder.histograms[name].value_at_quantile(q) as f64 / 1_000.0;
         let e2e_mean_s = m.recorder.histograms["e2e"].mean() / 1e6;
         let achieved = m.recorder.completed_in_window as f64 / m.window_s;
+        let held = m.recorder.in_flight_ns as f64 / (m.window_s * 1e9);
         println!(
-            "| {count} | {rate:.0} | {:.0} | {chunks_per_s:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:?} |",
+            "| {count} | {rate:.0} | {held:.0} | {:.0} | {chunks_per_s:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:?} |",
             achieved * e2e_mean_s,
             quantile("ttft", 0.5),
             quantile("itl", 0.99),
