@@ -171,7 +171,16 @@ impl BodyTemplate {
     /// This template with each prompt padded to `tokens` (drawn per request from its draw key,
     /// seeded with `seed`).
     pub fn with_prompt_tokens(&self, tokens: mock_upstream::Distribution, seed: u64) -> Self {
-        let most = prompt_bytes_for(tokens.nominal_max().clamp(0.0, f64::from(u32::MAX)) as u32);
+        // Bounded distributions need no more than their maximum; a normal or log-normal tail is
+        // cut at the cap.
+        let cap = crate::scenario::MAX_PROMPT_TOKENS;
+        let most = match tokens {
+            mock_upstream::Distribution::Fixed(_) | mock_upstream::Distribution::Uniform { .. } => {
+                tokens.nominal_max().clamp(0.0, cap)
+            }
+            _ => cap,
+        };
+        let most = prompt_bytes_for(most as u32);
         let mut text = String::with_capacity(most + FILLER.len());
         while text.len() < most {
             text.push_str(FILLER);
@@ -196,7 +205,11 @@ impl BodyTemplate {
             let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(
                 fill.seed ^ mock_upstream::rng::fnv1a64(draw_key.as_bytes()),
             );
-            let tokens = fill.tokens.sample(&mut rng).round().max(0.0) as u32;
+            let tokens = fill
+                .tokens
+                .sample(&mut rng)
+                .round()
+                .clamp(0.0, crate::scenario::MAX_PROMPT_TOKENS) as u32;
             // The message text is prompt + padding + " [gb:" + id + "]".
             let fixed = self.prompt_len + TAG_OPEN.len() + request_id.len() + 1;
             let want = prompt_bytes_for(tokens).saturating_sub(fixed);
@@ -798,6 +811,24 @@ mod tests {
                 count("run-gw-l0-w0-5", "w0-5")
             );
             assert_ne!(count("a", "w0-5"), count("a", "w0-6"));
+            // An unbounded distribution's draws above its mean are built in full, not cut at it.
+            let normal = base.with_prompt_tokens(
+                mock_upstream::Distribution::Normal {
+                    mean: 1_000.0,
+                    std: 300.0,
+                },
+                4,
+            );
+            let above = (0..50)
+                .map(|i| {
+                    let key = format!("w0-{i}");
+                    ChatRequest::parse(&normal.render_drawn("id", &key))
+                        .expect("valid")
+                        .prompt_tokens()
+                })
+                .filter(|&t| t > 1_100)
+                .count();
+            assert!(above > 5, "{above} of 50 draws above 1,100 tokens");
         }
     }
 
