@@ -23,6 +23,23 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// The real mock with short answers (2 ms to the first of 8 tokens, 1 ms apart) and the rest
+/// of `config`.
+fn fast_mock(runtime: &tokio::runtime::Runtime, config: MockConfig) -> MockServer {
+    let config = MockConfig {
+        ttft_ms: Distribution::Fixed(2.0),
+        itl_ms: Distribution::Fixed(1.0),
+        output_tokens: Distribution::Fixed(8.0),
+        ..config
+    };
+    runtime
+        .block_on(MockServer::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            config,
+        ))
+        .expect("mock")
+}
+
 fn sse(body: String) -> ResponseTemplate {
     ResponseTemplate::new(200)
         .insert_header("content-type", "text/event-stream")
@@ -139,19 +156,13 @@ fn mock_faults_in(protocol: harness::load::Protocol) {
         rate_malformed: 0.1,
         ..FaultConfig::default()
     };
-    let config = MockConfig {
-        ttft_ms: Distribution::Fixed(2.0),
-        itl_ms: Distribution::Fixed(1.0),
-        output_tokens: Distribution::Fixed(8.0),
-        faults,
-        ..MockConfig::default()
-    };
-    let mock = runtime
-        .block_on(MockServer::start(
-            "127.0.0.1:0".parse().expect("addr"),
-            config,
-        ))
-        .expect("mock");
+    let mock = fast_mock(
+        &runtime,
+        MockConfig {
+            faults,
+            ..MockConfig::default()
+        },
+    );
     let measurement = drive_in(
         mock.local_addr(),
         &spec(OfferedLoad::Constant { rate_rps: 100.0 }, 2.0, true),
@@ -225,19 +236,13 @@ fn tool_call_stream(fragments: &[&str]) -> String {
 fn tool_calls_from_the_mock_check_and_reordered_fragments_are_corrupt() {
     let runtime = runtime();
     // The real mock, answering with tool calls: every call checks, in both protocols.
-    let config = MockConfig {
-        ttft_ms: Distribution::Fixed(2.0),
-        itl_ms: Distribution::Fixed(1.0),
-        output_tokens: Distribution::Fixed(8.0),
-        tool_call: true,
-        ..MockConfig::default()
-    };
-    let mock = runtime
-        .block_on(MockServer::start(
-            "127.0.0.1:0".parse().expect("addr"),
-            config,
-        ))
-        .expect("mock");
+    let mock = fast_mock(
+        &runtime,
+        MockConfig {
+            tool_call: true,
+            ..MockConfig::default()
+        },
+    );
     for protocol in [
         harness::load::Protocol::Openai,
         harness::load::Protocol::Anthropic,

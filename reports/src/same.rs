@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::schema::RunResult;
 
 /// The scenario fields that must be equal, as JSON pointers into `run.json`'s `scenario`.
-pub const SAME_FIELDS: [(&str, &str); 9] = [
+pub const SAME_FIELDS: [(&str, &str); 10] = [
     ("scenario name", "/name"),
     ("load model", "/load/model"),
     ("levels", "/load/levels"),
@@ -18,13 +18,14 @@ pub const SAME_FIELDS: [(&str, &str); 9] = [
     ("baseline protocol", "/load/baseline_protocol"),
     ("prompt", "/load/prompt"),
     ("prompt size", "/load/prompt_tokens"),
+    ("prompt sweep", "/sweep/prompt_tokens"),
     ("mock settings", "/mock"),
 ];
 
 /// What a field a run does not record stands for (the default when it was added).
 fn default_of(pointer: &str) -> Value {
     match pointer {
-        "/load/protocol" => Value::String("openai".into()),
+        "/load/protocol" | "/load/baseline_protocol" => Value::String("openai".into()),
         _ => Value::Null,
     }
 }
@@ -123,8 +124,20 @@ mod tests {
         assert!(same_runs(&run("old", old.clone()), &run("new", openai.clone())).is_ok());
         let mut anthropic = openai;
         anthropic["load"]["protocol"] = "anthropic".into();
-        assert!(same_runs(&run("old", old), &run("anthropic", anthropic))
-            .expect_err("protocol differs")
-            .contains("protocol"));
+        assert!(
+            same_runs(&run("old", old.clone()), &run("anthropic", anthropic))
+                .expect_err("protocol differs")
+                .contains("protocol")
+        );
+        let mut baseline = old.clone();
+        baseline["load"]["baseline_protocol"] = "openai".into();
+        assert!(same_runs(&run("old", old.clone()), &run("explicit", baseline)).is_ok());
+        let mut sweep = old.clone();
+        sweep["sweep"] = serde_json::json!({"prompt_tokens": [1000, 10000]});
+        let mut other_sweep = old.clone();
+        other_sweep["sweep"] = serde_json::json!({"prompt_tokens": [1000, 100000]});
+        assert!(same_runs(&run("a", sweep), &run("b", other_sweep))
+            .expect_err("sweep differs")
+            .contains("prompt sweep"));
     }
 }

@@ -205,7 +205,7 @@ impl SseTranslator {
         let delta = json!({
             "type": "message_delta",
             "delta": {"stop_reason": stop, "stop_sequence": null},
-            "usage": {"output_tokens": self.output_tokens}
+            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
         });
         event(out, "message_delta", &delta);
         event(out, "message_stop", &json!({"type": "message_stop"}));
@@ -320,6 +320,10 @@ mod tests {
             ]
         );
         assert!(text.contains("\"output_tokens\":2"));
+        assert!(
+            text.contains("\"input_tokens\":5"),
+            "the upstream's prompt tokens: {text}"
+        );
         assert!(text.contains("\"stop_reason\":\"end_turn\""));
     }
 

@@ -425,6 +425,10 @@ pub fn stage_mutate(
             || name == http::header::HOST
             || name == http::header::AUTHORIZATION
             || name == http::header::CONTENT_LENGTH
+            // The caller's key in Anthropic's header is the gateway's, never the provider's;
+            // the Messages version means nothing to a chat-completions upstream.
+            || name_str == "x-api-key"
+            || (parsed.anthropic && name_str == "anthropic-version")
         {
             continue;
         }

@@ -325,8 +325,9 @@ struct ChoiceView<'a> {
 struct MessageView<'a> {
     #[serde(default, borrow)]
     content: Option<Cow<'a, str>>,
+    /// Optional, not only defaulted: some gateways send `"tool_calls": null` in every delta.
     #[serde(default, borrow)]
-    tool_calls: Vec<ToolCallView<'a>>,
+    tool_calls: Option<Vec<ToolCallView<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -345,6 +346,7 @@ impl MessageView<'_> {
     /// The arguments fragment of its first tool call, if any.
     fn tool_arguments(&self) -> Option<&str> {
         self.tool_calls
+            .as_ref()?
             .first()?
             .function
             .as_ref()?
@@ -777,6 +779,19 @@ fn check_token_count(exchange: &Exchange) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_null_tool_calls_field_is_a_plain_content_chunk() {
+        let mut arguments = None;
+        let view = parse_event(
+            Protocol::Openai,
+            r#"{"choices":[{"index":0,"delta":{"content":" hi there","tool_calls":null}}]}"#,
+            &mut arguments,
+        )
+        .expect("a chunk with tool_calls: null parses");
+        assert_eq!(view.content_tokens, Some(2));
+        assert!(arguments.is_none());
+    }
 
     #[test]
     fn padded_prompts_count_as_the_asked_tokens_on_both_protocols() {

@@ -90,6 +90,13 @@ pub struct Scenario {
 /// reference gateway's 1 MiB body limits.
 pub const MAX_PROMPT_TOKENS: f64 = 200_000.0;
 
+/// The smallest prompt size the padding can honour for `prompt`: the request's 3 tokens, the
+/// message's 4, and the prompt text with its ` [gb:<request id>]` tag (64 bytes allowed for it)
+/// at ~4 bytes a token. A smaller size would be sent larger than recorded, so it is refused.
+pub fn min_prompt_tokens(prompt: &str) -> u32 {
+    7 + (prompt.len() + 64).div_ceil(4) as u32
+}
+
 /// `[sweep]`: levels over a request property, at the scenario's one offered-load level.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -322,7 +329,19 @@ impl Scenario {
         if !(load.drain_s.is_finite() && load.drain_s >= 0.0) {
             return Err("[load] drain_s must be >= 0".into());
         }
+        let least = min_prompt_tokens(&load.prompt);
         if let Some(tokens) = &load.prompt_tokens {
+            let fewest = match tokens {
+                mock_upstream::Distribution::Fixed(v) => *v,
+                mock_upstream::Distribution::Uniform { min, .. } => *min,
+                // Tails below the minimum are padded to none (see README).
+                _ => tokens.mean(),
+            };
+            if fewest < f64::from(least) {
+                return Err(format!(
+                    "[load] prompt_tokens goes down to {fewest}: the prompt and its request-id tag alone take up to {least} tokens (shorten [load] prompt or ask for more)"
+                ));
+            }
             let most = tokens.nominal_max();
             if !(most.is_finite() && most <= MAX_PROMPT_TOKENS) {
                 return Err(format!(
@@ -346,10 +365,10 @@ impl Scenario {
                 .sweep
                 .prompt_tokens
                 .iter()
-                .find(|&&t| !(8..=MAX_PROMPT_TOKENS as u32).contains(&t))
+                .find(|&&t| !(least..=MAX_PROMPT_TOKENS as u32).contains(&t))
             {
                 return Err(format!(
-                    "[sweep] prompt_tokens {bad}: each size must be 8..={MAX_PROMPT_TOKENS} tokens"
+                    "[sweep] prompt_tokens {bad}: each size must be {least}..={MAX_PROMPT_TOKENS} tokens (the prompt and its request-id tag alone take up to {least})"
                 ));
             }
         }
@@ -396,6 +415,12 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("one level"));
+        let tiny = base.replace("[1000, 10000]", "[10, 1000]");
+        assert!(source(&tiny)
+            .parse()
+            .unwrap_err()
+            .to_string()
+            .contains("prompt_tokens 10:"));
         let huge = base.replace("10000]", "4000000000]");
         assert!(source(&huge).parse().is_err());
         let too_big = base.replace("10000]", "300000]");
