@@ -174,3 +174,77 @@ fn slow_clients_are_let_go_and_sigterm_ends_a_long_stream() {
         "SIGTERM took {took:.2} s to stop the mock ({status})"
     );
 }
+
+/// The mock's peak resident memory, KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("proc status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn the_longest_answers_hold_no_memory_of_their_length() {
+    let dir = scratch_dir("long-answers");
+    let scenario = dir.join("mock.toml");
+    std::fs::write(&scenario, "[mock]\nttft_ms = 0\nitl_ms = 0\n").expect("write scenario");
+    let (mock, addr) = start(&[
+        "mock",
+        "--port",
+        "0",
+        "--scenario",
+        scenario.to_str().expect("utf8"),
+    ]);
+    let _reaper = Reaper(mock.id());
+    let before = peak_rss_kib(mock.id());
+    // Eight 100,000-token streams at once, each read to its end. Built whole, each plan and its
+    // timeline stamps took ≈ 8 MiB.
+    let readers: Vec<_> = (0..8)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).expect("connect");
+                let body = r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+                write!(
+                    stream,
+                    "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-request-id: long-{i}\r\nContent-Type: application/json\r\nx-mock-output-tokens: 100000\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .expect("send request");
+                let mut all = Vec::new();
+                stream.read_to_end(&mut all).expect("read the stream");
+                let text = String::from_utf8_lossy(&all);
+                assert!(text.contains("data: [DONE]"), "stream {i} did not finish");
+                text.matches("\"content\":\"").count()
+            })
+        })
+        .collect();
+    for reader in readers {
+        assert!(reader.join().expect("reader") >= 100_000);
+    }
+    let grew_mib = (peak_rss_kib(mock.id()).saturating_sub(before)) as f64 / 1024.0;
+    assert!(
+        grew_mib < 24.0,
+        "eight 100,000-token streams grew the mock's peak RSS by {grew_mib:.1} MiB"
+    );
+    // Each record keeps its first stamps and counts the rest.
+    let mut timeline = TcpStream::connect(addr).expect("connect");
+    write!(
+        timeline,
+        "GET /__mock/timeline?id=long-3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("ask for the timeline");
+    let mut reply = String::new();
+    timeline.read_to_string(&mut reply).expect("timeline reply");
+    let json = reply.split_once("\r\n\r\n").expect("a body").1;
+    let records: serde_json::Value = serde_json::from_str(json).expect("timeline JSON");
+    let record = &records[0];
+    let stamped = record["chunks"].as_array().expect("chunks").len() as u64;
+    let unstamped = record["unstamped_chunks"]
+        .as_u64()
+        .expect("unstamped count");
+    assert_eq!(stamped, contract::timeline::STAMPED_CHUNKS as u64);
+    assert_eq!(stamped + unstamped, 100_000);
+    stop(mock);
+}

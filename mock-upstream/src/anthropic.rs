@@ -153,7 +153,7 @@ impl EventWriter {
 
 /// A whole non-streamed `message` object.
 pub fn message_body(id: &str, model: &str, plan: &ResponsePlan, input_tokens: u32) -> Bytes {
-    let text_len: usize = plan.chunks.iter().map(|c| c.text.len()).sum();
+    let text_len = plan.text_len;
     let mut out = Vec::with_capacity(300 + model.len() + text_len);
     message_prefix(&mut out, id, model);
     if plan.tool_call {

@@ -12,7 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use crate::faults::Fault;
 use crate::pacing::PacedSleep;
-use crate::plan::ResponsePlan;
+use crate::plan::{Chunks, ResponsePlan};
 use crate::state::MockState;
 use crate::timeline::{ChunkStamp, TimelineRecord};
 use crate::wire::ChunkWriter;
@@ -131,6 +131,10 @@ pub struct SseBody {
     /// Whether the preamble (if the protocol has one) is still to be sent.
     preamble_due: bool,
     plan: ResponsePlan,
+    /// The plan's chunks, made one at a time.
+    chunks: Chunks,
+    /// Whether `chunks.current()` is made and waiting for its deadline.
+    chunk_due: bool,
     prompt_tokens: u32,
     start_ns: u64,
     next_chunk: usize,
@@ -155,6 +159,8 @@ impl SseBody {
             record: Some(record),
             state,
             writer,
+            chunks: plan.chunks(),
+            chunk_due: false,
             plan,
             prompt_tokens,
             next_chunk: 0,
@@ -181,7 +187,7 @@ impl SseBody {
                 return Poll::Ready(Some(Ok(Frame::data(preamble))));
             }
         }
-        let Some(chunk) = self.plan.chunks.get(self.next_chunk) else {
+        if !self.chunk_due && !self.chunks.advance() {
             let tail = self.writer.tail(
                 self.plan.finish_reason,
                 self.prompt_tokens,
@@ -189,7 +195,9 @@ impl SseBody {
             );
             self.finish(true);
             return Poll::Ready(Some(Ok(Frame::data(tail))));
-        };
+        }
+        self.chunk_due = true;
+        let chunk = self.chunks.current();
         let scheduled_ns = self.start_ns + chunk.offset_ns;
         let pacer = &self.state.pacer;
         let sleep = self
@@ -199,6 +207,7 @@ impl SseBody {
             return Poll::Pending;
         }
         self.sleep = None;
+        self.chunk_due = false;
 
         let at_fault = self.next_chunk == self.plan.fault_chunk;
         if at_fault && self.plan.fault == Some(Fault::Disconnect) {
@@ -208,17 +217,16 @@ impl SseBody {
         let bytes = if at_fault && self.plan.fault == Some(Fault::Malformed) {
             self.writer.malformed()
         } else {
-            self.writer.content(&chunk.text, self.next_chunk == 0)
+            self.writer.content(chunk.text, self.next_chunk == 0)
         };
         let tokens = chunk.tokens;
         let sent_ns = monotonic_ns();
         if let Some(record) = self.record.as_mut() {
-            record.chunks.push(ChunkStamp {
+            record.stamp_chunk(ChunkStamp {
                 scheduled_ns,
                 sent_ns,
                 tokens,
             });
-            record.completion_tokens += tokens;
         }
         self.state.stats.chunk(tokens);
         self.next_chunk += 1;

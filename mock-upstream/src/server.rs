@@ -344,6 +344,8 @@ async fn chat(
         head_ns: None,
         head_scheduled_ns: None,
         chunks: Vec::new(),
+        unstamped_chunks: 0,
+        unstamped_late_max_ns: 0,
         done_ns: None,
         status: Some(200),
         fault: plan.fault.map(|f| f.name().to_string()),

@@ -77,6 +77,8 @@ mod tests {
             head_ns: Some(2),
             head_scheduled_ns: None,
             chunks: vec![],
+            unstamped_chunks: 0,
+            unstamped_late_max_ns: 0,
             done_ns: Some(3),
             status: Some(200),
             fault: None,

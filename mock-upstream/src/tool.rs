@@ -8,25 +8,42 @@
 
 use serde_json::Value;
 
+use crate::rng::Fnv1a;
+
 /// The tool's name.
 pub const TOOL_NAME: &str = "lookup";
 
 /// The digest of a tool call's content.
 pub fn digest(query: &str, words: u64) -> String {
-    let mut key = String::with_capacity(query.len() + 24);
-    key.push_str(query);
-    key.push('|');
-    key.push_str(itoa::Buffer::new().format(words));
-    format!("{:016x}", crate::rng::fnv1a64(key.as_bytes()))
+    let mut hash = Fnv1a::new();
+    hash.write(query.as_bytes());
+    finish_digest(hash, words)
+}
+
+/// The digest, given the hash of the query alone.
+fn finish_digest(mut query_hash: Fnv1a, words: u64) -> String {
+    query_hash.write(b"|");
+    query_hash.write(itoa::Buffer::new().format(words).as_bytes());
+    format!("{:016x}", query_hash.finish())
+}
+
+/// What the arguments JSON holds around its query, given the query's hash: `{"query":"` and
+/// `","words":N,"digest":"…"}`.
+pub fn arguments_around(query_hash: Fnv1a, words: u32) -> (String, String) {
+    let digest = finish_digest(query_hash, u64::from(words));
+    (
+        "{\"query\":\"".to_string(),
+        format!("\",\"words\":{words},\"digest\":\"{digest}\"}}"),
+    )
 }
 
 /// The arguments JSON for `text` (the planned words, each with a leading space).
 pub fn arguments(text: &str, words: u32) -> String {
     let query = text.trim_start();
-    format!(
-        "{{\"query\":\"{query}\",\"words\":{words},\"digest\":\"{}\"}}",
-        digest(query, u64::from(words))
-    )
+    let mut hash = Fnv1a::new();
+    hash.write(query.as_bytes());
+    let (head, tail) = arguments_around(hash, words);
+    format!("{head}{query}{tail}")
 }
 
 /// `arguments` cut into `parts` pieces (ASCII, so any byte offset is a boundary), in order.

@@ -178,7 +178,7 @@ pub fn completion_body(
     plan: &ResponsePlan,
     prompt_tokens: u32,
 ) -> Bytes {
-    let text_len: usize = plan.chunks.iter().map(|c| c.text.len()).sum();
+    let text_len = plan.text_len;
     let mut out = Vec::with_capacity(320 + model.len() + 2 * text_len);
     object_prefix(&mut out, id, "chat.completion", created, model);
     if plan.tool_call {

@@ -62,8 +62,9 @@ pub fn timeline_split(
         {
             add(metric::FIRST_TOKEN_RELAY, first_sent.sent_ns, first_got);
         }
-        // Per-chunk relay only when the gateway kept the chunking (no coalescing or splitting).
-        if record.chunks.len() == sample.content_ns.len() {
+        // Per-chunk relay only when the gateway kept the chunking (no coalescing or splitting);
+        // both sides stamp the same first chunks.
+        if record.chunks_sent() == u64::from(sample.chunks) {
             for (chunk, &got) in record.chunks.iter().zip(&sample.content_ns).skip(1) {
                 add(metric::CHUNK_RELAY, chunk.sent_ns, got);
             }
@@ -126,6 +127,10 @@ fn mock_lateness(timeline: &[TimelineRecord], (start_ns, end_ns): (u64, u64)) ->
                 &mut lateness,
                 chunk.sent_ns.saturating_sub(chunk.scheduled_ns),
             );
+        }
+        // Past its stamped chunks a record keeps the worst lateness, so that is not lost.
+        if record.unstamped_chunks > 0 {
+            record_ns(&mut lateness, record.unstamped_late_max_ns);
         }
         if let (Some(due), Some(head)) = (record.head_scheduled_ns, record.head_ns) {
             record_ns(&mut lateness, head.saturating_sub(due));

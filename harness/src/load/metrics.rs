@@ -65,6 +65,75 @@ pub fn record_ns(histogram: &mut Histogram<u64>, ns: u64) {
 
 pub use reports::level::summarize;
 
+/// When a response's content arrived, held so that its size does not grow with the response's
+/// length: the first [`STAMPED_CHUNKS`] arrivals (what the mock stamps too, for the join) and,
+/// past them, the gaps folded into a small histogram as they come. It is only added to the
+/// recorder's once the exchange has turned out well, so errors stay out of the percentiles.
+#[derive(Debug, Clone, Default)]
+pub struct ContentArrivals {
+    /// The first [`STAMPED_CHUNKS`] arrivals, CLOCK_MONOTONIC ns.
+    pub stamped: Vec<u64>,
+    /// Arrivals in all.
+    pub count: u32,
+    last_ns: u64,
+    max_gap_ns: u64,
+    /// Gaps after the stamped arrivals, µs at 2 significant figures (≈ 26 KiB, made only for a
+    /// stream longer than [`STAMPED_CHUNKS`]).
+    later_gaps: Option<Box<Histogram<u64>>>,
+}
+
+pub use contract::timeline::STAMPED_CHUNKS;
+
+impl ContentArrivals {
+    /// One content arrival at `ns`.
+    pub fn push(&mut self, ns: u64) {
+        if self.count > 0 {
+            let gap = ns.saturating_sub(self.last_ns);
+            self.max_gap_ns = self.max_gap_ns.max(gap);
+            if self.stamped.len() == STAMPED_CHUNKS {
+                let later = self.later_gaps.get_or_insert_with(|| {
+                    Box::new(
+                        Histogram::new_with_bounds(1, MAX_US, 2)
+                            .expect("static histogram bounds are valid"),
+                    )
+                });
+                record_ns(later, gap);
+            }
+        }
+        if self.stamped.len() < STAMPED_CHUNKS {
+            self.stamped.push(ns);
+        }
+        self.count += 1;
+        self.last_ns = ns;
+    }
+
+    /// The first arrival.
+    pub fn first(&self) -> Option<u64> {
+        self.stamped.first().copied()
+    }
+
+    /// The longest gap between two arrivals, if there were two.
+    pub fn max_gap_ns(&self) -> Option<u64> {
+        (self.count > 1).then_some(self.max_gap_ns)
+    }
+
+    /// Adds every gap between consecutive arrivals to `histogram` (µs).
+    pub fn add_gaps_to(&self, histogram: &mut Histogram<u64>) {
+        for pair in self.stamped.windows(2) {
+            record_ns(histogram, pair[1] - pair[0]);
+        }
+        if let Some(later) = &self.later_gaps {
+            // Each bucket at its middle, so the coarser buckets add no bias.
+            for bucket in later.iter_recorded() {
+                histogram.saturating_record_n(
+                    later.median_equivalent(bucket.value_iterated_to()),
+                    bucket.count_at_value(),
+                );
+            }
+        }
+    }
+}
+
 /// One request of the window as `run --export-requests` writes it: the client's stamps
 /// (CLOCK_MONOTONIC ns; `None` where the request never got that far) and its outcome. The mock's
 /// stamps are joined when the file is written.
@@ -89,8 +158,11 @@ pub struct RequestStamps {
     pub request_id: String,
     /// When the request was handed to the connection, CLOCK_MONOTONIC ns.
     pub sent_ns: u64,
-    /// Arrival of each content-bearing SSE event (or of the body for non-stream), ns.
+    /// Arrival of each content-bearing SSE event (or of the body for non-stream), ns: the first
+    /// [`STAMPED_CHUNKS`] of them.
     pub content_ns: Vec<u64>,
+    /// Content-bearing events received in all.
+    pub chunks: u32,
     /// When the response ended, ns.
     pub done_ns: u64,
 }
@@ -330,11 +402,36 @@ mod tests {
     }
 
     #[test]
+    fn arrivals_past_the_stamped_ones_fold_into_gaps_and_keep_every_gap() {
+        let mut arrivals = ContentArrivals::default();
+        let mut at = 1_000_000u64;
+        // 5,000 arrivals: gaps of 20 ms, one of 90 ms far past the stamped ones.
+        for k in 0..5_000u64 {
+            at += if k == 4_000 { 90_000_000 } else { 20_000_000 };
+            arrivals.push(at);
+        }
+        assert_eq!(arrivals.stamped.len(), STAMPED_CHUNKS);
+        assert_eq!(arrivals.count, 5_000);
+        assert_eq!(arrivals.max_gap_ns(), Some(90_000_000));
+        let mut itl = new_histogram();
+        arrivals.add_gaps_to(&mut itl);
+        assert_eq!(itl.len(), 4_999);
+        // The 90 ms gap came after the stamped arrivals: within 2 significant figures.
+        assert!(itl.max().abs_diff(90_000) < 900, "max {}", itl.max());
+        assert!(itl.value_at_quantile(0.5).abs_diff(20_000) < 200);
+        // A single arrival has no gap.
+        let mut one = ContentArrivals::default();
+        one.push(5);
+        assert_eq!(one.max_gap_ns(), None);
+    }
+
+    #[test]
     fn the_reservoir_is_uniform_over_the_window() {
         let stamps = |i: u64| RequestStamps {
             request_id: i.to_string(),
             sent_ns: i,
             content_ns: Vec::new(),
+            chunks: 0,
             done_ns: i,
         };
         let mut recorder = Recorder::new(1_000);

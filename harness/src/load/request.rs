@@ -13,6 +13,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
 
+use super::metrics::ContentArrivals;
 use super::sse::{SseEvent, SseParser};
 
 /// The API a target is spoken to in: its request body, response and stream shapes.
@@ -259,8 +260,8 @@ pub struct Exchange {
     pub sent_ns: u64,
     /// Response head arrival, ns.
     pub head_ns: Option<u64>,
-    /// Arrival of each content-bearing event (stream) or of the whole body (non-stream), ns.
-    pub content_ns: Vec<u64>,
+    /// Arrival of each content-bearing event (stream) or of the whole body (non-stream).
+    pub content_ns: ContentArrivals,
     /// Response end (or failure), ns.
     pub done_ns: u64,
     /// Content-bearing chunks received.
@@ -499,7 +500,7 @@ pub async fn execute(
         intended_ns,
         sent_ns: monotonic_ns(),
         head_ns: None,
-        content_ns: Vec::new(),
+        content_ns: ContentArrivals::default(),
         done_ns: 0,
         chunks: 0,
         counted_tokens: 0,

@@ -298,7 +298,7 @@ fn record(ctx: &LevelCtx, recorder: &mut Recorder, exchange: Exchange) -> Option
         intended_ns: exchange.intended_ns,
         sent_ns: Some(exchange.sent_ns),
         head_ns: exchange.head_ns,
-        first_ns: exchange.content_ns.first().copied(),
+        first_ns: exchange.content_ns.first(),
         done_ns: Some(exchange.done_ns),
         error: match &exchange.outcome {
             Outcome::Ok => None,
@@ -332,16 +332,13 @@ fn record(ctx: &LevelCtx, recorder: &mut Recorder, exchange: Exchange) -> Option
     let tokens = exchange.usage_tokens.unwrap_or(exchange.counted_tokens);
     recorder.tokens += u64::from(exchange.counted_tokens);
     if spec.stream {
-        if let Some(&first) = exchange.content_ns.first() {
+        if let Some(first) = exchange.content_ns.first() {
             let ttft = first.saturating_sub(exchange.intended_ns);
             recorder.record(metric::TTFT, ttft);
-            let mut max_gap = 0;
-            for pair in exchange.content_ns.windows(2) {
-                let gap = pair[1] - pair[0];
-                max_gap = max_gap.max(gap);
-                recorder.record(metric::ITL, gap);
+            if let Some(itl) = recorder.histograms.get_mut(metric::ITL) {
+                exchange.content_ns.add_gaps_to(itl);
             }
-            if exchange.content_ns.len() > 1 {
+            if let Some(max_gap) = exchange.content_ns.max_gap_ns() {
                 recorder.record(metric::MAX_GAP, max_gap);
             }
             if tokens > 1 {
@@ -353,7 +350,7 @@ fn record(ctx: &LevelCtx, recorder: &mut Recorder, exchange: Exchange) -> Option
         recorder.join.push(JoinStamps {
             id: id_hash(&exchange.request_id),
             sent_ns: exchange.sent_ns,
-            first_ns: exchange.content_ns.first().copied().unwrap_or(0),
+            first_ns: exchange.content_ns.first().unwrap_or(0),
             done_ns: exchange.done_ns,
         });
     } else {
@@ -370,7 +367,8 @@ fn record(ctx: &LevelCtx, recorder: &mut Recorder, exchange: Exchange) -> Option
     recorder.offer_sample(|| RequestStamps {
         request_id,
         sent_ns,
-        content_ns,
+        chunks: content_ns.count,
+        content_ns: content_ns.stamped,
         done_ns,
     });
     conn

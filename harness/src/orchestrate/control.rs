@@ -102,7 +102,7 @@ pub async fn functional_check(
         )
         .await;
         match exchange.outcome {
-            Outcome::Ok if exchange.chunks > 0 => Ok(exchange.content_ns),
+            Outcome::Ok if exchange.chunks > 0 => Ok(exchange.content_ns.stamped),
             Outcome::Ok => Err(format!("{} request returned no content", kind(stream))),
             Outcome::Failed(class) => {
                 let evidence = evidence(endpoint, body.render(&id)).await;

@@ -4,6 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Chunks of one response that get a stamp of their own; past them a record keeps a count and
+/// the worst lateness.
+pub const STAMPED_CHUNKS: usize = 1024;
+
 /// One content chunk: when it was due and when it was handed to the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkStamp {
@@ -31,8 +35,15 @@ pub struct TimelineRecord {
     /// (their chunks carry `scheduled_ns`) and early answers.
     #[serde(default)]
     pub head_scheduled_ns: Option<u64>,
-    /// Content chunks, in order (empty for non-stream responses).
+    /// Content chunks, in order (empty for non-stream responses): the first
+    /// [`STAMPED_CHUNKS`] of them, so that a record's size does not grow with its length.
     pub chunks: Vec<ChunkStamp>,
+    /// Chunks sent after the first [`STAMPED_CHUNKS`], which have no stamp of their own.
+    #[serde(default)]
+    pub unstamped_chunks: u32,
+    /// The latest of those chunks against its deadline, ns (0 when there are none).
+    #[serde(default)]
+    pub unstamped_late_max_ns: u64,
     /// Last byte handed to the connection (or the stream aborted), CLOCK_MONOTONIC ns.
     pub done_ns: Option<u64>,
     /// HTTP status sent, or `None` for a reset before the head.
@@ -41,4 +52,60 @@ pub struct TimelineRecord {
     pub fault: Option<String>,
     /// Completion tokens sent.
     pub completion_tokens: u32,
+}
+
+impl TimelineRecord {
+    /// Stamps one sent chunk: kept whole among the first [`STAMPED_CHUNKS`], folded into the
+    /// count and the worst lateness past them.
+    pub fn stamp_chunk(&mut self, stamp: ChunkStamp) {
+        if self.chunks.len() < STAMPED_CHUNKS {
+            self.chunks.push(stamp);
+        } else {
+            self.unstamped_chunks += 1;
+            self.unstamped_late_max_ns = self
+                .unstamped_late_max_ns
+                .max(stamp.sent_ns.saturating_sub(stamp.scheduled_ns));
+        }
+        self.completion_tokens += stamp.tokens;
+    }
+
+    /// Content chunks sent, stamped or not.
+    pub fn chunks_sent(&self) -> u64 {
+        self.chunks.len() as u64 + u64::from(self.unstamped_chunks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_stream_keeps_its_first_stamps_and_the_worst_lateness_after() {
+        let mut record = TimelineRecord {
+            request_id: "long".into(),
+            stream: true,
+            received_ns: 0,
+            head_ns: None,
+            head_scheduled_ns: None,
+            chunks: Vec::new(),
+            unstamped_chunks: 0,
+            unstamped_late_max_ns: 0,
+            done_ns: None,
+            status: Some(200),
+            fault: None,
+            completion_tokens: 0,
+        };
+        for k in 0..3_000u64 {
+            let late = if k == 2_500 { 7_000 } else { 10 };
+            record.stamp_chunk(ChunkStamp {
+                scheduled_ns: k * 1_000,
+                sent_ns: k * 1_000 + late,
+                tokens: 2,
+            });
+        }
+        assert_eq!(record.chunks.len(), STAMPED_CHUNKS);
+        assert_eq!(record.chunks_sent(), 3_000);
+        assert_eq!(record.unstamped_late_max_ns, 7_000);
+        assert_eq!(record.completion_tokens, 6_000);
+    }
 }
