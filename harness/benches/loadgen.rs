@@ -9,7 +9,8 @@
 //!   STREAMS=1000,2000,2500,4000 cargo bench -p harness --bench loadgen
 //!       # the rig alone (generator + mock, one thread each) holding N concurrent streams of 200
 //!       # tokens 20 ms apart after a 50 ms TTFT: TTFT p50 and ITL p99 against the configured
-//!       # values, CPU µs per chunk (both processes), RSS per stream
+//!       # values, CPU µs per chunk (both processes), RSS per stream; TOLERANCE_US sets the
+//!       # mock's pacing_tolerance_us (default 50); RIG_THREADS and MOCK_THREADS their threads (1)
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -41,7 +42,9 @@ fn start_mock(scenario: &str) -> (Child, std::net::SocketAddr) {
     let path = std::env::temp_dir().join(format!("gatebench-loadgen-{}.toml", std::process::id()));
     std::fs::write(&path, scenario).expect("write scenario");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatebench"))
-        .args(["mock", "--port", "0", "--threads", "1", "--scenario"])
+        .args(["mock", "--port", "0", "--threads"])
+        .arg(env_or("MOCK_THREADS", 1).to_string())
+        .arg("--scenario")
         .arg(&path)
         .stdout(Stdio::piped())
         .spawn()
@@ -281,7 +284,7 @@ fn streams_table(generator: &Generator, mock: &Child, addr: std::net::SocketAddr
     let stream_s = (TTFT_MS + (TOKENS - 1.0) * GAP_MS) / 1_000.0;
     let duration = env_or("DURATION", 10);
     println!(
-        "| streams | offered req/s | held (measured) | held (Little) | chunks/s | TTFT p50 ms (cfg {TTFT_MS}) | ITL p99 ms (cfg {GAP_MS}) | CPU µs/chunk | gen RSS KiB/stream | mock RSS KiB/stream | errors |"
+        "| streams | offered req/s | held (measured) | held (Little) | chunks/s | TTFT p50 ms (cfg {TTFT_MS}) | ITL p99 ms (cfg {GAP_MS}) | CPU µs/chunk (gen + mock) | gen RSS KiB/stream | mock RSS KiB/stream | errors |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let template = BodyTemplate::new("bench", "hello", true, None);
@@ -298,21 +301,23 @@ fn streams_table(generator: &Generator, mock: &Child, addr: std::net::SocketAddr
         let started = Instant::now();
         let m = drive(generator, addr, &template, &level);
         let wall_s = started.elapsed().as_secs_f64();
-        let cpu_s = (cpu_ns(std::process::id()) - gen_before + cpu_ns(mock.id()) - mock_before)
-            as f64
-            / 1e9;
+        let gen_s = (cpu_ns(std::process::id()) - gen_before) as f64 / 1e9;
+        let mock_s = (cpu_ns(mock.id()) - mock_before) as f64 / 1e9;
         let chunks_per_s = m.recorder.chunks as f64 / m.window_s;
+        let per_chunk_us = |cpu_s: f64| cpu_s / wall_s / chunks_per_s.max(1.0) * 1e6;
         let quantile =
             |name: &str, q: f64| m.recorder.histograms[name].value_at_quantile(q) as f64 / 1_000.0;
         let e2e_mean_s = m.recorder.histograms["e2e"].mean() / 1e6;
         let achieved = m.recorder.completed_in_window as f64 / m.window_s;
         let held = m.recorder.in_flight_ns as f64 / (m.window_s * 1e9);
         println!(
-            "| {count} | {rate:.0} | {held:.0} | {:.0} | {chunks_per_s:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:?} |",
+            "| {count} | {rate:.0} | {held:.0} | {:.0} | {chunks_per_s:.0} | {:.1} | {:.1} | {:.1} ({:.1} + {:.1}) | {:.1} | {:.1} | {:?} |",
             achieved * e2e_mean_s,
             quantile("ttft", 0.5),
             quantile("itl", 0.99),
-            cpu_s / wall_s / chunks_per_s.max(1.0) * 1e6,
+            per_chunk_us(gen_s + mock_s),
+            per_chunk_us(gen_s),
+            per_chunk_us(mock_s),
             rss_kib(std::process::id()) as f64 / count as f64,
             rss_kib(mock.id()) as f64 / count as f64,
             m.recorder.errors
@@ -329,9 +334,11 @@ fn main() {
             .split(',')
             .filter_map(|c| c.trim().parse().ok())
             .collect();
-        let scenario = "[mock]\nttft_ms = 50\nitl_ms = 20\noutput_tokens = 200\ntokens_per_chunk = 1\ntimeline_capacity = 1024\n";
-        let (mut mock, addr) = start_mock(scenario);
-        let generator = Generator::new(1).expect("generator");
+        let tolerance_us = env_or("TOLERANCE_US", mock_upstream::DEFAULT_PACING_TOLERANCE_US);
+        println!("mock pacing_tolerance_us = {tolerance_us}");
+        let scenario = format!("[mock]\nttft_ms = 50\nitl_ms = 20\noutput_tokens = 200\ntokens_per_chunk = 1\ntimeline_capacity = 1024\npacing_tolerance_us = {tolerance_us}\n");
+        let (mut mock, addr) = start_mock(&scenario);
+        let generator = Generator::new(env_or("RIG_THREADS", 1) as usize).expect("generator");
         streams_table(&generator, &mock, addr, &counts);
         let _ = mock.kill();
         let _ = mock.wait();

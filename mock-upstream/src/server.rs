@@ -343,7 +343,12 @@ async fn chat(
         received_ns,
         head_ns: None,
         head_scheduled_ns: None,
-        chunks: Vec::new(),
+        // Stamps for a stream's chunks, sized once (no regrowth on the hot path).
+        chunks: Vec::with_capacity(if request.is_stream() {
+            plan.chunk_count.min(contract::timeline::STAMPED_CHUNKS)
+        } else {
+            0
+        }),
         unstamped_chunks: 0,
         unstamped_late_max_ns: 0,
         done_ns: None,

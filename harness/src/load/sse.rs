@@ -44,19 +44,26 @@ impl SseParser {
             }
             self.started = true;
         }
-        for &byte in bytes {
-            match byte {
+        // Whole runs of line bytes at a time: a chunk is a few hundred bytes and two line ends.
+        while !bytes.is_empty() {
+            let Some(at) = memchr::memchr2(b'\n', b'\r', bytes) else {
+                self.after_cr = false;
+                self.line.extend_from_slice(bytes);
+                return;
+            };
+            if at > 0 {
+                self.after_cr = false;
+                self.line.extend_from_slice(&bytes[..at]);
+            }
+            match bytes[at] {
                 b'\n' if self.after_cr => self.after_cr = false,
                 b'\n' => self.end_line(out),
-                b'\r' => {
+                _ => {
                     self.end_line(out);
                     self.after_cr = true;
                 }
-                _ => {
-                    self.after_cr = false;
-                    self.line.push(byte);
-                }
             }
+            bytes = &bytes[at + 1..];
         }
     }
 
