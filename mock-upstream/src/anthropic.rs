@@ -7,10 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::plan::ResponsePlan;
-
-fn json_string(out: &mut Vec<u8>, text: &str) {
-    serde_json::to_writer(out, text).expect("writing a str to a Vec cannot fail");
-}
+use crate::wire::json_string;
 
 /// The message id for a request: `msg_` and the same 24 hex digits as its OpenAI completion id.
 pub fn message_id(seed: u64, request_id: &str) -> String {
@@ -111,16 +108,14 @@ impl EventWriter {
 
     /// One `content_block_delta` with a `text_delta` (a tool use: an `input_json_delta`).
     pub fn content(&self, text: &str) -> Bytes {
-        let mut escaped = Vec::with_capacity(text.len() + 2);
-        json_string(&mut escaped, text);
         let start = if self.tool_use_id.is_some() {
             TOOL_DELTA_START
         } else {
             DELTA_START
         };
-        let mut out = BytesMut::with_capacity(start.len() + escaped.len() + 8);
+        let mut out = BytesMut::with_capacity(start.len() + text.len() + 10);
         out.put_slice(start);
-        out.put_slice(&escaped);
+        json_string(&mut out, text);
         out.put_slice(b"}}\n\n");
         out.freeze()
     }

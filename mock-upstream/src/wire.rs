@@ -20,8 +20,10 @@ pub fn tool_call_id(response_id: &str) -> String {
     format!("call_{hex}")
 }
 
-fn json_string(out: &mut Vec<u8>, text: &str) {
-    serde_json::to_writer(out, text).expect("writing a str to a Vec cannot fail");
+/// Appends `text` as a JSON string (quoted and escaped) to a `Vec<u8>` or a `BytesMut`.
+pub(crate) fn json_string(out: &mut impl BufMut, text: &str) {
+    serde_json::to_writer(BufMut::writer(out), text)
+        .expect("writing a str to a growable buffer cannot fail");
 }
 
 /// The response id for a request: `chatcmpl-` and 24 hex digits derived from the request id.
@@ -107,18 +109,14 @@ impl ChunkWriter {
             out.put_slice(b"\"role\":\"assistant\",");
         }
         out.put_slice(b"\"content\":");
-        let mut escaped = Vec::with_capacity(text.len() + 2);
-        json_string(&mut escaped, text);
-        out.put_slice(&escaped);
+        json_string(&mut out, text);
         out.put_slice(b"},\"logprobs\":null,\"finish_reason\":null}]");
         self.event_end(&mut out);
         out.freeze()
     }
 
     fn tool_fragment(&self, call_id: &str, fragment: &str, first: bool) -> Bytes {
-        let mut escaped = Vec::with_capacity(fragment.len() + 8);
-        json_string(&mut escaped, fragment);
-        let mut out = BytesMut::with_capacity(self.prefix.len() + escaped.len() + 200);
+        let mut out = BytesMut::with_capacity(self.prefix.len() + fragment.len() + 208);
         self.event_start(&mut out);
         out.put_slice(b"[{\"index\":0,\"delta\":{");
         if first {
@@ -132,7 +130,7 @@ impl ChunkWriter {
         } else {
             out.put_slice(b"\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":");
         }
-        out.put_slice(&escaped);
+        json_string(&mut out, fragment);
         out.put_slice(b"}}]},\"logprobs\":null,\"finish_reason\":null}]");
         self.event_end(&mut out);
         out.freeze()

@@ -90,7 +90,11 @@ impl SseParser {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Nearly always valid: the fast check first, the lossy copy only for a bad byte.
+        let value = match std::str::from_utf8(value) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match field {
             b"data" => {
                 if self.has_data {
@@ -138,6 +142,12 @@ mod tests {
 
     fn data(events: &[SseEvent]) -> Vec<&str> {
         events.iter().map(|e| e.data.as_str()).collect()
+    }
+
+    #[test]
+    fn an_invalid_byte_becomes_the_replacement_character() {
+        let events = parse_all(b"data: a\xffb\n\n");
+        assert_eq!(data(&events), ["a\u{fffd}b"]);
     }
 
     #[test]
