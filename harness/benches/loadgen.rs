@@ -284,9 +284,9 @@ fn streams_table(generator: &Generator, mock: &Child, addr: std::net::SocketAddr
     let stream_s = (TTFT_MS + (TOKENS - 1.0) * GAP_MS) / 1_000.0;
     let duration = env_or("DURATION", 10);
     println!(
-        "| streams | offered req/s | held (measured) | held (Little) | chunks/s | TTFT p50 ms (cfg {TTFT_MS}) | ITL p99 ms (cfg {GAP_MS}) | CPU µs/chunk (gen + mock) | gen RSS KiB/stream | mock RSS KiB/stream | errors |"
+        "| streams | offered req/s | held (measured) | held (Little) | chunks/s | TTFT p50 ms (cfg {TTFT_MS}) | ITL p99 ms (cfg {GAP_MS}) | send lag p99 ms | CPU µs/chunk (gen + mock) | gen RSS KiB/stream | mock RSS KiB/stream | errors |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let template = BodyTemplate::new("bench", "hello", true, None);
     for &count in counts {
         let rate = count as f64 / stream_s;
@@ -311,10 +311,11 @@ fn streams_table(generator: &Generator, mock: &Child, addr: std::net::SocketAddr
         let achieved = m.recorder.completed_in_window as f64 / m.window_s;
         let held = m.recorder.in_flight_ns as f64 / (m.window_s * 1e9);
         println!(
-            "| {count} | {rate:.0} | {held:.0} | {:.0} | {chunks_per_s:.0} | {:.1} | {:.1} | {:.1} ({:.1} + {:.1}) | {:.1} | {:.1} | {:?} |",
+            "| {count} | {rate:.0} | {held:.0} | {:.0} | {chunks_per_s:.0} | {:.1} | {:.1} | {:.2} | {:.1} ({:.1} + {:.1}) | {:.1} | {:.1} | {:?} |",
             achieved * e2e_mean_s,
             quantile("ttft", 0.5),
             quantile("itl", 0.99),
+            quantile("send_lag", 0.99),
             per_chunk_us(gen_s + mock_s),
             per_chunk_us(gen_s),
             per_chunk_us(mock_s),
