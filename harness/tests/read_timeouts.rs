@@ -37,6 +37,19 @@ fn start(args: &[&str]) -> (Child, SocketAddr) {
     (child, addr)
 }
 
+/// Starts `gatebench mock` on a free port with `scenario` (written into `dir`).
+fn start_mock(dir: &std::path::Path, scenario: &str) -> (Child, SocketAddr) {
+    let path = dir.join("mock.toml");
+    std::fs::write(&path, scenario).expect("write scenario");
+    start(&[
+        "mock",
+        "--port",
+        "0",
+        "--scenario",
+        path.to_str().expect("utf8"),
+    ])
+}
+
 /// Seconds until the server closes a connection that sent half a request head.
 fn half_head_closed_after(addr: SocketAddr) -> f64 {
     let mut stream = TcpStream::connect(addr).expect("connect");
@@ -93,19 +106,10 @@ impl Drop for Reaper {
 #[test]
 fn slow_clients_are_let_go_and_sigterm_ends_a_long_stream() {
     let dir = scratch_dir("read-timeouts");
-    let scenario = dir.join("mock.toml");
-    std::fs::write(
-        &scenario,
+    let (mock, mock_addr) = start_mock(
+        &dir,
         "[mock]\nread_timeout_s = 0.5\nttft_ms = 0\nitl_ms = 5\n",
-    )
-    .expect("write scenario");
-    let (mock, mock_addr) = start(&[
-        "mock",
-        "--port",
-        "0",
-        "--scenario",
-        scenario.to_str().expect("utf8"),
-    ]);
+    );
     let _mock_reaper = Reaper(mock.id());
     let config = dir.join("gateway.toml");
     std::fs::write(
@@ -187,16 +191,10 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn the_longest_answers_hold_no_memory_of_their_length() {
-    let dir = scratch_dir("long-answers");
-    let scenario = dir.join("mock.toml");
-    std::fs::write(&scenario, "[mock]\nttft_ms = 0\nitl_ms = 0\n").expect("write scenario");
-    let (mock, addr) = start(&[
-        "mock",
-        "--port",
-        "0",
-        "--scenario",
-        scenario.to_str().expect("utf8"),
-    ]);
+    let (mock, addr) = start_mock(
+        &scratch_dir("long-answers"),
+        "[mock]\nttft_ms = 0\nitl_ms = 0\n",
+    );
     let _reaper = Reaper(mock.id());
     let before = peak_rss_kib(mock.id());
     // Eight 100,000-token streams at once, each read to its end. Built whole, each plan and its
