@@ -163,7 +163,7 @@ fn run(
     let mock_cpu_s = proc_cpu_seconds(child.id());
     let completed = records
         .iter()
-        .filter(|r| r.done_ns.is_some() && r.chunks.len() == tokens as usize)
+        .filter(|r| r.done_ns.is_some() && r.chunks_sent() == tokens as u64)
         .count();
     let mut error_us =
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
@@ -187,6 +187,10 @@ fn run(
                 Some(late_ns) => error_us.saturating_record((late_ns / 1_000).max(1)),
                 None => early += 1,
             }
+        }
+        // Past its first stamped chunks a record keeps only the worst lateness.
+        if record.unstamped_chunks > 0 {
+            error_us.saturating_record((record.unstamped_late_max_ns / 1_000).max(1));
         }
     }
     let ms = |q: f64| error_us.value_at_quantile(q) as f64 / 1_000.0;

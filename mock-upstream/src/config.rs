@@ -145,8 +145,8 @@ pub const DEFAULT_PACING_TOLERANCE_US: u64 = 50;
 pub const MAX_PACING_TOLERANCE_US: u64 = 1_000;
 
 /// Most completion tokens one response may have (scenario `[mock] output_tokens` and the
-/// `x-mock-output-tokens` header): the mock builds a response's plan up front, so this bounds
-/// what one request can make it hold (~5 MiB).
+/// `x-mock-output-tokens` header). A streamed response holds nothing that grows with it, but a
+/// whole (non-streamed) body is built at once: this bounds it (~800 KB).
 pub const MAX_OUTPUT_TOKENS: u32 = 100_000;
 
 impl MockConfig {

@@ -511,7 +511,7 @@ mod tests {
     }
 
     #[test]
-    fn a_plan_holds_the_same_few_bytes_whatever_its_length() {
+    fn walking_a_long_plan_holds_one_fragment_at_a_time() {
         let c = MockConfig {
             output_tokens: Distribution::Fixed(100_000.0),
             tool_call: true,
@@ -519,7 +519,6 @@ mod tests {
         };
         let plan = plan_response(&c, &Overrides::default(), "long", None);
         assert_eq!(plan.chunk_count, 100_000);
-        assert!(std::mem::size_of_val(&plan) < 512);
         // Walking it keeps one chunk at a time: the buffer never holds more than a fragment.
         let mut chunks = plan.chunks();
         let mut longest = 0;

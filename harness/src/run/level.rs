@@ -463,7 +463,7 @@ fn write_export(
                             "head_ns": r.head_ns.map(at),
                             "first_chunk_ns": r.chunks.first().map(|c| at(c.sent_ns)),
                             "done_ns": r.done_ns.map(at),
-                            "chunks": r.chunks.len(),
+                            "chunks": r.chunks_sent(),
                         })
                     });
                 let outside_mock_ns = match (&mock, row.sent_ns, row.done_ns, row.error.is_none()) {
