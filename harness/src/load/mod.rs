@@ -133,15 +133,9 @@ impl Generator {
             .thread_name("gatebench-rig")
             .enable_all()
             .build()?;
-        // Sends are stamped from their intended time, so the send timer coalesces nothing: a
-        // tolerance would add up to its width to every measured latency.
-        let timer = {
-            let _entered = runtime.enter();
-            PreciseTimer::start(Duration::ZERO)?
-        };
         Ok(Generator {
             runtime,
-            timer,
+            timer: PreciseTimer::start(),
             rig_threads,
             live_e2e: (0..rig_threads)
                 .map(|_| Arc::new(Mutex::new(metrics::new_histogram())))
