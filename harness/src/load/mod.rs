@@ -271,8 +271,8 @@ async fn probe_window(timer: PreciseTimer, window_start_ns: u64, end_ns: u64) ->
     let mut due = window_start_ns + PROBE_NS;
     while due < end_ns {
         timer.sleep_until(due).await;
-        // The timer (itself a task on this runtime) wakes this one once it is due; how late it
-        // then gets polled is the runtime's backlog, the same wait every send and read sees.
+        // The timer thread woke this task on time; how long it waited to be polled is the
+        // runtime's backlog, the same wait every send and every read sees.
         tokio::task::yield_now().await;
         metrics::record_ns(&mut lag, monotonic_ns().saturating_sub(due));
         due += PROBE_NS;
