@@ -9,8 +9,8 @@
 //!   STREAMS=1000,2000,2500,4000 cargo bench -p harness --bench loadgen
 //!       # the rig alone (generator + mock, one thread each) holding N concurrent streams of 200
 //!       # tokens 20 ms apart after a 50 ms TTFT: TTFT p50 and ITL p99 against the configured
-//!       # values, CPU µs per chunk (both processes), RSS per stream; RIG_THREADS and
-//!       # MOCK_THREADS set their threads (1)
+//!       # values, CPU µs per chunk (both processes), RSS per stream; TOLERANCE_US sets the
+//!       # mock's pacing_tolerance_us (default 50); RIG_THREADS and MOCK_THREADS their threads (1)
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -335,7 +335,9 @@ fn main() {
             .split(',')
             .filter_map(|c| c.trim().parse().ok())
             .collect();
-        let scenario = "[mock]\nttft_ms = 50\nitl_ms = 20\noutput_tokens = 200\ntokens_per_chunk = 1\ntimeline_capacity = 1024\n".to_string();
+        let tolerance_us = env_or("TOLERANCE_US", mock_upstream::DEFAULT_PACING_TOLERANCE_US);
+        println!("mock pacing_tolerance_us = {tolerance_us}");
+        let scenario = format!("[mock]\nttft_ms = 50\nitl_ms = 20\noutput_tokens = 200\ntokens_per_chunk = 1\ntimeline_capacity = 1024\npacing_tolerance_us = {tolerance_us}\n");
         let (mut mock, addr) = start_mock(&scenario);
         let generator = Generator::new(env_or("RIG_THREADS", 1) as usize).expect("generator");
         streams_table(&generator, &mock, addr, &counts);

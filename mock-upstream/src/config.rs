@@ -14,7 +14,7 @@ use crate::dist::Distribution;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PacingTimer {
-    /// A dedicated high-resolution timer thread (sub-millisecond; the default).
+    /// A timerfd-backed high-resolution timer on the runtime (sub-millisecond; the default).
     #[default]
     Precise,
     /// tokio's timer wheel (millisecond granularity), kept to measure what it costs.
@@ -98,6 +98,9 @@ pub struct MockConfig {
     pub timeline_capacity: usize,
     /// Which timer paces chunks.
     pub pacing: PacingTimer,
+    /// How late, µs, the precise timer may fire a chunk so that chunks due close together go
+    /// out on one wake-up (never early). 0 wakes each deadline on its own, at more CPU per chunk.
+    pub pacing_tolerance_us: u64,
     /// Seeded fault rates.
     pub faults: FaultConfig,
     /// Deadline, s, for reading a request head (from its first byte; also how long an idle
@@ -128,12 +131,18 @@ impl Default for MockConfig {
             max_body_bytes: 1 << 20,
             timeline_capacity: 16_384,
             pacing: PacingTimer::Precise,
+            pacing_tolerance_us: DEFAULT_PACING_TOLERANCE_US,
             faults: FaultConfig::default(),
             read_timeout_s: 30.0,
             tool_call: false,
         }
     }
 }
+
+/// Default coalescing tolerance of the precise pacing timer, µs.
+pub const DEFAULT_PACING_TOLERANCE_US: u64 = 50;
+/// Largest accepted coalescing tolerance, µs: beyond it the pacing error is as coarse as tokio's.
+pub const MAX_PACING_TOLERANCE_US: u64 = 1_000;
 
 /// Most completion tokens one response may have (scenario `[mock] output_tokens` and the
 /// `x-mock-output-tokens` header). A streamed response holds nothing that grows with it, but a
@@ -205,6 +214,12 @@ impl MockConfig {
         if self.timeline_capacity == 0 {
             return Err("[mock] timeline_capacity must be at least 1".into());
         }
+        if self.pacing_tolerance_us > MAX_PACING_TOLERANCE_US {
+            return Err(format!(
+                "[mock] pacing_tolerance_us must be at most {MAX_PACING_TOLERANCE_US} (1 ms; chunks may go out that late), got {}",
+                self.pacing_tolerance_us
+            ));
+        }
         if !(self.read_timeout_s > 0.0 && self.read_timeout_s <= 3_600.0) {
             return Err(format!(
                 "[mock] read_timeout_s must be within (0, 3600] seconds, got {}",
@@ -246,5 +261,15 @@ mod tests {
         let text = "[mock.faults]\nrate_500 = 0.7\nrate_503 = 0.7\n";
         let err = MockConfig::from_scenario_str(text, "s.toml").unwrap_err();
         assert!(err.to_string().contains("more than 1"), "{err}");
+    }
+
+    #[test]
+    fn pacing_tolerance_is_bounded_and_read() {
+        let c = MockConfig::from_scenario_str("[mock]\npacing_tolerance_us = 0\n", "s.toml")
+            .expect("0 is allowed");
+        assert_eq!(c.pacing_tolerance_us, 0);
+        let err = MockConfig::from_scenario_str("[mock]\npacing_tolerance_us = 1001\n", "s.toml")
+            .unwrap_err();
+        assert!(err.to_string().contains("pacing_tolerance_us"), "{err}");
     }
 }

@@ -29,7 +29,7 @@ pub mod timeline;
 pub mod tool;
 pub mod wire;
 
-pub use config::{FaultConfig, MockConfig, PacingTimer};
+pub use config::{FaultConfig, MockConfig, PacingTimer, DEFAULT_PACING_TOLERANCE_US};
 pub use dist::Distribution;
 pub use error::MockError;
 pub use server::MockServer;

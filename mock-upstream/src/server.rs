@@ -52,7 +52,7 @@ impl MockServer {
             addr: listen,
             cause,
         })?;
-        let state = Arc::new(MockState::new(config));
+        let state = Arc::new(MockState::new(config)?);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx));
         Ok(MockServer {

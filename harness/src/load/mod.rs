@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use contract::clock::monotonic_ns;
 use hdrhistogram::Histogram;
-use mock_upstream::pacing::PreciseTimer;
+use mock_upstream::pacing::ThreadTimer;
 use reports::OfferedLoad;
 use tokio::sync::watch;
 
@@ -81,7 +81,7 @@ pub struct LevelCtx {
     pub body: BodyTemplate,
     pub spec: LevelSpec,
     pub workers: usize,
-    pub timer: PreciseTimer,
+    pub timer: ThreadTimer,
     /// First intended send, CLOCK_MONOTONIC ns.
     pub start_ns: u64,
     /// End of warmup = start of the measured window, ns.
@@ -118,7 +118,7 @@ pub struct LevelMeasurement {
 /// The load generator: a runtime with `rig_threads` threads and a precise timer.
 pub struct Generator {
     runtime: tokio::runtime::Runtime,
-    timer: PreciseTimer,
+    timer: ThreadTimer,
     rig_threads: usize,
     /// The latest merged-so-far e2e histogram per worker, for live p99.
     live_e2e: Vec<Arc<Mutex<Histogram<u64>>>>,
@@ -133,9 +133,13 @@ impl Generator {
             .thread_name("gatebench-rig")
             .enable_all()
             .build()?;
+        // Sends are stamped from their intended time, so the send timer coalesces nothing (a
+        // tolerance would add up to its width to every measured latency), and it is a thread of
+        // its own rather than the mock's runtime timerfd (see `ThreadTimer`).
+        let timer = ThreadTimer::start();
         Ok(Generator {
             runtime,
-            timer: PreciseTimer::start(),
+            timer,
             rig_threads,
             live_e2e: (0..rig_threads)
                 .map(|_| Arc::new(Mutex::new(metrics::new_histogram())))
@@ -263,7 +267,7 @@ impl Default for Probed {
 /// During the window: the generator's and the machine's CPU time (read at the window's start
 /// and end, so warmup and drain are not in them) and how late a 5 ms probe timer's task got to
 /// run on the runtime.
-async fn probe_window(timer: PreciseTimer, window_start_ns: u64, end_ns: u64) -> Probed {
+async fn probe_window(timer: ThreadTimer, window_start_ns: u64, end_ns: u64) -> Probed {
     let mut lag = metrics::new_histogram();
     timer.sleep_until(window_start_ns).await;
     let cpu_start = crate::sample::proc::self_cpu_ns();
