@@ -33,24 +33,26 @@ use tokio::io::unix::AsyncFd;
 use crate::config::PacingTimer;
 use contract::clock::monotonic_ns;
 
-struct Entry {
+/// A deadline heap's entry, ordered by deadline and then by insertion (so equal deadlines wake in
+/// the order they were registered); `item` is what waking it takes. Both timers use it.
+struct Entry<T> {
     deadline_ns: u64,
     seq: u64,
-    waker: Waker,
+    item: T,
 }
 
-impl PartialEq for Entry {
+impl<T> PartialEq for Entry<T> {
     fn eq(&self, other: &Self) -> bool {
         (self.deadline_ns, self.seq) == (other.deadline_ns, other.seq)
     }
 }
-impl Eq for Entry {}
-impl PartialOrd for Entry {
+impl<T> Eq for Entry<T> {}
+impl<T> PartialOrd for Entry<T> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Entry {
+impl<T> Ord for Entry<T> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.deadline_ns, self.seq).cmp(&(other.deadline_ns, other.seq))
     }
@@ -58,7 +60,7 @@ impl Ord for Entry {
 
 #[derive(Default)]
 struct Queue {
-    heap: BinaryHeap<Reverse<Entry>>,
+    heap: BinaryHeap<Reverse<Entry<Waker>>>,
     next_seq: u64,
     /// When the timerfd fires next (CLOCK_MONOTONIC ns); 0 when disarmed.
     armed_ns: u64,
@@ -254,14 +256,14 @@ async fn drive(shared: Arc<Shared>, watched: AsyncFd<ArcFd>) {
                 // Wake every waiter: their sleeps see the flag and complete.
                 let waiting = std::mem::take(&mut queue.heap);
                 drop(queue);
-                waiting.into_iter().for_each(|e| e.0.waker.wake());
+                waiting.into_iter().for_each(|e| e.0.item.wake());
                 return;
             }
             queue.armed_ns = 0;
             let now = monotonic_ns();
             while queue.heap.peek().is_some_and(|e| e.0.deadline_ns <= now) {
                 let Reverse(entry) = queue.heap.pop().expect("peeked entry exists");
-                due.push(entry.waker);
+                due.push(entry.item);
             }
             shared.rearm(&mut queue);
         }
@@ -313,7 +315,7 @@ impl Future for PreciseSleep {
             queue.heap.push(Reverse(Entry {
                 deadline_ns: self.deadline_ns,
                 seq,
-                waker: cx.waker().clone(),
+                item: cx.waker().clone(),
             }));
             // Re-arm only when this deadline would otherwise fire more than the tolerance late.
             let fire_by = self.deadline_ns.saturating_add(self.shared.tolerance_ns);
@@ -388,17 +390,19 @@ impl Pacer {
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn precise_sleep_wakes_after_deadline_in_order() {
-        let timer = PreciseTimer::start(Duration::ZERO).expect("timer starts");
+    /// Five sleeps registered latest deadline first (so waking in registration order would be
+    /// out of order) must each wake at or after their deadline, in deadline order.
+    async fn wakes_after_each_deadline_in_order<F>(sleep_until: impl Fn(u64) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let start = monotonic_ns();
         let mut handles = Vec::new();
-        // Spawned latest deadline first, so waking in spawn order would be out of order.
         for k in (1..=5u64).rev() {
-            let t = timer.clone();
+            let deadline = start + k * 2_000_000;
+            let sleep = sleep_until(deadline);
             handles.push(tokio::spawn(async move {
-                let deadline = start + k * 2_000_000;
-                t.sleep_until(deadline).await;
+                sleep.await;
                 (k, deadline, monotonic_ns())
             }));
         }
@@ -412,11 +416,22 @@ mod tests {
             assert!(at >= deadline, "deadline {k} woke early");
         }
         woke.sort_by_key(|(k, _, _)| *k);
-        let times: Vec<u64> = woke.iter().map(|(_, _, at)| *at).collect();
         assert!(
-            times.windows(2).all(|w| w[0] <= w[1]),
+            woke.windows(2).all(|w| w[0].2 <= w[1].2),
             "woke out of deadline order: {woke:?}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn precise_sleep_wakes_after_deadline_in_order() {
+        let timer = PreciseTimer::start(Duration::ZERO).expect("timer starts");
+        wakes_after_each_deadline_in_order(|deadline| timer.sleep_until(deadline)).await;
+    }
+
+    #[tokio::test]
+    async fn thread_sleep_wakes_after_deadline_in_order() {
+        let timer = ThreadTimer::start();
+        wakes_after_each_deadline_in_order(|deadline| timer.sleep_until(deadline)).await;
     }
 
     #[tokio::test]
