@@ -317,12 +317,8 @@ impl Future for PreciseSleep {
                 seq,
                 item: cx.waker().clone(),
             }));
-            // Re-arm only when this deadline would otherwise fire more than the tolerance late.
-            let fire_by = self.deadline_ns.saturating_add(self.shared.tolerance_ns);
-            if queue.armed_ns == 0 || queue.armed_ns > fire_by {
-                self.shared.fd.arm(fire_by);
-                queue.armed_ns = fire_by;
-            }
+            // Touches the timerfd only when this deadline is now the earliest.
+            self.shared.rearm(&mut queue);
         }
         self.registered_waker = Some(cx.waker().clone());
         Poll::Pending
