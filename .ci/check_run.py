@@ -6,7 +6,7 @@ import sys
 runs = sorted(pathlib.Path(sys.argv[1]).glob("*/run.json"))
 assert runs, f"no run.json under {sys.argv[1]}"
 run = json.loads(runs[-1].read_text())
-assert run["schema_version"] == 2, run["schema_version"]
+assert run["schema_version"] == 3, run["schema_version"]
 assert run["status"] == "complete", run["status"]
 assert [t["name"] for t in run["targets"]] == ["direct", "reference"], run["targets"]
 assert all(t["served"] for t in run["targets"]), run["targets"]

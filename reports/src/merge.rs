@@ -384,6 +384,7 @@ fn merge_level(
             .iter()
             .map(|(_, l)| l.in_flight_mean)
             .sum::<Option<f64>>(),
+        raw: None,
     })
 }
 

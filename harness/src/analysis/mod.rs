@@ -9,7 +9,10 @@ pub mod verdict;
 use std::collections::BTreeMap;
 
 use reports::schema::OffCpu;
-use reports::{LevelResult, Measured, OfferedLoad, Resources, RigHealth, StageResult};
+use reports::{
+    E2eThird, FlagThresholds, JoinCounts, LevelRaw, LevelResult, Measured, OfferedLoad, Resources,
+    RigHealth, StageResult,
+};
 
 use crate::load::metrics::{metric, serialize_histogram, summarize};
 use crate::load::LevelMeasurement;
@@ -24,6 +27,8 @@ pub struct LevelContext<'a> {
     pub offered: OfferedLoad,
     pub warmup_s: f64,
     pub stream: bool,
+    /// The mock's mean inter-token gap at this level, ms.
+    pub mock_gap_ms: f64,
     /// Send-lag (and runtime-lag) p99 above this flags the rig, ms.
     pub lag_threshold_ms: f64,
     pub cpu_saturation_pct: f64,
@@ -61,6 +66,7 @@ impl<'a> LevelContext<'a> {
             offered,
             warmup_s: 0.0,
             stream,
+            mock_gap_ms: 0.0,
             lag_threshold_ms: 2.0,
             cpu_saturation_pct: 90.0,
             mock_lateness_ms: 2.0,
@@ -159,9 +165,8 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         rig_threads: ctx.rig_threads,
     };
     let mut rig_reasons = verdict::rig_reasons(&evidence, recorder);
-    if let Some(late) = ctx.late_start.take() {
-        rig_reasons.push(late);
-    }
+    let rig_notes: Vec<String> = ctx.late_start.take().into_iter().collect();
+    rig_reasons.extend(rig_notes.iter().cloned());
     let rig_limited = !rig_reasons.is_empty();
     let (mock_lateness, joined_share) = match &joined {
         Some(joined) => (
@@ -188,13 +193,43 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
     let mock_limited = !mock_reasons.is_empty();
     let mut reasons = rig_reasons;
     reasons.extend(mock_reasons);
+    let mut notes = Vec::new();
     let stages = match ctx.stages.take() {
         Some(Ok(stages)) => stages,
         Some(Err(error)) => {
-            reasons.push(format!("stage timings unavailable: {error}"));
+            notes.push(format!("stage timings unavailable: {error}"));
             BTreeMap::new()
         }
         None => BTreeMap::new(),
+    };
+    reasons.extend(notes.iter().cloned());
+    let raw = LevelRaw {
+        stream: ctx.stream,
+        mock_gap_ms: ctx.mock_gap_ms,
+        queue_at_window_start: recorder.queue_at_window_start,
+        e2e_thirds: recorder
+            .e2e_thirds
+            .map(|(sum_ns, count)| E2eThird { sum_ns, count }),
+        good_in_window: recorder.good_in_window,
+        in_flight_ns: u64::try_from(recorder.in_flight_ns).unwrap_or(u64::MAX),
+        runtime_lag_histogram: (!measurement.runtime_lag.is_empty())
+            .then(|| serialize_histogram(&measurement.runtime_lag)),
+        mock_lateness_histogram: joined
+            .as_ref()
+            .filter(|j| !j.mock_lateness.is_empty())
+            .map(|j| serialize_histogram(&j.mock_lateness)),
+        join: joined.as_ref().map(|j| JoinCounts {
+            requests: j.requests,
+            matched: j.matched,
+        }),
+        thresholds: FlagThresholds {
+            lag_threshold_ms: ctx.lag_threshold_ms,
+            generator_cpu_limit_pct: evidence.cpu_limit_pct,
+            rig_threads: ctx.rig_threads,
+            mock_lateness_ms: ctx.mock_lateness_ms,
+        },
+        rig_notes,
+        notes,
     };
     let achieved_rps = recorder.completed_in_window as f64 / window_s;
     let saturation_reasons =
@@ -264,6 +299,7 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         offcpu: profile
             .offcpu
             .unwrap_or_else(|| Measured::missing("direct: no gateway process")),
+        raw: Some(raw),
     };
     result.resources.cpu_us_per_request = match result.resources.cpu_pct.value {
         Some(cpu) if achieved_rps > 0.0 => Measured::of(cpu / 100.0 * 1e6 / achieved_rps),

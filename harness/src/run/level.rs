@@ -214,6 +214,7 @@ pub fn measure(
         offered: setting.offered.clone(),
         warmup_s: load.warmup_s,
         stream: load.stream,
+        mock_gap_ms: scenario.mock.itl_ms.mean(),
         lag_threshold_ms: setting.lag_threshold_ms,
         cpu_saturation_pct: scenario.rig.cpu_saturation_pct,
         mock_lateness_ms: scenario.rig.mock_lateness_ms,

@@ -341,5 +341,6 @@ fn level_result(
         python_waits: None,
         prompt_tokens: None,
         in_flight_mean: None,
+        raw: None,
     }
 }
