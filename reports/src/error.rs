@@ -119,6 +119,13 @@ pub enum Error {
         metric: String,
         message: String,
     },
+    /// A shard written before schema 3 has no raw section to derive a merged level from.
+    #[error("{label}: {target} level {level} has no raw section (written by a gatebench before schema 3): re-run the shard with this gatebench to merge it")]
+    ShardWithoutRaw {
+        label: String,
+        target: String,
+        level: usize,
+    },
 
     // ---- statistics ----
     /// A sample (or histogram) holds no values.

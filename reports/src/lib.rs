@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod charts;
 pub mod compare;
+pub mod derive;
 pub mod error;
 pub mod escape;
 pub mod flamegraph;
@@ -22,8 +23,10 @@ pub mod metric;
 pub mod same;
 pub mod scaling;
 pub mod schema;
+pub mod series;
 pub mod stats;
 pub mod text_table;
 
 pub use error::Error;
 pub use schema::*;
+pub use series::Series;

@@ -1,5 +1,6 @@
 //! After the last level: each target's memory arc (RSS a second after load, steady RSS or growth
-//! from its last level) and streams sustained, then the run's final status.
+//! from its last level), the targets' derived figures ([`reports::derive::derive_targets`]),
+//! then the run's final status.
 
 use std::time::Duration;
 
@@ -7,17 +8,9 @@ use reports::{LevelResult, Measured, RunResult, RunStatus};
 
 use super::shard::now_unix_ms;
 use super::targets::Target;
-use crate::analysis;
 
 /// Fills every target's after-load figures and the run's status.
-pub fn finish(
-    run: &mut RunResult,
-    targets: &mut [Target],
-    stream: bool,
-    mock_gap_ms: f64,
-    frontier_bounds_ms: &[f64],
-    interrupted: bool,
-) {
+pub fn finish(run: &mut RunResult, targets: &mut [Target], interrupted: bool) {
     if targets.iter().any(|t| t.running.is_some()) && !interrupted {
         // "After load" is a second after the last level, once buffers are released.
         std::thread::sleep(Duration::from_secs(1));
@@ -28,11 +21,6 @@ pub fn finish(
             .iter()
             .filter(|l| l.target == target.info.name)
             .collect();
-        target.info.streams_sustained = if stream {
-            analysis::streams_sustained(&levels, mock_gap_ms)
-        } else {
-            Measured::missing("non-streaming scenario")
-        };
         let Some(running) = target.running.as_mut() else {
             continue;
         };
@@ -57,8 +45,7 @@ pub fn finish(
         }
     }
     run.targets = targets.iter().map(|t| t.info.clone()).collect();
-    reports::level::fill_frontiers(run, frontier_bounds_ms);
-    reports::scaling::fill_scaling(run);
+    reports::derive::derive_targets(run);
     run.status = if interrupted {
         RunStatus::Interrupted
     } else {

@@ -327,14 +327,7 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
     }
     progress.finish();
 
-    finish::finish(
-        &mut run,
-        &mut targets,
-        load.stream,
-        scenario.mock.itl_ms.mean(),
-        &scenario.frontier.added_p99_ms,
-        interrupted,
-    );
+    finish::finish(&mut run, &mut targets, interrupted);
     let measured_none = !interrupted && run.levels.is_empty();
     if measured_none {
         let why: Vec<String> = run

@@ -49,6 +49,10 @@ impl<T> Measured<T> {
             reason: Some(reason.into()),
         }
     }
+    /// A derived field's placeholder until [`crate::derive`] computes it.
+    pub fn not_derived() -> Self {
+        Measured::missing("not derived")
+    }
 }
 
 /// One whole run: environment, scenario, targets, and every target × level result.

@@ -3,9 +3,7 @@
 //! Each rule's threshold is a named constant, stated in README ("Saturation, rig and mock
 //! flags"); each reason says what was measured against what.
 
-use reports::{LevelResult, OfferedLoad};
-
-use crate::load::metrics::Recorder;
+use crate::schema::{E2eThird, LevelRaw, LevelResult, OfferedLoad};
 
 /// Open loop: completions per second below this share of the offered rate…
 pub const COMPLETION_SHORTFALL: f64 = 0.9;
@@ -26,31 +24,34 @@ pub const CLOSED_LOOP_USERS_STEP: f64 = 1.5;
 pub const MACHINE_SATURATED_PCT: f64 = 90.0;
 
 /// Why the target is past its knee at this level (empty when it is not).
+///
+/// Reads the level's offered load, window, achieved rate and outstanding requests (already
+/// derived), and `raw`'s queue at the window's start and e2e thirds.
 pub fn saturation_reasons(
-    offered: &OfferedLoad,
-    recorder: &Recorder,
-    window_s: f64,
-    achieved_rps: f64,
+    level: &LevelResult,
+    raw: &LevelRaw,
     previous: Option<&LevelResult>,
 ) -> Vec<String> {
     let mut reasons = Vec::new();
-    if let OfferedLoad::Poisson { rate_rps } | OfferedLoad::Constant { rate_rps } = offered {
-        let offered_in_window = rate_rps * window_s;
-        let growth = recorder.outstanding_at_end as f64 - recorder.queue_at_window_start as f64;
+    let achieved_rps = level.achieved_rps;
+    let outstanding_at_end = level.outstanding_at_end.value.unwrap_or(0);
+    if let OfferedLoad::Poisson { rate_rps } | OfferedLoad::Constant { rate_rps } = level.offered {
+        let offered_in_window = rate_rps * level.duration_s;
+        let growth = outstanding_at_end as f64 - raw.queue_at_window_start as f64;
         if achieved_rps < COMPLETION_SHORTFALL * rate_rps
             && growth > QUEUE_GROWTH_SHARE * offered_in_window
         {
             reasons.push(format!(
                 "completed {achieved_rps:.1}/s, under {:.0}% of the offered {rate_rps:.1}/s, while the queue grew from {} to {} requests",
                 COMPLETION_SHORTFALL * 100.0,
-                recorder.queue_at_window_start,
-                recorder.outstanding_at_end
+                raw.queue_at_window_start,
+                outstanding_at_end
             ));
         }
     }
-    let mean_ms = |(sum_ns, n): (u64, u64)| sum_ns as f64 / n.max(1) as f64 / 1e6;
-    let [first, _, last] = recorder.e2e_thirds;
-    if first.1 >= MIN_PER_THIRD && last.1 >= MIN_PER_THIRD {
+    let mean_ms = |third: E2eThird| third.sum_ns as f64 / third.count.max(1) as f64 / 1e6;
+    let [first, _, last] = raw.e2e_thirds;
+    if first.count >= MIN_PER_THIRD && last.count >= MIN_PER_THIRD {
         let (first_ms, last_ms) = (mean_ms(first), mean_ms(last));
         if last_ms > LATENCY_RISE * first_ms && last_ms - first_ms > LATENCY_RISE_MIN_MS {
             reasons.push(format!(
@@ -58,7 +59,7 @@ pub fn saturation_reasons(
             ));
         }
     }
-    if let (OfferedLoad::Closed { virtual_users }, Some(previous)) = (offered, previous) {
+    if let (OfferedLoad::Closed { virtual_users }, Some(previous)) = (&level.offered, previous) {
         if let OfferedLoad::Closed {
             virtual_users: before,
         } = previous.offered
@@ -79,43 +80,42 @@ pub fn saturation_reasons(
     reasons
 }
 
-/// What the rig rules read.
-pub struct RigEvidence {
-    pub send_lag_p99_ms: Option<f64>,
-    pub runtime_lag_p99_ms: Option<f64>,
-    pub lag_threshold_ms: f64,
-    pub generator_cpu_pct: f64,
-    pub cpu_limit_pct: f64,
-    pub rig_threads: usize,
+/// What the rig rules read beyond the level: the send-lag and runtime-lag p99s, ms.
+pub struct LagP99s {
+    pub send_lag_ms: Option<f64>,
+    pub runtime_lag_ms: Option<f64>,
 }
 
-/// Why the load generator limited this level (empty when it did not).
-pub fn rig_reasons(evidence: &RigEvidence, recorder: &Recorder) -> Vec<String> {
+/// Why the load generator limited this level (empty when it did not), from its lag, its CPU,
+/// the sends it never made and connect errors of its own.
+pub fn rig_reasons(level: &LevelResult, raw: &LevelRaw, lags: &LagP99s) -> Vec<String> {
     let mut reasons = Vec::new();
-    let threshold = evidence.lag_threshold_ms;
-    if let Some(p99) = evidence.send_lag_p99_ms.filter(|p| *p > threshold) {
+    let limits = &raw.thresholds;
+    let threshold = limits.lag_threshold_ms;
+    if let Some(p99) = lags.send_lag_ms.filter(|p| *p > threshold) {
         reasons.push(format!(
             "send lag p99 {p99:.2} ms > {threshold:.2} ms threshold"
         ));
     }
-    if let Some(p99) = evidence.runtime_lag_p99_ms.filter(|p| *p > threshold) {
+    if let Some(p99) = lags.runtime_lag_ms.filter(|p| *p > threshold) {
         reasons.push(format!(
             "the generator's runtime ran its tasks (sends and reads) {p99:.2} ms late at p99 > {threshold:.2} ms threshold"
         ));
     }
-    if evidence.generator_cpu_pct > evidence.cpu_limit_pct {
+    let generator_cpu_pct = level.rig.generator_cpu_pct.value.unwrap_or(0.0);
+    if generator_cpu_pct > limits.generator_cpu_limit_pct {
         reasons.push(format!(
             "load generator CPU {:.0}% > {:.0}% ({} rig thread(s) saturated)",
-            evidence.generator_cpu_pct, evidence.cpu_limit_pct, evidence.rig_threads
+            generator_cpu_pct, limits.generator_cpu_limit_pct, limits.rig_threads
         ));
     }
-    if recorder.dropped_sends > 0 {
+    if level.rig.dropped_sends > 0 {
         reasons.push(format!(
             "{} sends not sent: no connection was free before their deadline, or the backlog was full",
-            recorder.dropped_sends
+            level.rig.dropped_sends
         ));
     }
-    for (class, count) in &recorder.errors {
+    for (class, count) in &level.errors {
         if class.contains("exhausted") {
             reasons.push(format!(
                 "{count} connect errors: {}",

@@ -1,0 +1,166 @@
+//! Added latency against `direct` at the same level: per quantile, this target's time outside
+//! the mock minus direct's, with a bootstrap interval over requests; and the gateway's own
+//! per-request overhead distribution.
+
+use hdrhistogram::Histogram;
+
+use contract::histogram::deserialize_histogram;
+
+use crate::schema::{LatencySummary, LevelResult, Measured};
+use crate::stats::{
+    bootstrap_quantile_contrast, BootstrapOptions, Contrast, EmpiricalDistribution,
+};
+
+/// The added-latency quantiles: key suffix and quantile.
+const QUANTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)];
+
+/// Fills `added_latency_ms`, `added_latency_ci_ms`, `latency.gateway_overhead` and
+/// `overhead_below_zero_share` of a gateway's `result` against `direct`'s result at the same
+/// level; `direct`'s own level (`is_direct`) gets null with the reason "baseline".
+///
+/// Each added quantile is quantile_q(this target's `outside_mock`) − quantile_q(direct's), the
+/// time each request spent outside the mock, so neither side's mock time nor its own tail is
+/// charged to the other; the interval is a bootstrap over requests of both sides. Runs without
+/// the per-request join (version 1) fall back to the difference of e2e / TTFT percentiles.
+pub fn add_latency_vs_direct(
+    result: &mut LevelResult,
+    direct: Option<&LevelResult>,
+    is_direct: bool,
+) {
+    result.added_latency_ms.clear();
+    result.added_latency_ci_ms.clear();
+    for (total, outside) in [("e2e", "outside_mock"), ("ttft", "outside_mock_ttft")] {
+        for (suffix, quantile) in QUANTILES {
+            let key = format!("{total}_{suffix}");
+            let (value, ci) = if is_direct {
+                (Measured::missing("baseline"), Measured::missing("baseline"))
+            } else {
+                match direct {
+                    None => {
+                        let why = "direct baseline not measured at this level";
+                        (Measured::missing(why), Measured::missing(why))
+                    }
+                    Some(direct) => added(result, direct, total, outside, quantile),
+                }
+            };
+            result.added_latency_ms.insert(key.clone(), value);
+            result.added_latency_ci_ms.insert(key, ci);
+        }
+    }
+    let (overhead, below) = match (is_direct, direct) {
+        (true, _) => (None, Measured::missing("baseline")),
+        (false, None) => (
+            None,
+            Measured::missing("direct baseline not measured at this level"),
+        ),
+        (false, Some(direct)) => overhead(result, direct),
+    };
+    match overhead {
+        Some(summary) => {
+            result.latency.insert("gateway_overhead".into(), summary);
+        }
+        None => {
+            result.latency.remove("gateway_overhead");
+        }
+    }
+    result.overhead_below_zero_share = below;
+}
+
+fn distribution(level: &LevelResult, metric: &str) -> Option<Histogram<u64>> {
+    deserialize_histogram(level.histograms.get(metric)?).ok()
+}
+
+/// One added quantile and its interval, ms.
+fn added(
+    result: &LevelResult,
+    direct: &LevelResult,
+    total: &str,
+    outside: &str,
+    quantile: f64,
+) -> (Measured<f64>, Measured<[f64; 2]>) {
+    let (ours, base) = match (distribution(result, outside), distribution(direct, outside)) {
+        (Some(ours), Some(base)) if !ours.is_empty() && !base.is_empty() => (ours, base),
+        _ => {
+            // No per-request join (a version-1 run, or no timeline): percentiles of the totals.
+            let pick = |r: &LevelResult| {
+                r.latency
+                    .get(total)
+                    .and_then(|m| m.value.as_ref())
+                    .map(|s| match quantile {
+                        q if q <= 0.5 => s.p50_ms,
+                        q if q <= 0.9 => s.p90_ms,
+                        q if q <= 0.99 => s.p99_ms,
+                        _ => s.p999_ms,
+                    })
+            };
+            let why = format!("no per-request {outside} join for both sides: no interval");
+            return match (pick(result), pick(direct)) {
+                (Some(ours), Some(base)) => (Measured::of(ours - base), Measured::missing(why)),
+                _ => {
+                    let why = format!("{total} not measured for this target or direct");
+                    (Measured::missing(why.clone()), Measured::missing(why))
+                }
+            };
+        }
+    };
+    let ms = |us: f64| us / 1000.0;
+    let point =
+        ms(ours.value_at_quantile(quantile) as f64 - base.value_at_quantile(quantile) as f64);
+    let interval = EmpiricalDistribution::from_histogram(&base)
+        .and_then(|b| Ok((b, EmpiricalDistribution::from_histogram(&ours)?)))
+        .and_then(|(b, o)| {
+            bootstrap_quantile_contrast(
+                &b,
+                &o,
+                quantile,
+                Contrast::Difference,
+                &BootstrapOptions::default(),
+            )
+        });
+    let ci = match interval {
+        Ok(estimate) => Measured::of([ms(estimate.ci.low), ms(estimate.ci.high)]),
+        Err(error) => Measured::missing(error.to_string()),
+    };
+    (Measured::of(point), ci)
+}
+
+/// The gateway's own overhead per request: its outside-mock time minus direct's median at the
+/// level (a shift of its distribution, so signed), and the share of requests below zero.
+fn overhead(
+    result: &LevelResult,
+    direct: &LevelResult,
+) -> (Option<Measured<LatencySummary>>, Measured<f64>) {
+    let (Some(ours), Some(base)) = (
+        distribution(result, "outside_mock"),
+        distribution(direct, "outside_mock"),
+    ) else {
+        return (
+            None,
+            Measured::missing("no per-request outside_mock join for both sides"),
+        );
+    };
+    if ours.is_empty() || base.is_empty() {
+        return (None, Measured::missing("no joined request"));
+    }
+    let median_us = base.value_at_quantile(0.5) as f64;
+    let shifted = |us: u64| (us as f64 - median_us) / 1000.0;
+    let summary = LatencySummary {
+        count: ours.len(),
+        min_ms: shifted(ours.min()),
+        mean_ms: (ours.mean() - median_us) / 1000.0,
+        p50_ms: shifted(ours.value_at_quantile(0.5)),
+        p90_ms: shifted(ours.value_at_quantile(0.9)),
+        p99_ms: shifted(ours.value_at_quantile(0.99)),
+        p999_ms: shifted(ours.value_at_quantile(0.999)),
+        max_ms: shifted(ours.max()),
+    };
+    let below: u64 = ours
+        .iter_recorded()
+        .filter(|bucket| (bucket.value_iterated_to() as f64) < median_us)
+        .map(|bucket| bucket.count_at_value())
+        .sum();
+    (
+        Some(Measured::of(summary)),
+        Measured::of(below as f64 / ours.len() as f64),
+    )
+}

@@ -1,0 +1,182 @@
+//! The one derive step: every figure of `run.json` that is computed rather than measured.
+//!
+//! A level arrives with what was measured — counts, error classes, serialized histograms,
+//! resources, profiles, stage timings — and its [`LevelRaw`] section (what else the rules read).
+//! [`derive_level`] computes from those alone its rates, latency summaries, the rig's lag
+//! summaries, the saturation, rig and mock flags with their reasons, in-flight mean, CPU per
+//! request and added latency vs `direct` with its intervals. [`derive_targets`] then computes
+//! each target's streams sustained, frontier, added p99 at concurrency 1 and scaling verdict.
+//!
+//! `gatebench run` calls [`derive_level`] as each level finishes and [`derive_targets`] at the
+//! end; `gatebench merge` pools the shards' measured fields and raw sections and calls
+//! [`derive_run`], so a merged run's figures are those of one run fed every shard's data. A new
+//! lane adds its derived figures here and nowhere else (see docs/ARCHITECTURE.md).
+
+pub mod added;
+pub mod flags;
+pub mod frontier;
+pub mod streams;
+pub mod summaries;
+
+use crate::schema::{LatencySummary, LevelRaw, LevelResult, Measured, RunResult, TargetKind};
+use crate::series::Series;
+use summaries::{decode_or_empty, histogram_of, summarize, SEND_LAG_EMPTY};
+
+/// The other levels a level's figures depend on.
+#[derive(Default, Clone, Copy)]
+pub struct Neighbours<'a> {
+    /// `direct`'s result at the same level (the baseline of added latency); `None` when this
+    /// level is direct's own or direct was not measured.
+    pub direct: Option<&'a LevelResult>,
+    /// Whether this level is `direct`'s (its own baseline).
+    pub is_direct: bool,
+    /// This target's previous level (closed loop: does throughput still rise?).
+    pub previous: Option<&'a LevelResult>,
+}
+
+/// Computes every derived field of `level` from its measured fields and raw section. A level
+/// without a raw section (a run from before schema 3) is left as it was recorded.
+pub fn derive_level(level: &mut LevelResult, neighbours: Neighbours<'_>) {
+    let Some(raw) = level.raw.take() else {
+        return;
+    };
+    let window_s = level.duration_s;
+    let completed = level.completed_in_window.value.unwrap_or(0);
+    level.achieved_rps = completed as f64 / window_s;
+    level.goodput_rps = if level.requests_sent == 0 && completed == 0 {
+        Measured::missing("no requests in the window")
+    } else {
+        Measured::of(raw.good_in_window as f64 / window_s)
+    };
+    level.in_flight_mean = (window_s > 0.0).then(|| raw.in_flight_ns as f64 / (window_s * 1e9));
+    level.latency = summaries::latency_summaries(level, &raw);
+    derive_rig(level, &raw);
+    level.saturation_reasons = flags::saturation_reasons(level, &raw, neighbours.previous);
+    level.saturated = !level.saturation_reasons.is_empty();
+    level.resources.cpu_us_per_request = cpu_us_per_request(level);
+    added::add_latency_vs_direct(level, neighbours.direct, neighbours.is_direct);
+    level.raw = Some(raw);
+}
+
+/// The rig's lag summaries, the mock's lateness and join share, and the rig and mock flags.
+fn derive_rig(level: &mut LevelResult, raw: &LevelRaw) {
+    let send_lag = summarize(&histogram_of(level, Series::SendLag), SEND_LAG_EMPTY);
+    let rig = &mut level.rig;
+    rig.send_lag = send_lag;
+    let runtime_lag = decode_or_empty(raw.runtime_lag_histogram.as_ref());
+    rig.runtime_lag = summarize(&runtime_lag, "the window was too short to probe");
+    (rig.mock_lateness, rig.timeline_joined_share) = match &raw.join {
+        Some(join) => (
+            summarize(
+                &decode_or_empty(raw.mock_lateness_histogram.as_ref()),
+                "no mock timeline record in the window",
+            ),
+            if join.requests == 0 {
+                Measured::missing("no successful request to join")
+            } else {
+                Measured::of(join.matched as f64 / join.requests as f64)
+            },
+        ),
+        None => {
+            let why = "the mock timeline was not read (a sharded run shares the mock)";
+            (Measured::missing(why), Measured::missing(why))
+        }
+    };
+    let p99 = |m: &Measured<LatencySummary>| m.value.as_ref().map(|s| s.p99_ms);
+    let lags = flags::LagP99s {
+        send_lag_ms: p99(&level.rig.send_lag),
+        runtime_lag_ms: p99(&level.rig.runtime_lag),
+    };
+    let mut reasons = flags::rig_reasons(level, raw, &lags);
+    reasons.extend(raw.rig_notes.iter().cloned());
+    let rig = &mut level.rig;
+    rig.rig_limited = !reasons.is_empty();
+    let mock_reasons = flags::mock_reasons(
+        rig.mock_lateness.value.as_ref().map(|s| s.p90_ms),
+        raw.thresholds.mock_lateness_ms,
+        rig.machine_cpu_pct.value,
+    );
+    rig.mock_limited = !mock_reasons.is_empty();
+    reasons.extend(mock_reasons);
+    reasons.extend(raw.notes.iter().cloned());
+    rig.reasons = reasons;
+}
+
+/// CPU time per completed request, µs (CPU ÷ achieved RPS), or why there is none.
+fn cpu_us_per_request(level: &LevelResult) -> Measured<f64> {
+    let cpu_pct = &level.resources.cpu_pct;
+    match cpu_pct.value {
+        Some(cpu) if level.achieved_rps > 0.0 => {
+            Measured::of(cpu / 100.0 * 1e6 / level.achieved_rps)
+        }
+        Some(_) => Measured::missing("no request completed in the window"),
+        None => Measured::missing(
+            cpu_pct
+                .reason
+                .clone()
+                .unwrap_or_else(|| "no CPU figure".into()),
+        ),
+    }
+}
+
+/// Every target's figures over its levels: streams sustained, frontier, added p99 at
+/// concurrency 1, scaling. The frontier's bounds come from the scenario (`[frontier]`).
+pub fn derive_targets(run: &mut RunResult) {
+    let stream = run
+        .scenario
+        .pointer("/load/stream")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    for target in &mut run.targets {
+        let levels: Vec<&LevelResult> = run
+            .levels
+            .iter()
+            .filter(|l| l.target == target.name)
+            .collect();
+        target.streams_sustained = if stream {
+            streams::streams_sustained(&levels)
+        } else {
+            Measured::missing("non-streaming scenario")
+        };
+    }
+    frontier::fill_frontiers(run, &frontier::bounds_of(&run.scenario));
+    crate::scaling::fill_scaling(run);
+}
+
+/// Derives every level (each target's in level order, `direct`'s first at each level, since the
+/// others are measured against it) and then every target: what `merge` runs on pooled shards.
+pub fn derive_run(run: &mut RunResult) {
+    let direct_names: Vec<String> = run
+        .targets
+        .iter()
+        .filter(|t| t.kind == TargetKind::Direct)
+        .map(|t| t.name.clone())
+        .collect();
+    let is_direct = |level: &LevelResult| direct_names.contains(&level.target);
+    let mut order: Vec<usize> = (0..run.levels.len()).collect();
+    order.sort_by_key(|&i| (run.levels[i].level, !is_direct(&run.levels[i])));
+    for i in order {
+        let level = &run.levels[i];
+        let direct = (!is_direct(level))
+            .then(|| {
+                run.levels
+                    .iter()
+                    .find(|l| l.level == level.level && is_direct(l))
+            })
+            .flatten()
+            .cloned();
+        let previous = run
+            .levels
+            .iter()
+            .filter(|l| l.target == level.target && l.level < level.level)
+            .max_by_key(|l| l.level)
+            .cloned();
+        let neighbours = Neighbours {
+            direct: direct.as_ref(),
+            is_direct: is_direct(level),
+            previous: previous.as_ref(),
+        };
+        derive_level(&mut run.levels[i], neighbours);
+    }
+    derive_targets(run);
+}

@@ -1,0 +1,96 @@
+//! Percentile summaries of a level's histograms, and why a summary is missing.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use contract::histogram::deserialize_histogram;
+
+use crate::schema::{LatencySummary, LevelRaw, LevelResult, Measured};
+use crate::series::Series;
+
+/// Percentile summary of a histogram recorded in µs; `empty_reason` when it has no samples.
+pub fn summarize(histogram: &Histogram<u64>, empty_reason: &str) -> Measured<LatencySummary> {
+    if histogram.is_empty() {
+        return Measured::missing(empty_reason);
+    }
+    let ms = |us: u64| us as f64 / 1_000.0;
+    Measured::of(LatencySummary {
+        count: histogram.len(),
+        min_ms: ms(histogram.min()),
+        mean_ms: histogram.mean() / 1_000.0,
+        p50_ms: ms(histogram.value_at_quantile(0.50)),
+        p90_ms: ms(histogram.value_at_quantile(0.90)),
+        p99_ms: ms(histogram.value_at_quantile(0.99)),
+        p999_ms: ms(histogram.value_at_quantile(0.999)),
+        max_ms: ms(histogram.max()),
+    })
+}
+
+/// Why a series of a level has no samples: the scenario did not stream, no response had two
+/// chunks, nothing joined the mock's timeline, or no request succeeded at all.
+fn empty_reason(series: Series, stream: bool, requests_ok: u64) -> &'static str {
+    let no_ok = "no successful requests in the window";
+    if requests_ok == 0 && series != Series::SendLag {
+        return no_ok;
+    }
+    match series {
+        s if s.is_token_timing() && !stream => "non-streaming scenario: no token timings",
+        Series::Itl | Series::Tpot | Series::MaxGap => "fewer than two content chunks per response",
+        Series::OutsideMockTtft => "no streamed request matched a mock timeline record",
+        Series::RequestPath
+        | Series::FirstTokenRelay
+        | Series::ChunkRelay
+        | Series::Tail
+        | Series::OutsideMock => "no request matched a mock timeline record",
+        Series::SendLag => SEND_LAG_EMPTY,
+        _ => no_ok,
+    }
+}
+
+/// Why the send-lag series is empty.
+pub const SEND_LAG_EMPTY: &str = "closed loop: sends follow responses, no schedule to lag";
+
+/// A level's histogram of `series`, decoded; an absent one is empty (only non-empty histograms
+/// are serialized).
+pub fn histogram_of(level: &LevelResult, series: Series) -> Histogram<u64> {
+    level
+        .histograms
+        .get(series.name())
+        .and_then(|text| deserialize_histogram(text).ok())
+        .unwrap_or_else(empty_histogram)
+}
+
+/// A histogram decoded from its `run.json` text, or an empty one.
+pub fn decode_or_empty(text: Option<&String>) -> Histogram<u64> {
+    text.and_then(|t| deserialize_histogram(t).ok())
+        .unwrap_or_else(empty_histogram)
+}
+
+fn empty_histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant figures is a valid precision")
+}
+
+/// The `latency` map of a level: every recorded series (and the join's when the timeline was
+/// read) summarized from its histogram, or null with why it is empty. `send_lag` is the rig's
+/// and lives in `rig.send_lag`.
+pub fn latency_summaries(
+    level: &LevelResult,
+    raw: &LevelRaw,
+) -> BTreeMap<String, Measured<LatencySummary>> {
+    let split: &[Series] = if raw.join.is_some() {
+        &Series::SPLIT
+    } else {
+        &[]
+    };
+    Series::RECORDED
+        .iter()
+        .chain(split)
+        .filter(|s| **s != Series::SendLag)
+        .map(|&series| {
+            let reason = empty_reason(series, raw.stream, level.requests_ok);
+            let summary = summarize(&histogram_of(level, series), reason);
+            (series.name().to_string(), summary)
+        })
+        .collect()
+}
