@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
-use super::Entry;
+use super::entry::Entry;
 use contract::clock::monotonic_ns;
 
 /// Set once the timer has popped the entry, so a re-poll knows it fired; then the task's waker.
