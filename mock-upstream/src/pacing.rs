@@ -13,13 +13,12 @@
 //!
 //! The load generator sends on [`ThreadTimer`] instead (see there for why).
 
-mod entry;
 mod precise;
-mod thread;
 mod timerfd;
 
 pub use precise::{PreciseSleep, PreciseTimer};
-pub use thread::{ThreadSleep, ThreadTimer};
+/// The load generator's send timer, in [`rig_primitives::pacing`].
+pub use rig_primitives::pacing::{ThreadSleep, ThreadTimer};
 
 use std::future::Future;
 use std::io;

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 
-use super::entry::Entry;
 use super::timerfd::{ArcFd, TimerFd};
 use contract::clock::monotonic_ns;
+use rig_primitives::pacing::Entry;
 
 #[derive(Default)]
 struct Queue {

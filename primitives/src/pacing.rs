@@ -1,16 +1,21 @@
-//! The deadline heap's entry both timers share ([`super::PreciseTimer`] and
-//! [`super::ThreadTimer`]): ordered by deadline, then by registration, so a `BinaryHeap` of
-//! `Reverse<Entry<T>>` pops the earliest deadline first and equal deadlines in the order they came.
+//! Deadline pacing shared by gatebench's two timers: [`ThreadTimer`], the load generator's
+//! send-timer thread, and the mock's timerfd `PreciseTimer` (in `mock-upstream`). Both keep a
+//! min-heap of [`Entry`]s: a `BinaryHeap` of `Reverse<Entry<T>>` pops the earliest deadline
+//! first, and equal deadlines in the order they were registered.
+
+mod thread;
+
+pub use thread::{ThreadSleep, ThreadTimer};
 
 /// A deadline heap's entry, ordered by deadline and then by insertion (so equal deadlines wake in
 /// the order they were registered). Both timers use it.
-pub(super) struct Entry<T> {
+pub struct Entry<T> {
     /// When it is due (CLOCK_MONOTONIC ns).
-    pub(super) deadline_ns: u64,
+    pub deadline_ns: u64,
     /// Registration order, the tie-break between equal deadlines.
-    pub(super) seq: u64,
+    pub seq: u64,
     /// What waking it takes.
-    pub(super) item: T,
+    pub item: T,
 }
 
 impl<T> PartialEq for Entry<T> {
