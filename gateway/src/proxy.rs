@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use contract::serve::{read_body, BodyError};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
@@ -14,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin;
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, RouteConfig};
 use crate::error::GatewayError;
 use crate::listener::{bind, json, serve, GatewayBody};
 use crate::stages::relay::{Completion, RelayBody, Translate};
@@ -198,6 +199,8 @@ fn body_reject(error: &BodyError) -> Reject {
     }
 }
 
+/// A chat request through the stages in pipeline order: parse, auth, rate_limit, route, then
+/// select, mutate and forward (retried), and the answer relayed back.
 async fn chat(
     state: Arc<GatewayState>,
     req: Request<Incoming>,
@@ -205,6 +208,33 @@ async fn chat(
 ) -> Result<Response<GatewayBody>, Reject> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    let (raw, parsed) = read_and_parse(&state, body, &parts.headers, anthropic).await?;
+    let caller = state.timed(Stage::Auth, || stages::stage_auth(&state, &parts.headers))?;
+    state.timed(Stage::RateLimit, || {
+        stages::stage_rate_limit(&state, &caller)
+    })?;
+    let route = state.timed(Stage::Route, || {
+        stages::stage_route(&state, &parsed.model, &caller.tenant)
+    })?;
+    let (response, name) = forward_with_retry(&state, route, &parts, &parsed, &raw).await?;
+    Ok(respond(
+        state.clone(),
+        response,
+        caller,
+        parsed,
+        name,
+        started,
+    ))
+}
+
+/// The parse stage: reads the body and parses it as a chat request. A body that cannot be read
+/// is rejected before the stage is recorded.
+async fn read_and_parse(
+    state: &GatewayState,
+    body: Incoming,
+    headers: &http::HeaderMap,
+    anthropic: bool,
+) -> Result<(Bytes, stages::Parsed), Reject> {
     let parse = state.begin(Stage::Parse);
     let raw = match read_body(
         body,
@@ -216,45 +246,41 @@ async fn chat(
         Ok(body) => body,
         Err(error) => return Err(body_reject(&error)),
     };
-    let parsed = stages::stage_parse(&raw, &parts.headers, anthropic);
+    let parsed = stages::stage_parse(&raw, headers, anthropic);
     state.end(parse);
-    let parsed = parsed?;
-    let caller = state.timed(Stage::Auth, || stages::stage_auth(&state, &parts.headers))?;
-    state.timed(Stage::RateLimit, || {
-        stages::stage_rate_limit(&state, &caller)
-    })?;
-    let route = state.timed(Stage::Route, || {
-        stages::stage_route(&state, &parsed.model, &caller.tenant)
-    })?;
+    Ok((raw, parsed?))
+}
 
+/// The select, mutate and forward stages, tried up to `retry.attempts` times with backoff: the
+/// upstream's response and name, or a 502 saying why the last attempt failed.
+async fn forward_with_retry(
+    state: &Arc<GatewayState>,
+    route: &RouteConfig,
+    parts: &http::request::Parts,
+    parsed: &stages::Parsed,
+    raw: &Bytes,
+) -> Result<(Response<Incoming>, String), Reject> {
     let attempts = state.config.retry.attempts;
     let mut tried: Vec<usize> = Vec::new();
     let mut last_failure = String::from("no upstream available");
     for attempt in 0..attempts {
         if attempt > 0 {
-            let backoff = state
-                .config
-                .retry
-                .backoff_ms
-                .saturating_mul(1 << (attempt - 1).min(10));
-            tokio::time::sleep(Duration::from_millis(backoff)).await;
+            back_off(state, attempt).await;
         }
-        let selected = state.timed(Stage::Select, || {
-            stages::stage_select(&state, route, &tried)
-        });
+        let selected = state.timed(Stage::Select, || stages::stage_select(state, route, &tried));
         let Some((index, upstream)) = selected else {
             break;
         };
         tried.push(index);
         let request = state.timed(Stage::Mutate, || {
-            stages::stage_mutate(upstream, route, &parts, &parsed, &raw)
+            stages::stage_mutate(upstream, route, parts, parsed, raw)
         });
         let forward = state.begin(Stage::Forward);
-        let forwarded = stages::stage_forward(&state, request).await;
+        let forwarded = stages::stage_forward(state, request).await;
         state.end(forward);
         match forwarded {
             Ok(response) if response.status().is_server_error() && attempt + 1 < attempts => {
-                stages::mark_unhealthy(&state, index);
+                stages::mark_unhealthy(state, index);
                 last_failure = format!(
                     "upstream {} answered {}",
                     upstream.config.name,
@@ -263,28 +289,13 @@ async fn chat(
             }
             Ok(response) => {
                 if response.status().is_server_error() {
-                    stages::mark_unhealthy(&state, index);
+                    stages::mark_unhealthy(state, index);
                 }
-                let name = upstream.config.name.clone();
-                return Ok(respond(
-                    state.clone(),
-                    response,
-                    caller,
-                    parsed,
-                    name,
-                    started,
-                ));
+                return Ok((response, upstream.config.name.clone()));
             }
-            Err(ForwardError::Connect(error)) => {
-                stages::mark_unhealthy(&state, index);
-                last_failure = format!("upstream {}: {error}", upstream.config.name);
-            }
-            Err(ForwardError::Timeout) => {
-                stages::mark_unhealthy(&state, index);
-                last_failure = format!(
-                    "upstream {} sent no response head in time",
-                    upstream.config.name
-                );
+            Err(error) => {
+                stages::mark_unhealthy(state, index);
+                last_failure = forward_failure(&upstream.config.name, &error);
             }
         }
         if tried.len() >= route.upstreams.len() && attempt + 1 < attempts {
@@ -297,6 +308,25 @@ async fn chat(
         kind: "upstream_error",
         retry_after_s: None,
     })
+}
+
+/// Waits before retry `attempt` (1-based): `retry.backoff_ms` doubled per earlier retry, up to
+/// 2^10 times.
+async fn back_off(state: &GatewayState, attempt: u32) {
+    let backoff = state
+        .config
+        .retry
+        .backoff_ms
+        .saturating_mul(1 << (attempt - 1).min(10));
+    tokio::time::sleep(Duration::from_millis(backoff)).await;
+}
+
+/// Why forwarding to upstream `name` failed, as the 502 after the last attempt says it.
+fn forward_failure(name: &str, error: &ForwardError) -> String {
+    match error {
+        ForwardError::Connect(error) => format!("upstream {name}: {error}"),
+        ForwardError::Timeout => format!("upstream {name} sent no response head in time"),
+    }
 }
 
 fn respond(

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use common::*;
 use harness::load::metrics::metric;
-use mock_upstream::{Distribution, FaultConfig, MockConfig, MockServer};
+use mock_upstream::{FaultConfig, MockConfig, MockServer};
 use reports::OfferedLoad;
+use rig_primitives::Distribution;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer as FakeServer, ResponseTemplate};
 

@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use mock_upstream::{Distribution, MockConfig, MockServer};
+use mock_upstream::{MockConfig, MockServer};
 use reports::OfferedLoad;
+use rig_primitives::Distribution;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BODY: &str = r#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}"#;

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use harness::analysis::{level_result, LevelContext};
 use harness::load::LevelMeasurement;
-use mock_upstream::{Distribution, MockConfig, MockServer};
+use mock_upstream::{MockConfig, MockServer};
 use reports::OfferedLoad;
+use rig_primitives::Distribution;
 
 const WORK_US: u64 = 2_000;
 

@@ -1,6 +1,13 @@
 //! What the mock will send for one request, decided up front from (seed, request id), the
 //! scenario's knobs and any `x-mock-*` overrides: the text of every content chunk, when each is
 //! due (offset from the request's arrival), and which fault strikes where.
+//!
+//! [`plan_response`] makes the plan; [`chunks`] walks it chunk by chunk; [`text`] draws the words.
+
+mod chunks;
+mod text;
+
+pub use chunks::{Chunks, PlannedChunk};
 
 use rand::Rng;
 use rand_pcg::Pcg64Mcg;
@@ -8,17 +15,8 @@ use rand_pcg::Pcg64Mcg;
 use crate::config::MockConfig;
 use crate::dist::Distribution;
 use crate::faults::{Fault, ForcedFault};
-use crate::rng::{purpose, request_rng};
-
-/// Words the mock "generates"; each token is one word with a leading space.
-const VOCABULARY: &[&str] = &[
-    "the", "gateway", "streams", "tokens", "latency", "upstream", "model", "request", "cache",
-    "route", "limit", "key", "tenant", "budget", "retry", "fallback", "chunk", "event", "socket",
-    "queue", "worker", "thread", "lock", "shard", "metric", "trace", "span", "profile", "sample",
-    "stage", "parse", "relay", "meter", "log", "policy", "header", "body", "stream", "time",
-    "fast", "slow", "tail", "p99", "median", "load", "rate", "burst", "window", "token", "bucket",
-    "and", "of", "to", "in", "a", "is", "for", "with", "on", "by", "it", "as", "at", "from",
-];
+use crate::rng::{purpose, request_rng, Fnv1a};
+use text::TextStream;
 
 /// Per-request overrides from `x-mock-*` headers; `None` keeps the scenario's value.
 #[derive(Debug, Default, Clone)]
@@ -40,42 +38,6 @@ pub struct Overrides {
     pub draw: Option<String>,
     /// `x-mock-tool-call`: answer with a tool call (or not), whatever the scenario says.
     pub tool_call: Option<bool>,
-}
-
-/// One content chunk to send, as [`Chunks`] yields it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PlannedChunk<'a> {
-    /// When it is due, in ns after the request was received.
-    pub offset_ns: u64,
-    /// Its text (whole tokens), or its fragment of a tool call's arguments.
-    pub text: &'a str,
-    /// Tokens in the chunk.
-    pub tokens: u32,
-}
-
-/// The content draws of one response: each chunk's token count, then its words.
-#[derive(Debug, Clone)]
-struct TextStream {
-    rng: Pcg64Mcg,
-    per_chunk: Distribution,
-    remaining: u32,
-}
-
-impl TextStream {
-    /// Appends the next chunk's words (each with a leading space) to `out` and returns its token
-    /// count; `None` once every token has been drawn.
-    fn next_chunk(&mut self, out: &mut String) -> Option<u32> {
-        if self.remaining == 0 {
-            return None;
-        }
-        let tokens = (self.per_chunk.sample(&mut self.rng).round() as u32).clamp(1, self.remaining);
-        for _ in 0..tokens {
-            out.push(' ');
-            out.push_str(VOCABULARY[self.rng.gen_range(0..VOCABULARY.len())]);
-        }
-        self.remaining -= tokens;
-        Some(tokens)
-    }
 }
 
 /// What the mock will send for one request. Only the draws' starting points are kept, so its
@@ -117,30 +79,7 @@ impl ResponsePlan {
 
     /// The chunks, made one at a time from the plan's draws.
     pub fn chunks(&self) -> Chunks {
-        Chunks {
-            text: self.text.clone(),
-            timing: self.timing.clone(),
-            itl: self.itl,
-            index: 0,
-            offset_ns: self.first_offset_ns,
-            fault_chunk: self.fault_chunk,
-            stall_ns: self.stall_ns,
-            current: Current::default(),
-            arguments: self
-                .arguments_around
-                .as_ref()
-                .map(|(head, tail)| Arguments {
-                    head: head.clone(),
-                    tail: tail.clone(),
-                    query: self.text.clone(),
-                    pending: String::new(),
-                    pending_from: 0,
-                    skip_leading_space: true,
-                    len: self.text_len,
-                    parts: self.chunk_count,
-                    at: 0,
-                }),
-        }
+        Chunks::new(self)
     }
 
     /// Appends the completion text to a JSON body being written (vocabulary words and tool
@@ -157,122 +96,6 @@ impl ResponsePlan {
         let mut out = Vec::with_capacity(self.text_len);
         self.write_text(&mut out);
         String::from_utf8(out).expect("vocabulary and arguments are ASCII")
-    }
-}
-
-#[derive(Debug, Default)]
-struct Current {
-    offset_ns: u64,
-    tokens: u32,
-    text: String,
-}
-
-/// The chunks of one plan, in order; each is made when asked for, in a buffer reused for the
-/// next, so a response of any length holds one chunk at a time.
-#[derive(Debug)]
-pub struct Chunks {
-    text: TextStream,
-    timing: Pcg64Mcg,
-    itl: Distribution,
-    /// Chunks made so far.
-    index: usize,
-    offset_ns: u64,
-    fault_chunk: usize,
-    stall_ns: u64,
-    current: Current,
-    arguments: Option<Arguments>,
-}
-
-impl Chunks {
-    /// Makes the next chunk the current one; false once every chunk has been made.
-    pub fn advance(&mut self) -> bool {
-        self.current.text.clear();
-        let Some(tokens) = self.text.next_chunk(&mut self.current.text) else {
-            return false;
-        };
-        if self.index > 0 {
-            self.offset_ns += ms_to_ns(self.itl.sample(&mut self.timing));
-        }
-        self.current.offset_ns = self.offset_ns
-            + if self.index >= self.fault_chunk {
-                self.stall_ns
-            } else {
-                0
-            };
-        self.current.tokens = tokens;
-        if let Some(arguments) = &mut self.arguments {
-            self.current.text.clear();
-            arguments.fragment(self.index, &mut self.current.text);
-        }
-        self.index += 1;
-        true
-    }
-
-    /// The chunk [`Chunks::advance`] last made (meaningless before the first call).
-    pub fn current(&self) -> PlannedChunk<'_> {
-        PlannedChunk {
-            offset_ns: self.current.offset_ns,
-            text: &self.current.text,
-            tokens: self.current.tokens,
-        }
-    }
-
-    /// Advances and returns the new current chunk.
-    pub fn next_chunk(&mut self) -> Option<PlannedChunk<'_>> {
-        self.advance().then(|| self.current())
-    }
-}
-
-/// A tool call's arguments string, `head + query + tail`, cut into `parts` fragments as
-/// [`crate::tool::split`] cuts it, with the query's words drawn as the fragments need them.
-#[derive(Debug)]
-struct Arguments {
-    head: String,
-    tail: String,
-    query: TextStream,
-    /// Query bytes drawn but not yet handed out, from `pending_from`.
-    pending: String,
-    pending_from: usize,
-    /// The text's first byte is the space before its first word, which the query trims.
-    skip_leading_space: bool,
-    len: usize,
-    parts: usize,
-    /// Bytes handed out so far.
-    at: usize,
-}
-
-impl Arguments {
-    /// Appends fragment `k` (bytes `k·len/parts .. (k+1)·len/parts`) to `out`.
-    fn fragment(&mut self, k: usize, out: &mut String) {
-        let end = (k + 1) * self.len / self.parts.max(1);
-        while self.at < end {
-            let want = end - self.at;
-            if self.at < self.head.len() {
-                let take = want.min(self.head.len() - self.at);
-                out.push_str(&self.head[self.at..self.at + take]);
-                self.at += take;
-                continue;
-            }
-            if self.pending_from == self.pending.len() {
-                self.pending.clear();
-                self.pending_from = 0;
-                if self.query.next_chunk(&mut self.pending).is_some() {
-                    if std::mem::take(&mut self.skip_leading_space) {
-                        self.pending_from = 1;
-                    }
-                    continue;
-                }
-                // The query is out: the rest is the tail.
-                let tail_at = self.at + self.tail.len() - self.len;
-                out.push_str(&self.tail[tail_at..tail_at + want]);
-                self.at += want;
-                continue;
-            }
-            let take = want.min(self.pending.len() - self.pending_from);
-            out.push_str(&self.pending[self.pending_from..self.pending_from + take]);
-            self.pending_from += take;
-            self.at += take;
-        }
     }
 }
 
@@ -293,74 +116,25 @@ pub fn plan_response(
     let mut timing_rng = request_rng(config.seed, key, purpose::TIMING);
     let mut fault_rng = request_rng(config.seed, key, purpose::FAULT);
 
-    let output_dist = overrides.output_tokens.unwrap_or(config.output_tokens);
-    // Sampled tails of unbounded distributions stop at the cap too.
-    let wanted = (output_dist
-        .sample(&mut content_rng)
-        .round()
-        .min(f64::from(crate::config::MAX_OUTPUT_TOKENS)) as u32)
-        .max(1);
-    let (completion_tokens, finish_reason) = match max_output_tokens {
-        Some(cap) if cap < wanted => (cap.max(1), "length"),
-        _ => (wanted, "stop"),
-    };
-
+    let (completion_tokens, finish_reason) =
+        completion_length(config, overrides, &mut content_rng, max_output_tokens);
     let ttft_dist = overrides.ttft_ms.unwrap_or(config.ttft_ms);
     let itl = overrides.itl_ms.unwrap_or(config.itl_ms);
     let first_offset_ns = ms_to_ns(ttft_dist.sample(&mut timing_rng));
-    let text = TextStream {
-        rng: content_rng,
-        per_chunk: overrides
-            .tokens_per_chunk
-            .unwrap_or(config.tokens_per_chunk),
-        remaining: completion_tokens,
-    };
+    let per_chunk = overrides
+        .tokens_per_chunk
+        .unwrap_or(config.tokens_per_chunk);
+    let text = TextStream::new(content_rng, per_chunk, completion_tokens);
     let tool_call = overrides.tool_call.unwrap_or(config.tool_call);
 
-    // The counting pass.
-    let (mut chunk_count, mut text_len) = (0usize, 0usize);
-    let mut query_hash = crate::rng::Fnv1a::new();
-    let mut counting = text.clone();
-    let mut scratch = String::new();
-    let mut counting_timing = timing_rng.clone();
-    let mut last_offset_ns = first_offset_ns;
-    while counting.next_chunk(&mut scratch).is_some() {
-        if chunk_count > 0 {
-            last_offset_ns += ms_to_ns(itl.sample(&mut counting_timing));
-        }
-        let words = if chunk_count == 0 {
-            &scratch[1..]
-        } else {
-            &scratch[..]
-        };
-        query_hash.write(words.as_bytes());
-        chunk_count += 1;
-        text_len += scratch.len();
-        scratch.clear();
-    }
-
-    let rolled = Fault::roll(&config.faults, &mut fault_rng);
-    let fault = match overrides.fault {
-        Some(ForcedFault::None) => None,
-        Some(ForcedFault::Some(f)) => Some(f),
-        None => rolled,
-    };
-    // Strike after at least one chunk so a disconnect/stall is mid-stream, not before it.
-    let fault_chunk = if chunk_count > 1 {
-        fault_rng.gen_range(1..chunk_count)
-    } else {
-        0
-    };
-    let stall_ns = if fault == Some(Fault::Stall) {
-        overrides.stall_ms.unwrap_or(config.faults.stall_ms) * 1_000_000
-    } else {
-        0
-    };
+    let tally = Tally::count(&text, &timing_rng, itl, first_offset_ns);
+    let strike = FaultStrike::place(config, overrides, &mut fault_rng, tally.chunk_count);
     // The fault chunk is never past the last, so the last chunk always carries the stall.
-    last_offset_ns += stall_ns;
+    let last_offset_ns = tally.last_offset_ns + strike.stall_ns;
 
+    let mut text_len = tally.text_len;
     let (finish_reason, arguments_around) = if tool_call {
-        let (head, tail) = crate::tool::arguments_around(query_hash, completion_tokens);
+        let (head, tail) = crate::tool::arguments_around(tally.query_hash, completion_tokens);
         // The query is the text without its leading space.
         text_len = head.len() + text_len - 1 + tail.len();
         ("tool_calls", Some((head, tail)))
@@ -371,11 +145,11 @@ pub fn plan_response(
     ResponsePlan {
         completion_tokens,
         finish_reason,
-        fault,
-        fault_chunk,
-        stall_ns,
+        fault: strike.fault,
+        fault_chunk: strike.fault_chunk,
+        stall_ns: strike.stall_ns,
         tool_call,
-        chunk_count,
+        chunk_count: tally.chunk_count,
         text_len,
         last_offset_ns,
         text,
@@ -386,240 +160,117 @@ pub fn plan_response(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The chunks as owned (offset, text, tokens).
-    fn collect(plan: &ResponsePlan) -> Vec<(u64, String, u32)> {
-        let mut chunks = plan.chunks();
-        let mut out = Vec::new();
-        while let Some(c) = chunks.next_chunk() {
-            out.push((c.offset_ns, c.text.to_string(), c.tokens));
-        }
-        out
+/// How many tokens the answer has and why it ends: the drawn length (capped at
+/// [`crate::config::MAX_OUTPUT_TOKENS`]), cut to the caller's `max_tokens` with `length`.
+fn completion_length(
+    config: &MockConfig,
+    overrides: &Overrides,
+    content_rng: &mut Pcg64Mcg,
+    max_output_tokens: Option<u32>,
+) -> (u32, &'static str) {
+    let output_dist = overrides.output_tokens.unwrap_or(config.output_tokens);
+    // Sampled tails of unbounded distributions stop at the cap too.
+    let wanted = (output_dist
+        .sample(content_rng)
+        .round()
+        .min(f64::from(crate::config::MAX_OUTPUT_TOKENS)) as u32)
+        .max(1);
+    match max_output_tokens {
+        Some(cap) if cap < wanted => (cap.max(1), "length"),
+        _ => (wanted, "stop"),
     }
+}
 
-    /// The plan as it was built before it became lazy: every chunk made up front. The lazy plan
-    /// must make the same answer, chunk for chunk, so runs stay comparable across versions.
-    fn eager(
-        config: &MockConfig,
-        o: &Overrides,
-        id: &str,
-        cap: Option<u32>,
-    ) -> Vec<(u64, String, u32)> {
-        let key = o.draw.as_deref().unwrap_or(id);
-        let mut content = request_rng(config.seed, key, purpose::CONTENT);
-        let mut timing = request_rng(config.seed, key, purpose::TIMING);
-        let mut fault_rng = request_rng(config.seed, key, purpose::FAULT);
-        let wanted = (o
-            .output_tokens
-            .unwrap_or(config.output_tokens)
-            .sample(&mut content)
-            .round() as u32)
-            .max(1);
-        let total = cap.map_or(wanted, |c| c.clamp(1, wanted));
-        let per_chunk = o.tokens_per_chunk.unwrap_or(config.tokens_per_chunk);
-        let itl = o.itl_ms.unwrap_or(config.itl_ms);
-        let mut offset = ms_to_ns(o.ttft_ms.unwrap_or(config.ttft_ms).sample(&mut timing));
-        let (mut chunks, mut remaining) = (Vec::new(), total);
-        while remaining > 0 {
-            if !chunks.is_empty() {
-                offset += ms_to_ns(itl.sample(&mut timing));
+/// What the counting pass over a plan's draws finds, without keeping the chunks.
+struct Tally {
+    /// Content chunks.
+    chunk_count: usize,
+    /// Bytes of all chunk texts together.
+    text_len: usize,
+    /// When the last chunk is due, ns after arrival (before any stall).
+    last_offset_ns: u64,
+    /// FNV-1a of the text without its leading space (a tool call's query).
+    query_hash: Fnv1a,
+}
+
+impl Tally {
+    /// Replays copies of the text and timing draws once, from the first chunk's offset.
+    fn count(
+        text: &TextStream,
+        timing: &Pcg64Mcg,
+        itl: Distribution,
+        first_offset_ns: u64,
+    ) -> Tally {
+        let (mut chunk_count, mut text_len) = (0usize, 0usize);
+        let mut query_hash = Fnv1a::new();
+        let mut counting = text.clone();
+        let mut scratch = String::new();
+        let mut counting_timing = timing.clone();
+        let mut last_offset_ns = first_offset_ns;
+        while counting.next_chunk(&mut scratch).is_some() {
+            if chunk_count > 0 {
+                last_offset_ns += ms_to_ns(itl.sample(&mut counting_timing));
             }
-            let tokens = (per_chunk.sample(&mut content).round() as u32).clamp(1, remaining);
-            let text: String = (0..tokens)
-                .map(|_| format!(" {}", VOCABULARY[content.gen_range(0..VOCABULARY.len())]))
-                .collect();
-            chunks.push((offset, text, tokens));
-            remaining -= tokens;
+            let words = if chunk_count == 0 {
+                &scratch[1..]
+            } else {
+                &scratch[..]
+            };
+            query_hash.write(words.as_bytes());
+            chunk_count += 1;
+            text_len += scratch.len();
+            scratch.clear();
         }
-        let rolled = Fault::roll(&config.faults, &mut fault_rng);
-        let fault = match o.fault {
+        Tally {
+            chunk_count,
+            text_len,
+            last_offset_ns,
+            query_hash,
+        }
+    }
+}
+
+/// Which fault hits a request and where in its stream.
+struct FaultStrike {
+    fault: Option<Fault>,
+    /// The chunk index where a stream fault strikes.
+    fault_chunk: usize,
+    /// Stall length, ns (0 unless the fault is a stall).
+    stall_ns: u64,
+}
+
+impl FaultStrike {
+    /// Rolls the scenario's fault rates (or takes the forced fault) and the chunk it strikes.
+    fn place(
+        config: &MockConfig,
+        overrides: &Overrides,
+        fault_rng: &mut Pcg64Mcg,
+        chunk_count: usize,
+    ) -> FaultStrike {
+        let rolled = Fault::roll(&config.faults, fault_rng);
+        let fault = match overrides.fault {
             Some(ForcedFault::None) => None,
             Some(ForcedFault::Some(f)) => Some(f),
             None => rolled,
         };
-        let at = if chunks.len() > 1 {
-            fault_rng.gen_range(1..chunks.len())
+        // Strike after at least one chunk so a disconnect/stall is mid-stream, not before it.
+        let fault_chunk = if chunk_count > 1 {
+            fault_rng.gen_range(1..chunk_count)
         } else {
             0
         };
-        if fault == Some(Fault::Stall) {
-            for chunk in chunks.iter_mut().skip(at) {
-                chunk.0 += o.stall_ms.unwrap_or(config.faults.stall_ms) * 1_000_000;
-            }
+        let stall_ns = if fault == Some(Fault::Stall) {
+            overrides.stall_ms.unwrap_or(config.faults.stall_ms) * 1_000_000
+        } else {
+            0
+        };
+        FaultStrike {
+            fault,
+            fault_chunk,
+            stall_ns,
         }
-        if o.tool_call.unwrap_or(config.tool_call) {
-            let text: String = chunks.iter().map(|c| c.1.as_str()).collect();
-            let fragments = crate::tool::split(&crate::tool::arguments(&text, total), chunks.len());
-            for (chunk, fragment) in chunks.iter_mut().zip(fragments) {
-                chunk.1 = fragment;
-            }
-        }
-        chunks
-    }
-
-    #[test]
-    fn the_lazy_plan_makes_what_the_eager_one_made() {
-        let configs = [
-            MockConfig::default(),
-            MockConfig {
-                output_tokens: Distribution::Uniform {
-                    min: 1.0,
-                    max: 300.0,
-                },
-                tokens_per_chunk: Distribution::Uniform { min: 1.0, max: 7.0 },
-                itl_ms: Distribution::Uniform {
-                    min: 0.0,
-                    max: 30.0,
-                },
-                ..MockConfig::default()
-            },
-            MockConfig {
-                output_tokens: Distribution::Fixed(1.0),
-                ..MockConfig::default()
-            },
-        ];
-        let stall = Overrides {
-            fault: Some(ForcedFault::Some(Fault::Stall)),
-            stall_ms: Some(70),
-            ..Overrides::default()
-        };
-        let tool = |tool_call| Overrides {
-            tool_call: Some(tool_call),
-            ..stall.clone()
-        };
-        for config in &configs {
-            for o in [Overrides::default(), stall.clone(), tool(true), tool(false)] {
-                for id in ["a", "b", "req-7", "longer-request-id-19"] {
-                    for cap in [None, Some(1), Some(5)] {
-                        let plan = plan_response(config, &o, id, cap);
-                        let made = collect(&plan);
-                        assert_eq!(made, eager(config, &o, id, cap), "{id} {o:?} {cap:?}");
-                        assert_eq!(plan.chunk_count, made.len());
-                        assert_eq!(plan.text_len, made.iter().map(|c| c.1.len()).sum::<usize>());
-                        assert_eq!(plan.total_offset_ns(), made.last().map_or(0, |c| c.0));
-                        assert_eq!(
-                            plan.completion_tokens,
-                            made.iter().map(|c| c.2).sum::<u32>()
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn walking_a_long_plan_holds_one_fragment_at_a_time() {
-        let c = MockConfig {
-            output_tokens: Distribution::Fixed(100_000.0),
-            tool_call: true,
-            ..MockConfig::default()
-        };
-        let plan = plan_response(&c, &Overrides::default(), "long", None);
-        assert_eq!(plan.chunk_count, 100_000);
-        // Walking it keeps one chunk at a time: the buffer never holds more than a fragment.
-        let mut chunks = plan.chunks();
-        let mut longest = 0;
-        while let Some(chunk) = chunks.next_chunk() {
-            longest = longest.max(chunk.text.len());
-        }
-        assert!(longest < 64, "longest fragment {longest} bytes");
-    }
-
-    #[test]
-    fn vocabulary_needs_no_json_escaping() {
-        for word in VOCABULARY {
-            assert!(word.bytes().all(|b| b.is_ascii_alphanumeric()), "{word}");
-        }
-    }
-
-    #[test]
-    fn same_id_same_plan_other_id_differs() {
-        let c = MockConfig::default();
-        let o = Overrides::default();
-        assert_eq!(
-            collect(&plan_response(&c, &o, "a", None)),
-            collect(&plan_response(&c, &o, "a", None))
-        );
-        assert_ne!(
-            plan_response(&c, &o, "a", None).full_text(),
-            plan_response(&c, &o, "b", None).full_text()
-        );
-    }
-
-    #[test]
-    fn schedule_is_absolute_ttft_plus_k_gaps() {
-        let c = MockConfig {
-            ttft_ms: Distribution::Fixed(50.0),
-            itl_ms: Distribution::Fixed(20.0),
-            output_tokens: Distribution::Fixed(10.0),
-            ..MockConfig::default()
-        };
-        let chunks = collect(&plan_response(&c, &Overrides::default(), "x", None));
-        assert_eq!(chunks.len(), 10);
-        for (k, chunk) in chunks.iter().enumerate() {
-            assert_eq!(chunk.0, 50_000_000 + k as u64 * 20_000_000);
-        }
-    }
-
-    #[test]
-    fn tokens_per_chunk_and_max_tokens() {
-        let c = MockConfig {
-            output_tokens: Distribution::Fixed(10.0),
-            tokens_per_chunk: Distribution::Fixed(3.0),
-            ..MockConfig::default()
-        };
-        let p = plan_response(&c, &Overrides::default(), "x", None);
-        let sizes: Vec<u32> = collect(&p).iter().map(|c| c.2).collect();
-        assert_eq!(sizes, [3, 3, 3, 1]);
-        assert_eq!(p.finish_reason, "stop");
-        let capped = plan_response(&c, &Overrides::default(), "x", Some(4));
-        assert_eq!(
-            (capped.completion_tokens, capped.finish_reason),
-            (4, "length")
-        );
-    }
-
-    #[test]
-    fn a_tool_call_plan_streams_its_arguments_on_the_text_schedule() {
-        let c = MockConfig {
-            output_tokens: Distribution::Fixed(10.0),
-            ..MockConfig::default()
-        };
-        let text = plan_response(&c, &Overrides::default(), "t", None);
-        let o = Overrides {
-            tool_call: Some(true),
-            ..Overrides::default()
-        };
-        let tool = plan_response(&c, &o, "t", None);
-        assert_eq!(tool.finish_reason, "tool_calls");
-        let (tool_chunks, text_chunks) = (collect(&tool), collect(&text));
-        assert_eq!(tool_chunks.len(), text_chunks.len());
-        for (a, b) in tool_chunks.iter().zip(&text_chunks) {
-            assert_eq!(a.0, b.0);
-        }
-        let value: serde_json::Value =
-            serde_json::from_str(&tool.full_text()).expect("arguments are JSON");
-        assert_eq!(crate::tool::check(&value), Ok(10));
-        assert_eq!(value["query"], text.full_text().trim_start());
-    }
-
-    #[test]
-    fn stall_shifts_later_chunks() {
-        let c = MockConfig::default();
-        let o = Overrides {
-            fault: Some(ForcedFault::Some(Fault::Stall)),
-            stall_ms: Some(100),
-            ..Overrides::default()
-        };
-        let plain = collect(&plan_response(&c, &Overrides::default(), "s", None));
-        let plan = plan_response(&c, &o, "s", None);
-        let stalled = collect(&plan);
-        let k = plan.fault_chunk;
-        assert!(k >= 1);
-        assert_eq!(stalled[k - 1].0, plain[k - 1].0);
-        assert_eq!(stalled[k].0, plain[k].0 + 100_000_000);
     }
 }
+
+#[cfg(test)]
+mod tests;

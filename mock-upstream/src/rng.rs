@@ -14,42 +14,9 @@ pub mod purpose {
     pub const FAULT: u64 = 3;
 }
 
-/// 64-bit FNV-1a: stable across Rust versions and platforms (unlike `DefaultHasher`).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash = Fnv1a::new();
-    hash.write(bytes);
-    hash.finish()
-}
-
-/// [`fnv1a64`] over bytes that arrive in pieces.
-#[derive(Debug, Clone, Copy)]
-pub struct Fnv1a(u64);
-
-impl Fnv1a {
-    /// The hash of nothing yet.
-    pub fn new() -> Fnv1a {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
-    }
-
-    /// Hashes `bytes` after what came before.
-    pub fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    /// The hash so far.
-    pub fn finish(self) -> u64 {
-        self.0
-    }
-}
-
-impl Default for Fnv1a {
-    fn default() -> Fnv1a {
-        Fnv1a::new()
-    }
-}
+/// FNV-1a, the stable hash of request ids and tool-call queries (in [`rig_primitives::hash`],
+/// shared with the load generator).
+pub use rig_primitives::hash::{fnv1a64, Fnv1a};
 
 /// SplitMix64 finaliser, to spread the combined seed over all bits.
 fn mix(mut z: u64) -> u64 {
@@ -93,10 +60,5 @@ mod tests {
         assert_ne!(first(1, "x", 1), first(1, "x", 2));
         assert_ne!(first(1, "x", 1), first(1, "y", 1));
         assert_ne!(first(1, "x", 1), first(2, "x", 1));
-    }
-
-    #[test]
-    fn fnv_known_vector() {
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

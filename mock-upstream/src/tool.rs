@@ -4,33 +4,22 @@
 //! fragments on the same schedule as text chunks (OpenAI `tool_calls[].function.arguments`
 //! deltas; Anthropic `input_json_delta`). The digest (FNV-1a of `query|words`) lets a client check
 //! the reassembled arguments are what the mock sent as JSON values, whatever a gateway did to
-//! whitespace or key order, without knowing the mock's plan.
-
-use serde_json::Value;
+//! whitespace or key order, without knowing the mock's plan. The digest and its check are in
+//! [`rig_primitives::tool`], which the load generator shares.
 
 use crate::rng::Fnv1a;
+use rig_primitives::tool::digest_from_query_hash;
 
 /// The tool's name.
 pub const TOOL_NAME: &str = "lookup";
 
-/// The digest of a tool call's content.
-pub fn digest(query: &str, words: u64) -> String {
-    let mut hash = Fnv1a::new();
-    hash.write(query.as_bytes());
-    finish_digest(hash, words)
-}
-
-/// The digest, given the hash of the query alone.
-fn finish_digest(mut query_hash: Fnv1a, words: u64) -> String {
-    query_hash.write(b"|");
-    query_hash.write(itoa::Buffer::new().format(words).as_bytes());
-    format!("{:016x}", query_hash.finish())
-}
+/// The digest and its check (in [`rig_primitives::tool`], shared with the load generator).
+pub use rig_primitives::tool::{check, digest};
 
 /// What the arguments JSON holds around its query, given the query's hash: `{"query":"` and
 /// `","words":N,"digest":"…"}`.
 pub fn arguments_around(query_hash: Fnv1a, words: u32) -> (String, String) {
-    let digest = finish_digest(query_hash, u64::from(words));
+    let digest = digest_from_query_hash(query_hash, u64::from(words));
     (
         "{\"query\":\"".to_string(),
         format!("\",\"words\":{words},\"digest\":\"{digest}\"}}"),
@@ -55,24 +44,10 @@ pub fn split(arguments: &str, parts: usize) -> Vec<String> {
         .collect()
 }
 
-/// Checks reassembled arguments: an object whose digest matches its query and word count, and
-/// whose word count is the query's. Returns the word count (the call's completion tokens).
-pub fn check(arguments: &Value) -> Result<u64, String> {
-    let query = arguments["query"].as_str().ok_or("no string `query`")?;
-    let words = arguments["words"].as_u64().ok_or("no integer `words`")?;
-    let digest_sent = arguments["digest"].as_str().ok_or("no string `digest`")?;
-    if digest_sent != digest(query, words) {
-        return Err("digest does not match query and words".into());
-    }
-    if query.split_whitespace().count() as u64 != words {
-        return Err("`words` is not the query's word count".into());
-    }
-    Ok(words)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn fragments_reassemble_and_check_and_a_reordering_fails() {

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use contract::clock::monotonic_ns;
 use hdrhistogram::Histogram;
-use mock_upstream::pacing::ThreadTimer;
 use reports::OfferedLoad;
+use rig_primitives::pacing::ThreadTimer;
 use tokio::sync::watch;
 
 pub use metrics::Recorder;

@@ -2,8 +2,8 @@
 //! futex with a nanosecond timeout (hrtimer-backed, timer slack set to 1 ns) and wakes each waiting
 //! task at its deadline, with no coalescing.
 //!
-//! The mock paces on [`super::PreciseTimer`], a timerfd on its own runtime, which saves the
-//! thread's context switches. The generator keeps this thread: with the generator's sends on the
+//! The mock paces on its `PreciseTimer` (in `mock-upstream`), a timerfd on its own runtime, which
+//! saves the thread's context switches. The generator keeps this thread: with the generator's sends on the
 //! runtime timerfd instead, a 200 µs delay injected into a gateway read as only +45–135 µs of added
 //! latency in `harness/tests/overhead.rs` (with the mock on either pacer), and with this thread it
 //! reads +200–270 µs. The cause is not known; the test guards it.
