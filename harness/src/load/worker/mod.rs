@@ -7,23 +7,36 @@
 //!
 //! A level ends on time: every request's deadline is its intended time + the timeout, and never
 //! later than the window's end + the drain; a queued send whose deadline passes is `not_sent`.
+//!
+//! Files: this one (the send loop, [`run_worker`], and the `Worker` state its events update:
+//! what to send when, on which connection), `record` (what a finished exchange counts for).
+
+mod record;
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use contract::clock::monotonic_ns;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
 use reports::OfferedLoad;
 use tokio::sync::watch;
 
-use super::metrics::{id_hash, metric, ExportRow, JoinStamps, Recorder, RequestStamps};
-use super::request::{execute, Conn, Due, Exchange, Outcome};
+use super::metrics::{metric, Recorder};
+use super::request::{execute, Conn, Due, Exchange};
 use super::schedule::Arrivals;
-use super::LevelCtx;
-use rand::SeedableRng;
-use rand_pcg::Pcg64;
+use super::{LevelCtx, LevelSpec};
+use record::{not_sent, record};
+
+/// Queued sends are just their intended times (8 bytes each): keep up to a million rather than
+/// drop, since a dropped send would hide exactly the latency a backlog means.
+const BACKLOG_CAP: usize = 1_000_000;
+
+/// How often a worker publishes its e2e histogram for the live p99, ns.
+const PUBLISH_EVERY_NS: u64 = 250_000_000;
 
 /// Which of the mock's draws a request gets (see `x-mock-draw`).
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +49,9 @@ enum Draw {
 
 /// What a worker hands back at the end of a level.
 pub struct WorkerReport {
+    /// Everything the worker measured.
     pub recorder: Recorder,
+    /// Stopped by the stop signal before the level's end.
     pub interrupted: bool,
 }
 
@@ -47,109 +62,26 @@ pub async fn run_worker(
     mut stop: watch::Receiver<bool>,
     live_e2e: Arc<Mutex<Histogram<u64>>>,
 ) -> WorkerReport {
-    let spec = &ctx.spec;
-    let workers = ctx.workers;
-    let mut recorder = Recorder::new(spec.sample_cap.div_ceil(workers));
-    let (mut arrivals, max_conns) = match spec.offered {
-        OfferedLoad::Constant { rate_rps } => (
-            Some(Arrivals::constant(rate_rps, workers, index)),
-            share(spec.connections, workers, index),
-        ),
-        OfferedLoad::Poisson { rate_rps } => (
-            Some(Arrivals::poisson(rate_rps, workers, index, spec.seed)),
-            share(spec.connections, workers, index),
-        ),
-        OfferedLoad::Closed { virtual_users } => {
-            (None, share(virtual_users as usize, workers, index))
-        }
-    };
-    // Queued sends are just their intended times (8 bytes each): keep up to a million rather
-    // than drop, since a dropped send would hide exactly the latency a backlog means.
-    let backlog_cap = 1_000_000;
-    let mut idle: Vec<Conn> = Vec::with_capacity(max_conns);
-    let mut busy = 0usize;
-    // Queued sends: (intended time, arrival number).
-    let mut backlog: VecDeque<(u64, u64)> = VecDeque::new();
-    let mut inflight = FuturesUnordered::new();
-    let mut seq = 0u64;
-    let mut last_publish_ns = 0u64;
-    let mut interrupted = false;
-
-    recorder.seed_reservoir(spec.seed ^ ((index as u64 + 1) << 32));
-    if spec.export {
-        recorder.export = Some(Vec::new());
-    }
-    let timeout_ns = spec.timeout.as_nanos() as u64;
     let level: &LevelCtx = &ctx;
-    let deadline_of =
-        move |intended_ns: u64| (intended_ns + timeout_ns).min(level.drain_deadline_ns);
-    // Closed loop: a virtual user's next request is due after its think time.
-    let mut think = spec
-        .think
-        .as_ref()
-        .map(|d| (d, Pcg64::seed_from_u64(spec.seed ^ index as u64)));
-    let mut think_ns = move || match think.as_mut() {
-        Some((dist, rng)) => (dist.sample(rng).max(0.0) * 1e6) as u64,
-        None => 0,
-    };
-    // The mock's draws are keyed apart from the request id (which names the target): open loop
-    // by this worker's arrival number, closed loop by virtual user and its sequence, so request
-    // i of a level gets the same response whichever target relays it.
-    let mut vu_seq: Vec<u64> = vec![0; if arrivals.is_none() { max_conns } else { 0 }];
-    let launch = move |intended_ns: u64, conn: Option<Conn>, seq: &mut u64, draw: Draw| {
-        let request_id = format!("{}-w{index}-{}", level.spec.id_prefix, *seq);
-        *seq += 1;
-        let draw_key = match draw {
-            Draw::Arrival(n) => format!("w{index}-{n}"),
-            Draw::User { vu, n } => format!("w{index}-v{vu}-{n}"),
-        };
-        let body = level.body.render_drawn(&request_id, &draw_key);
-        let deadline_ns = deadline_of(intended_ns);
-        async move {
-            // Closed loop: wait for the stamped time (never send before it).
-            if intended_ns > monotonic_ns() {
-                level.timer.sleep_until(intended_ns).await;
-            }
-            let due = Due {
-                intended_ns,
-                deadline_ns,
-            };
-            let exchange = execute(
-                &level.endpoint,
-                conn,
-                body,
-                (request_id, &draw_key),
-                due,
-                level.spec.stream,
-            )
-            .await;
-            (exchange, draw)
-        }
-    };
-    let mut user_draw = move |vu: usize| {
-        let n = vu_seq[vu];
-        vu_seq[vu] += 1;
-        Draw::User { vu, n }
-    };
-    let mut arrival = 0u64;
-
+    let (mut arrivals, max_conns) = arrivals_and_share(&level.spec, level.workers, index);
+    let mut worker = Worker::new(level, index, max_conns, arrivals.is_none());
+    let mut inflight = FuturesUnordered::new();
     let mut next_ns = match arrivals.as_mut() {
-        Some(a) => ctx.start_ns + a.next_offset_ns(),
+        Some(a) => level.start_ns + a.next_offset_ns(),
         None => {
             for vu in 0..max_conns {
-                let first_ns = ctx.start_ns + think_ns();
-                inflight.push(launch(first_ns, None, &mut seq, user_draw(vu)));
-                busy += 1;
+                let first_ns = level.start_ns + worker.think_ns();
+                let draw = worker.user_draw(vu);
+                inflight.push(issue(level, worker.start(first_ns, None, draw)));
             }
             u64::MAX
         }
     };
-    let mut queue_sampled = false;
-    let mut sleep = ctx.timer.sleep_until(next_ns.min(ctx.end_ns));
-
+    let mut sleep = level.timer.sleep_until(next_ns.min(level.end_ns));
+    let mut interrupted = false;
     loop {
-        let arrivals_left = arrivals.is_some() && next_ns < ctx.end_ns;
-        if !arrivals_left && inflight.is_empty() && backlog.is_empty() {
+        let arrivals_left = arrivals.is_some() && next_ns < level.end_ns;
+        if !arrivals_left && inflight.is_empty() && worker.backlog.is_empty() {
             break;
         }
         tokio::select! {
@@ -161,102 +93,54 @@ pub async fn run_worker(
                 }
             }
             Some((exchange, draw)) = inflight.next(), if !inflight.is_empty() => {
-                busy -= 1;
-                let conn = record(&ctx, &mut recorder, exchange);
-                let now = monotonic_ns();
-                if now > last_publish_ns + 250_000_000 {
-                    last_publish_ns = now;
-                    if let Ok(mut live) = live_e2e.lock() {
-                        live.clone_from(&recorder.histograms[metric::E2E]);
-                    }
-                }
+                let (conn, now) = worker.finish(exchange, &live_e2e);
                 if arrivals.is_none() {
-                    // Closed loop: this virtual user goes again (after its think time), on the
-                    // same connection.
-                    let next = now + think_ns();
-                    if let (true, Draw::User { vu, .. }) = (next < ctx.end_ns, draw) {
-                        inflight.push(launch(next, conn, &mut seq, user_draw(vu)));
-                        busy += 1;
+                    if let Some(next) = worker.next_turn(now, draw, conn) {
+                        inflight.push(issue(level, next));
                     }
                 } else {
                     if let Some(conn) = conn {
-                        idle.push(conn);
+                        worker.idle.push(conn);
                     }
-                    while busy < max_conns {
-                        let Some((intended_ns, n)) = backlog.pop_front() else { break };
-                        if now >= deadline_of(intended_ns) {
-                            // Its deadline passed in the queue: nobody got an answer.
-                            not_sent(&ctx, &mut recorder, intended_ns);
-                            continue;
-                        }
-                        inflight.push(launch(intended_ns, idle.pop(), &mut seq, Draw::Arrival(n)));
-                        busy += 1;
+                    while let Some(next) = worker.admit_queued(now) {
+                        inflight.push(issue(level, next));
                     }
                 }
             }
             _ = &mut sleep, if arrivals_left => {
                 let now = monotonic_ns();
                 let arrivals = arrivals.as_mut().expect("open loop has arrivals");
-                while next_ns <= now && next_ns < ctx.end_ns {
-                    let in_window = next_ns >= ctx.window_start_ns;
-                    if in_window && !queue_sampled {
-                        queue_sampled = true;
-                        recorder.queue_at_window_start = (busy + backlog.len()) as u64;
+                while next_ns <= now && next_ns < level.end_ns {
+                    if let Some(next) = worker.arrive(next_ns, now) {
+                        inflight.push(issue(level, next));
                     }
-                    if busy < max_conns && backlog.is_empty() {
-                        let lag_ns = now - next_ns;
-                        if in_window {
-                            recorder.record(metric::SEND_LAG, lag_ns);
-                            if lag_ns > spec.lag_threshold_ns {
-                                recorder.late_sends += 1;
-                            }
-                        }
-                        inflight.push(launch(next_ns, idle.pop(), &mut seq, Draw::Arrival(arrival)));
-                        busy += 1;
-                    } else if backlog.len() < backlog_cap {
-                        backlog.push_back((next_ns, arrival));
-                        if in_window {
-                            recorder.queued_sends += 1;
-                        }
-                    } else {
-                        not_sent(&ctx, &mut recorder, next_ns);
-                    }
-                    arrival += 1;
-                    next_ns = ctx.start_ns + arrivals.next_offset_ns();
+                    next_ns = level.start_ns + arrivals.next_offset_ns();
                 }
-                sleep = ctx.timer.sleep_until(next_ns.min(ctx.end_ns));
+                sleep = level.timer.sleep_until(next_ns.min(level.end_ns));
             }
         }
     }
     WorkerReport {
-        recorder,
+        recorder: worker.recorder,
         interrupted,
     }
 }
 
-/// Counts a send the generator could not make in time (`not_sent`): part of the level's error
-/// rate, since nobody got an answer, and evidence that the rig could not keep up.
-fn not_sent(ctx: &LevelCtx, recorder: &mut Recorder, intended_ns: u64) {
-    // Still waiting when the window closed (given up in the drain), not before.
-    if intended_ns < ctx.end_ns && monotonic_ns() >= ctx.end_ns {
-        recorder.outstanding_at_end += 1;
-    }
-    if intended_ns >= ctx.window_start_ns && intended_ns < ctx.end_ns {
-        recorder.sent += 1;
-        recorder.dropped_sends += 1;
-        recorder.error("not_sent");
-        recorder.export(|| ExportRow {
-            request_id: String::new(),
-            intended_ns,
-            sent_ns: None,
-            head_ns: None,
-            first_ns: None,
-            done_ns: None,
-            error: Some("not_sent".into()),
-            chunks: 0,
-            tokens: 0,
-        });
-        ctx.live.dropped.fetch_add(1, Ordering::Relaxed);
+/// This worker's arrivals (open loop; `None` for a closed loop) and its share of the
+/// connections (open loop) or virtual users (closed).
+fn arrivals_and_share(spec: &LevelSpec, workers: usize, index: usize) -> (Option<Arrivals>, usize) {
+    match spec.offered {
+        OfferedLoad::Constant { rate_rps } => (
+            Some(Arrivals::constant(rate_rps, workers, index)),
+            share(spec.connections, workers, index),
+        ),
+        OfferedLoad::Poisson { rate_rps } => (
+            Some(Arrivals::poisson(rate_rps, workers, index, spec.seed)),
+            share(spec.connections, workers, index),
+        ),
+        OfferedLoad::Closed { virtual_users } => {
+            (None, share(virtual_users as usize, workers, index))
+        }
     }
 }
 
@@ -265,136 +149,228 @@ fn share(total: usize, workers: usize, index: usize) -> usize {
     total / workers + usize::from(index < total % workers)
 }
 
-/// Records one finished exchange (if its intended time is in the window); returns the connection
-/// when it can be reused.
-fn record(ctx: &LevelCtx, recorder: &mut Recorder, exchange: Exchange) -> Option<Conn> {
-    let spec = &ctx.spec;
-    recorder.stale_reconnects += u64::from(exchange.stale_reconnects);
-    recorder.last_done_ns = recorder.last_done_ns.max(exchange.done_ns);
-    // Time in flight inside the window, whatever the outcome: streams held, measured.
-    let from = exchange.sent_ns.max(ctx.window_start_ns);
-    let until = exchange.done_ns.min(ctx.end_ns);
-    recorder.in_flight_ns += u128::from(until.saturating_sub(from));
-    if exchange.intended_ns < ctx.end_ns && exchange.done_ns >= ctx.end_ns {
-        recorder.outstanding_at_end += 1;
-    }
-    let ok = exchange.outcome == Outcome::Ok;
-    // Throughput counts work completed inside the window, whenever it was intended.
-    let done_in_window = exchange.done_ns >= ctx.window_start_ns && exchange.done_ns < ctx.end_ns;
-    let e2e_ns = exchange.done_ns.saturating_sub(exchange.intended_ns);
-    let slo_met = ok && meets_slo(spec, &exchange, e2e_ns);
-    if ok && done_in_window {
-        recorder.completed_in_window += 1;
-        recorder.good_in_window += u64::from(slo_met);
-    }
-    // Latency and errors belong to the requests the window *offered*.
-    let in_window =
-        exchange.intended_ns >= ctx.window_start_ns && exchange.intended_ns < ctx.end_ns;
-    if !in_window {
-        return exchange.conn;
-    }
-    recorder.export(|| ExportRow {
-        request_id: exchange.request_id.clone(),
-        intended_ns: exchange.intended_ns,
-        sent_ns: Some(exchange.sent_ns),
-        head_ns: exchange.head_ns,
-        first_ns: exchange.content_ns.first(),
-        done_ns: Some(exchange.done_ns),
-        error: match &exchange.outcome {
-            Outcome::Ok => None,
-            Outcome::Failed(class) => Some(class.clone()),
-        },
-        chunks: exchange.chunks,
-        tokens: exchange.usage_tokens.unwrap_or(exchange.counted_tokens),
-    });
-    recorder.sent += 1;
-    if let Outcome::Failed(class) = &exchange.outcome {
-        recorder.error(class);
-        ctx.live.errors.fetch_add(1, Ordering::Relaxed);
-        return exchange.conn;
-    }
-    recorder.ok += 1;
-    recorder.good += u64::from(slo_met);
-    ctx.live.completed.fetch_add(1, Ordering::Relaxed);
-    recorder.record(metric::E2E, e2e_ns);
-    recorder.record(
-        metric::E2E_UNCORRECTED,
-        exchange.done_ns.saturating_sub(exchange.sent_ns),
-    );
-    let window_ns = (ctx.end_ns - ctx.window_start_ns).max(1);
-    let third = (((exchange.intended_ns - ctx.window_start_ns) * 3) / window_ns).min(2) as usize;
-    recorder.e2e_thirds[third].0 += e2e_ns;
-    recorder.e2e_thirds[third].1 += 1;
-    if let Some(head_ns) = exchange.head_ns {
-        recorder.record(metric::TTFB, head_ns.saturating_sub(exchange.intended_ns));
-    }
-    recorder.chunks += u64::from(exchange.chunks);
-    let tokens = exchange.usage_tokens.unwrap_or(exchange.counted_tokens);
-    recorder.tokens += u64::from(exchange.counted_tokens);
-    if spec.stream {
-        if let Some(first) = exchange.content_ns.first() {
-            let ttft = first.saturating_sub(exchange.intended_ns);
-            recorder.record(metric::TTFT, ttft);
-            if let Some(itl) = recorder.histograms.get_mut(metric::ITL) {
-                exchange.content_ns.add_gaps_to(itl);
-            }
-            if let Some(max_gap) = exchange.content_ns.max_gap_ns() {
-                recorder.record(metric::MAX_GAP, max_gap);
-            }
-            if tokens > 1 {
-                recorder.record(metric::TPOT, (e2e_ns - ttft) / u64::from(tokens - 1));
-            }
-        }
-    }
-    if recorder.join.len() < super::metrics::JOIN_CAP {
-        recorder.join.push(JoinStamps {
-            id: id_hash(&exchange.request_id),
-            sent_ns: exchange.sent_ns,
-            first_ns: exchange.content_ns.first().unwrap_or(0),
-            done_ns: exchange.done_ns,
-        });
-    } else {
-        recorder.join_dropped += 1;
-    }
-    let Exchange {
-        request_id,
-        sent_ns,
-        content_ns,
-        done_ns,
-        conn,
-        ..
-    } = exchange;
-    recorder.offer_sample(|| RequestStamps {
-        request_id,
-        sent_ns,
-        chunks: content_ns.count,
-        content_ns: content_ns.stamped,
-        done_ns,
-    });
-    conn
+/// One request readied to go: its id, draw key and body rendered, its times set.
+struct Pending {
+    request_id: String,
+    draw_key: String,
+    body: Bytes,
+    due: Due,
+    /// The connection to send it on (`None`: a new one).
+    conn: Option<Conn>,
+    draw: Draw,
 }
 
-/// Whether a successful exchange met every `[slo]` limit.
-fn meets_slo(spec: &super::LevelSpec, exchange: &Exchange, e2e_ns: u64) -> bool {
-    let ttft_ns = exchange
-        .content_ns
-        .first()
-        .map(|first| first.saturating_sub(exchange.intended_ns));
-    let tokens = exchange.usage_tokens.unwrap_or(exchange.counted_tokens);
-    let tpot_ns = match (ttft_ns, tokens > 1) {
-        (Some(ttft), true) => Some((e2e_ns.saturating_sub(ttft)) / u64::from(tokens - 1)),
-        _ => None,
-    };
-    let within = |limit_ms: Option<f64>, value_ns: Option<u64>| match (limit_ms, value_ns) {
-        (None, _) => true,
-        (Some(limit), Some(value)) => value as f64 <= limit * 1e6,
-        (Some(_), None) => false,
-    };
-    let slo = &spec.slo;
-    within(slo.e2e_ms, Some(e2e_ns))
-        && (!spec.stream
-            || (within(slo.ttft_ms, ttft_ns)
-                && (slo.tpot_ms.is_none() || tokens <= 1 || within(slo.tpot_ms, tpot_ns))))
+/// Sends a readied request at its intended time (never before it) and waits for its exchange.
+async fn issue(level: &LevelCtx, pending: Pending) -> (Exchange, Draw) {
+    let Pending {
+        request_id,
+        draw_key,
+        body,
+        due,
+        conn,
+        draw,
+    } = pending;
+    // Closed loop: wait for the stamped time (never send before it).
+    if due.intended_ns > monotonic_ns() {
+        level.timer.sleep_until(due.intended_ns).await;
+    }
+    let exchange = execute(
+        &level.endpoint,
+        conn,
+        body,
+        (request_id, &draw_key),
+        due,
+        level.spec.stream,
+    )
+    .await;
+    (exchange, draw)
+}
+
+/// What a worker holds between events besides its requests in flight: its recorder, its idle
+/// connections and queued sends, and the counters that name and key its requests.
+struct Worker<'a> {
+    level: &'a LevelCtx,
+    index: usize,
+    recorder: Recorder,
+    /// Open loop: connections not in use.
+    idle: Vec<Conn>,
+    /// Requests in flight.
+    busy: usize,
+    /// Connections (open loop) or virtual users (closed) of this worker.
+    max_conns: usize,
+    /// Queued sends: (intended time, arrival number).
+    backlog: VecDeque<(u64, u64)>,
+    /// Requests started, numbering the request ids.
+    seq: u64,
+    /// Open loop: arrivals so far, keying the mock's draws.
+    arrival: u64,
+    /// Closed loop: requests so far per virtual user, keying the mock's draws.
+    vu_seq: Vec<u64>,
+    /// Closed loop: the think time and its generator.
+    think: Option<(&'a mock_upstream::Distribution, Pcg64)>,
+    timeout_ns: u64,
+    /// Whether the queue was sampled at the window's start.
+    queue_sampled: bool,
+    last_publish_ns: u64,
+}
+
+impl<'a> Worker<'a> {
+    /// Worker `index` of `level`, with `max_conns` connections or virtual users.
+    fn new(level: &'a LevelCtx, index: usize, max_conns: usize, closed_loop: bool) -> Worker<'a> {
+        let spec = &level.spec;
+        let mut recorder = Recorder::new(spec.sample_cap.div_ceil(level.workers));
+        recorder.seed_reservoir(spec.seed ^ ((index as u64 + 1) << 32));
+        if spec.export {
+            recorder.export = Some(Vec::new());
+        }
+        Worker {
+            level,
+            index,
+            recorder,
+            idle: Vec::with_capacity(max_conns),
+            busy: 0,
+            max_conns,
+            backlog: VecDeque::new(),
+            seq: 0,
+            arrival: 0,
+            vu_seq: vec![0; if closed_loop { max_conns } else { 0 }],
+            think: spec
+                .think
+                .as_ref()
+                .map(|d| (d, Pcg64::seed_from_u64(spec.seed ^ index as u64))),
+            timeout_ns: spec.timeout.as_nanos() as u64,
+            queue_sampled: false,
+            last_publish_ns: 0,
+        }
+    }
+
+    /// When a request intended at `intended_ns` is given up: its timeout, never past the drain.
+    fn deadline_of(&self, intended_ns: u64) -> u64 {
+        (intended_ns + self.timeout_ns).min(self.level.drain_deadline_ns)
+    }
+
+    /// Closed loop: a virtual user's next think time, ns (0 without one).
+    fn think_ns(&mut self) -> u64 {
+        match self.think.as_mut() {
+            Some((dist, rng)) => (dist.sample(rng).max(0.0) * 1e6) as u64,
+            None => 0,
+        }
+    }
+
+    /// Closed loop: virtual user `vu`'s next draw.
+    fn user_draw(&mut self, vu: usize) -> Draw {
+        let n = self.vu_seq[vu];
+        self.vu_seq[vu] += 1;
+        Draw::User { vu, n }
+    }
+
+    /// Readies the next request, intended at `intended_ns`, on `conn`, and counts it busy.
+    fn start(&mut self, intended_ns: u64, conn: Option<Conn>, draw: Draw) -> Pending {
+        let index = self.index;
+        let request_id = format!("{}-w{index}-{}", self.level.spec.id_prefix, self.seq);
+        self.seq += 1;
+        // The mock's draws are keyed apart from the request id (which names the target): open
+        // loop by this worker's arrival number, closed loop by virtual user and its sequence,
+        // so request i of a level gets the same response whichever target relays it.
+        let draw_key = match draw {
+            Draw::Arrival(n) => format!("w{index}-{n}"),
+            Draw::User { vu, n } => format!("w{index}-v{vu}-{n}"),
+        };
+        let body = self.level.body.render_drawn(&request_id, &draw_key);
+        let due = Due {
+            intended_ns,
+            deadline_ns: self.deadline_of(intended_ns),
+        };
+        self.busy += 1;
+        Pending {
+            request_id,
+            draw_key,
+            body,
+            due,
+            conn,
+            draw,
+        }
+    }
+
+    /// Takes a finished exchange: records it, and now and then publishes the e2e histogram for
+    /// the live p99. Returns its connection (when reusable) and the time.
+    fn finish(
+        &mut self,
+        exchange: Exchange,
+        live_e2e: &Mutex<Histogram<u64>>,
+    ) -> (Option<Conn>, u64) {
+        self.busy -= 1;
+        let conn = record(self.level, &mut self.recorder, exchange);
+        let now = monotonic_ns();
+        if now > self.last_publish_ns + PUBLISH_EVERY_NS {
+            self.last_publish_ns = now;
+            if let Ok(mut live) = live_e2e.lock() {
+                live.clone_from(&self.recorder.histograms[metric::E2E]);
+            }
+        }
+        (conn, now)
+    }
+
+    /// Closed loop: the virtual user whose request (`draw`) ended at `now` goes again after its
+    /// think time, on the same connection, unless that is past the window.
+    fn next_turn(&mut self, now: u64, draw: Draw, conn: Option<Conn>) -> Option<Pending> {
+        let next = now + self.think_ns();
+        let (true, Draw::User { vu, .. }) = (next < self.level.end_ns, draw) else {
+            return None;
+        };
+        let draw = self.user_draw(vu);
+        Some(self.start(next, conn, draw))
+    }
+
+    /// Open loop: the next queued send a free connection can take, if any; those whose deadline
+    /// passed in the queue are counted `not_sent` on the way.
+    fn admit_queued(&mut self, now: u64) -> Option<Pending> {
+        while self.busy < self.max_conns {
+            let (intended_ns, n) = self.backlog.pop_front()?;
+            if now >= self.deadline_of(intended_ns) {
+                // Its deadline passed in the queue: nobody got an answer.
+                not_sent(self.level, &mut self.recorder, intended_ns);
+                continue;
+            }
+            let conn = self.idle.pop();
+            return Some(self.start(intended_ns, conn, Draw::Arrival(n)));
+        }
+        None
+    }
+
+    /// Open loop: the arrival intended at `intended_ns`, seen at `now`. Sent at once (its send
+    /// lag recorded) when a connection is free and nothing is queued; else queued; else, the
+    /// queue full, `not_sent`.
+    fn arrive(&mut self, intended_ns: u64, now: u64) -> Option<Pending> {
+        let level = self.level;
+        let in_window = intended_ns >= level.window_start_ns;
+        if in_window && !self.queue_sampled {
+            self.queue_sampled = true;
+            self.recorder.queue_at_window_start = (self.busy + self.backlog.len()) as u64;
+        }
+        let arrival = self.arrival;
+        self.arrival += 1;
+        if self.busy < self.max_conns && self.backlog.is_empty() {
+            let lag_ns = now - intended_ns;
+            if in_window {
+                self.recorder.record(metric::SEND_LAG, lag_ns);
+                if lag_ns > level.spec.lag_threshold_ns {
+                    self.recorder.late_sends += 1;
+                }
+            }
+            let conn = self.idle.pop();
+            return Some(self.start(intended_ns, conn, Draw::Arrival(arrival)));
+        }
+        if self.backlog.len() < BACKLOG_CAP {
+            self.backlog.push_back((intended_ns, arrival));
+            if in_window {
+                self.recorder.queued_sends += 1;
+            }
+        } else {
+            not_sent(level, &mut self.recorder, intended_ns);
+        }
+        None
+    }
 }
 
 #[cfg(test)]
