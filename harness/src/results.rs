@@ -46,90 +46,98 @@ pub fn pct(level: &LevelResult, metric: &str, which: &str) -> Option<f64> {
     })
 }
 
+/// The columns of `summary.csv`, in order; [`summary_row`] fills one row of them per level.
+const SUMMARY_COLUMNS: [&str; 31] = [
+    "target",
+    "level",
+    "offered",
+    "offered_unit",
+    "achieved_rps",
+    "goodput_rps",
+    "requests_sent",
+    "requests_ok",
+    "errors",
+    "e2e_p50_ms",
+    "e2e_p90_ms",
+    "e2e_p99_ms",
+    "e2e_p999_ms",
+    "e2e_uncorrected_p99_ms",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "itl_p50_ms",
+    "itl_p99_ms",
+    "tpot_p50_ms",
+    "added_e2e_p50_ms",
+    "added_e2e_p99_ms",
+    "added_ttft_p50_ms",
+    "added_ttft_p99_ms",
+    "send_lag_p99_ms",
+    "generator_cpu_pct",
+    "rig_limited",
+    "mock_limited",
+    "saturated",
+    "completed_in_window",
+    "outstanding_at_end",
+    "drain_s",
+];
+
 fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record([
-        "target",
-        "level",
-        "offered",
-        "offered_unit",
-        "achieved_rps",
-        "goodput_rps",
-        "requests_sent",
-        "requests_ok",
-        "errors",
-        "e2e_p50_ms",
-        "e2e_p90_ms",
-        "e2e_p99_ms",
-        "e2e_p999_ms",
-        "e2e_uncorrected_p99_ms",
-        "ttft_p50_ms",
-        "ttft_p99_ms",
-        "itl_p50_ms",
-        "itl_p99_ms",
-        "tpot_p50_ms",
-        "added_e2e_p50_ms",
-        "added_e2e_p99_ms",
-        "added_ttft_p50_ms",
-        "added_ttft_p99_ms",
-        "send_lag_p99_ms",
-        "generator_cpu_pct",
-        "rig_limited",
-        "mock_limited",
-        "saturated",
-        "completed_in_window",
-        "outstanding_at_end",
-        "drain_s",
-    ])?;
-    let num = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
+    writer.write_record(SUMMARY_COLUMNS)?;
     for level in &run.levels {
-        let offered = offered_value(&level.offered);
-        let unit = offered_unit(&level.offered);
-        let added = |k: &str| level.added_latency_ms.get(k).and_then(|m| m.value);
-        let errors: u64 = level.errors.values().sum();
-        writer.write_record([
-            level.target.clone(),
-            level.level.to_string(),
-            format!("{offered}"),
-            unit.to_string(),
-            format!("{:.3}", level.achieved_rps),
-            num(level.goodput_rps.value),
-            level.requests_sent.to_string(),
-            level.requests_ok.to_string(),
-            errors.to_string(),
-            num(pct(level, "e2e", "p50")),
-            num(pct(level, "e2e", "p90")),
-            num(pct(level, "e2e", "p99")),
-            num(pct(level, "e2e", "p999")),
-            num(pct(level, "e2e_uncorrected", "p99")),
-            num(pct(level, "ttft", "p50")),
-            num(pct(level, "ttft", "p99")),
-            num(pct(level, "itl", "p50")),
-            num(pct(level, "itl", "p99")),
-            num(pct(level, "tpot", "p50")),
-            num(added("e2e_p50")),
-            num(added("e2e_p99")),
-            num(added("ttft_p50")),
-            num(added("ttft_p99")),
-            num(level.rig.send_lag.value.as_ref().map(|s| s.p99_ms)),
-            num(level.rig.generator_cpu_pct.value),
-            level.rig.rig_limited.to_string(),
-            level.rig.mock_limited.to_string(),
-            level.saturated.to_string(),
-            level
-                .completed_in_window
-                .value
-                .map_or(String::new(), |v| v.to_string()),
-            level
-                .outstanding_at_end
-                .value
-                .map_or(String::new(), |v| v.to_string()),
-            num(level.drain_s.value),
-        ])?;
+        writer.write_record(summary_row(level))?;
     }
     writer
         .into_inner()
         .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// One level's `summary.csv` row: numbers to 3 decimals, unmeasured values empty.
+fn summary_row(level: &LevelResult) -> [String; 31] {
+    let num = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
+    let offered = offered_value(&level.offered);
+    let unit = offered_unit(&level.offered);
+    let added = |k: &str| level.added_latency_ms.get(k).and_then(|m| m.value);
+    let errors: u64 = level.errors.values().sum();
+    [
+        level.target.clone(),
+        level.level.to_string(),
+        format!("{offered}"),
+        unit.to_string(),
+        format!("{:.3}", level.achieved_rps),
+        num(level.goodput_rps.value),
+        level.requests_sent.to_string(),
+        level.requests_ok.to_string(),
+        errors.to_string(),
+        num(pct(level, "e2e", "p50")),
+        num(pct(level, "e2e", "p90")),
+        num(pct(level, "e2e", "p99")),
+        num(pct(level, "e2e", "p999")),
+        num(pct(level, "e2e_uncorrected", "p99")),
+        num(pct(level, "ttft", "p50")),
+        num(pct(level, "ttft", "p99")),
+        num(pct(level, "itl", "p50")),
+        num(pct(level, "itl", "p99")),
+        num(pct(level, "tpot", "p50")),
+        num(added("e2e_p50")),
+        num(added("e2e_p99")),
+        num(added("ttft_p50")),
+        num(added("ttft_p99")),
+        num(level.rig.send_lag.value.as_ref().map(|s| s.p99_ms)),
+        num(level.rig.generator_cpu_pct.value),
+        level.rig.rig_limited.to_string(),
+        level.rig.mock_limited.to_string(),
+        level.saturated.to_string(),
+        level
+            .completed_in_window
+            .value
+            .map_or(String::new(), |v| v.to_string()),
+        level
+            .outstanding_at_end
+            .value
+            .map_or(String::new(), |v| v.to_string()),
+        num(level.drain_s.value),
+    ]
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ use mock_upstream::MockConfig;
 use serde::{Deserialize, Serialize};
 
 pub mod source;
+mod validate;
 
 pub use source::{resolve, ScenarioError, ScenarioSource, EMBEDDED, QUICK_TOML};
 
@@ -281,116 +282,6 @@ impl Default for ProfileConfig {
             hz: 499,
             offcpu: true,
         }
-    }
-}
-
-impl Scenario {
-    /// Cross-field checks; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
-        let load = &self.load;
-        if load.levels.is_empty() {
-            return Err("[load] levels must list at least one level".into());
-        }
-        if let Some(bad) = load.levels.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
-            return Err(format!("[load] levels must be > 0, got {bad}"));
-        }
-        if load.model == LoadModel::Closed && load.levels.iter().any(|l| l.fract() != 0.0) {
-            return Err("[load] closed-loop levels are virtual users: whole numbers".into());
-        }
-        let positive = |v: f64| v.is_finite() && v > 0.0;
-        let valid_times = positive(load.duration_s)
-            && positive(load.timeout_s)
-            && load.warmup_s.is_finite()
-            && load.warmup_s >= 0.0;
-        if !valid_times {
-            return Err("[load] duration_s and timeout_s must be > 0 and warmup_s >= 0".into());
-        }
-        if load.connections == 0 {
-            return Err("[load] connections must be at least 1".into());
-        }
-        if self.rig.threads == 0 {
-            return Err("[rig] threads must be at least 1".into());
-        }
-        if load.model != LoadModel::Closed && load.connections < self.rig.threads {
-            return Err(format!(
-                "[load] connections = {} is below [rig] threads = {}: every load worker needs a connection (raise connections or lower threads)",
-                load.connections, self.rig.threads
-            ));
-        }
-        if load.model != LoadModel::Closed {
-            let most = MAX_RATE_PER_RIG_THREAD * self.rig.threads as f64;
-            if let Some(rate) = load.levels.iter().find(|r| **r > most) {
-                return Err(format!(
-                    "[load] level {rate} req/s is more than {} rig thread(s) can schedule (about {MAX_RATE_PER_RIG_THREAD} req/s each): raise [rig] threads, or shard the run (--shard)",
-                    self.rig.threads
-                ));
-            }
-        }
-        if !(load.drain_s.is_finite() && load.drain_s >= 0.0) {
-            return Err("[load] drain_s must be >= 0".into());
-        }
-        let least = min_prompt_tokens(&load.prompt);
-        if let Some(tokens) = &load.prompt_tokens {
-            let fewest = match tokens {
-                mock_upstream::Distribution::Fixed(v) => *v,
-                mock_upstream::Distribution::Uniform { min, .. } => *min,
-                // Tails below the minimum are padded to none (see README).
-                _ => tokens.mean(),
-            };
-            if fewest < f64::from(least) {
-                return Err(format!(
-                    "[load] prompt_tokens goes down to {fewest}: the prompt and its request-id tag alone take up to {least} tokens (shorten [load] prompt or ask for more)"
-                ));
-            }
-            let most = tokens.nominal_max();
-            if !(most.is_finite() && most <= MAX_PROMPT_TOKENS) {
-                return Err(format!(
-                    "[load] prompt_tokens reaches {most}: at most {MAX_PROMPT_TOKENS} tokens (the mock's and the reference gateway's 1 MiB body limits)"
-                ));
-            }
-        }
-        if !self.sweep.prompt_tokens.is_empty() {
-            if load.levels.len() != 1 {
-                return Err(format!(
-                    "[sweep] prompt_tokens runs at one offered load: [load] levels must hold one level, not {}",
-                    load.levels.len()
-                ));
-            }
-            if load.prompt_tokens.is_some() {
-                return Err(
-                    "[sweep] prompt_tokens and [load] prompt_tokens both set: keep one".into(),
-                );
-            }
-            if let Some(bad) = self
-                .sweep
-                .prompt_tokens
-                .iter()
-                .find(|&&t| !(least..=MAX_PROMPT_TOKENS as u32).contains(&t))
-            {
-                return Err(format!(
-                    "[sweep] prompt_tokens {bad}: each size must be {least}..={MAX_PROMPT_TOKENS} tokens (the prompt and its request-id tag alone take up to {least})"
-                ));
-            }
-        }
-        if let Some(bad) = self
-            .rig
-            .lag_threshold_ms
-            .filter(|t| !(t.is_finite() && *t > 0.0))
-        {
-            return Err(format!("[rig] lag_threshold_ms must be > 0, got {bad}"));
-        }
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(format!(
-                "name `{}` must be non-empty letters, digits, - or _",
-                self.name
-            ));
-        }
-        self.mock.validate()
     }
 }
 
