@@ -10,6 +10,7 @@ pub mod cli;
 pub mod environment;
 pub mod error;
 pub mod flamegraphs;
+pub mod gate;
 pub mod gateways;
 pub mod home;
 pub mod load;

@@ -93,60 +93,71 @@ pub struct Plan<'a> {
 /// Starts the plan's gateway and waits until its readiness probe answers. `Err` carries the
 /// evidence (exit status, log tail) in one line.
 pub fn start(plan: &Plan, rt: &tokio::runtime::Runtime) -> Result<Launched, String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], plan.port));
+    render_config(plan.definition, plan.placeholders)?;
+    let launched = match plan.runtime {
+        Runtime::Process => start_process(plan, addr)?,
+        Runtime::Docker | Runtime::Podman => start_container(plan, addr)?,
+    };
+    wait_ready(launched, plan.definition, rt)
+}
+
+/// Starts the definition's `[process]` in `{work}`, once its requirements are installed.
+fn start_process(plan: &Plan, addr: SocketAddr) -> Result<Launched, String> {
     let Plan {
         definition,
-        runtime,
         placeholders,
-        port,
         log_dir,
         work,
         pin,
+        ..
     } = *plan;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    render_config(definition, placeholders)?;
     let name = definition.name.as_str();
-    let mut launched = match runtime {
-        Runtime::Process => {
-            let spec = definition.process.as_ref().ok_or_else(|| {
-                format!("{name} has no [process] section; run it with --runtime podman or docker")
-            })?;
-            if let Some(missing) = definition.missing_requirement(placeholders) {
-                return Err(format!(
-                    "not installed ({missing} is missing): run `gatebench gateways install {name}`"
-                ));
-            }
-            let program = PathBuf::from(placeholders.render(&spec.command));
-            let args: Vec<String> = spec.args.iter().map(|a| placeholders.render(a)).collect();
-            let env: Vec<(String, String)> = spec
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), placeholders.render(v)))
-                .collect();
-            let child = ChildProcess::spawn_at(
-                &Launch {
-                    name,
-                    program: &program,
-                    args: &args,
-                    env: &env,
-                    cwd: Some(work),
-                    log_dir,
-                    pin,
-                },
-                addr,
-            )
-            .map_err(|e| e.to_string())?;
-            Launched {
-                addr,
-                pid: child.pid(),
-                usage: Usage::Tree(child.pid()),
-                log_path: child.log_path().to_path_buf(),
-                handle: Handle::Process(child),
-            }
-        }
-        Runtime::Docker | Runtime::Podman => {
-            start_container(definition, runtime, placeholders, addr, log_dir, pin)?
-        }
-    };
+    let spec = definition.process.as_ref().ok_or_else(|| {
+        format!("{name} has no [process] section; run it with --runtime podman or docker")
+    })?;
+    if let Some(missing) = definition.missing_requirement(placeholders) {
+        return Err(format!(
+            "not installed ({missing} is missing): run `gatebench gateways install {name}`"
+        ));
+    }
+    let program = PathBuf::from(placeholders.render(&spec.command));
+    let args: Vec<String> = spec.args.iter().map(|a| placeholders.render(a)).collect();
+    let env: Vec<(String, String)> = spec
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), placeholders.render(v)))
+        .collect();
+    let child = ChildProcess::spawn_at(
+        &Launch {
+            name,
+            program: &program,
+            args: &args,
+            env: &env,
+            cwd: Some(work),
+            log_dir,
+            pin,
+        },
+        addr,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Launched {
+        addr,
+        pid: child.pid(),
+        usage: Usage::Tree(child.pid()),
+        log_path: child.log_path().to_path_buf(),
+        handle: Handle::Process(child),
+    })
+}
+
+/// Polls the definition's readiness probe (an HTTP path answering below 500, else a TCP
+/// connect) every 100 ms until it answers, the gateway exits, or `ready.timeout_s` passes.
+fn wait_ready(
+    mut launched: Launched,
+    definition: &Definition,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Launched, String> {
+    let addr = launched.addr;
     let deadline = Instant::now() + Duration::from_secs_f64(definition.ready.timeout_s);
     loop {
         if let Some(evidence) = launched.exited() {
@@ -175,36 +186,72 @@ pub fn start(plan: &Plan, rt: &tokio::runtime::Runtime) -> Result<Launched, Stri
     }
 }
 
-fn start_container(
-    definition: &Definition,
-    runtime: Runtime,
-    placeholders: &Placeholders,
-    addr: SocketAddr,
-    log_dir: &Path,
-    pin: Option<&[usize]>,
-) -> Result<Launched, String> {
+/// Starts the definition's `[container]` detached with host networking (its image must be
+/// present), and follows its logs into the gateway's log.
+fn start_container(plan: &Plan, addr: SocketAddr) -> Result<Launched, String> {
+    let definition = plan.definition;
     let name = definition.name.as_str();
     let spec = definition.container.as_ref().ok_or_else(|| {
         format!("{name} has no [container] section; run it with --runtime process")
     })?;
-    let cli = runtime.name();
-    let image = placeholders.render(&spec.image);
+    let cli = plan.runtime.name();
+    let image = plan.placeholders.render(&spec.image);
+    require_image(cli, &image, definition)?;
+    let args = container_run_args(plan, spec, image, addr);
+    let output = Command::new(cli)
+        .args(&args)
+        .output()
+        .map_err(|e| format!("cannot run `{cli} run`: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`{cli} run` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let id = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let pid = container_pid(cli, &id)?;
+    let usage = crate::sample::usage::cgroup_usage(pid).unwrap_or(Usage::Tree(pid));
+    let logs = follow_logs(cli, &id, name, plan.log_dir, addr);
+    Ok(Launched {
+        addr,
+        pid,
+        usage,
+        log_path: plan.log_dir.join(format!("{name}.log")),
+        handle: Handle::Container { cli, id, logs },
+    })
+}
+
+/// `Err` unless `<cli>` runs and has `image` (images cannot be pulled here).
+fn require_image(cli: &str, image: &str, definition: &Definition) -> Result<(), String> {
     let present = Command::new(cli)
-        .args(["image", "inspect", &image])
+        .args(["image", "inspect", image])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run `{cli}`: {e}; install it or use --runtime process"))?;
-    if !present.success() {
-        return Err(format!(
-            "image {image} is not present in {cli} (images cannot be pulled here); build or load it first{}",
-            definition
-                .install
-                .as_ref()
-                .map(|_| format!(", e.g. `gatebench gateways install {name}`"))
-                .unwrap_or_default()
-        ));
+    if present.success() {
+        return Ok(());
     }
+    Err(format!(
+        "image {image} is not present in {cli} (images cannot be pulled here); build or load it first{}",
+        definition
+            .install
+            .as_ref()
+            .map(|_| format!(", e.g. `gatebench gateways install {}`", definition.name))
+            .unwrap_or_default()
+    ))
+}
+
+/// The arguments of `<cli> run` for the container: detached, host network, limits, name,
+/// pinning, environment, read-only mounts, then the image and its arguments.
+fn container_run_args(
+    plan: &Plan,
+    spec: &super::ContainerSpec,
+    image: String,
+    addr: SocketAddr,
+) -> Vec<String> {
+    let placeholders = plan.placeholders;
     let mut args: Vec<String> = vec![
         "run".into(),
         "-d".into(),
@@ -216,12 +263,12 @@ fn start_container(
         "--ulimit".into(),
         "nproc=32768:32768".into(),
         "--name".into(),
-        format!("gatebench-{name}-{}", addr.port()),
+        format!("gatebench-{}-{}", plan.definition.name, addr.port()),
     ];
-    if runtime == Runtime::Podman && which("runc") {
+    if plan.runtime == Runtime::Podman && which("runc") {
         args.extend(["--runtime".into(), "runc".into()]);
     }
-    if let Some(cores) = pin {
+    if let Some(cores) = plan.pin {
         let list: Vec<String> = cores.iter().map(usize::to_string).collect();
         args.push(format!("--cpuset-cpus={}", list.join(",")));
     }
@@ -236,29 +283,32 @@ fn start_container(
     }
     args.push(image);
     args.extend(spec.args.iter().map(|a| placeholders.render(a)));
-    let output = Command::new(cli)
-        .args(&args)
-        .output()
-        .map_err(|e| format!("cannot run `{cli} run`: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "`{cli} run` failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    let id = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    args
+}
+
+/// The container's init process as the host sees it (0 when it cannot be read).
+fn container_pid(cli: &str, id: &str) -> Result<u32, String> {
     let inspect = Command::new(cli)
-        .args(["inspect", "--format", "{{.State.Pid}}", &id])
+        .args(["inspect", "--format", "{{.State.Pid}}", id])
         .output()
         .map_err(|e| e.to_string())?;
-    let pid: u32 = String::from_utf8_lossy(&inspect.stdout)
+    Ok(String::from_utf8_lossy(&inspect.stdout)
         .trim()
         .parse()
-        .unwrap_or(0);
-    let usage = crate::sample::usage::cgroup_usage(pid).unwrap_or(Usage::Tree(pid));
-    let log_args = vec!["logs".to_string(), "-f".to_string(), id.clone()];
-    let logs = ChildProcess::spawn_at(
+        .unwrap_or(0))
+}
+
+/// `<cli> logs -f ID`, copying the container's output to `<log_dir>/<name>.log`; `None` if it
+/// cannot start.
+fn follow_logs(
+    cli: &str,
+    id: &str,
+    name: &str,
+    log_dir: &Path,
+    addr: SocketAddr,
+) -> Option<ChildProcess> {
+    let log_args = vec!["logs".to_string(), "-f".to_string(), id.to_string()];
+    ChildProcess::spawn_at(
         &Launch {
             name,
             program: Path::new(cli),
@@ -270,14 +320,7 @@ fn start_container(
         },
         addr,
     )
-    .ok();
-    Ok(Launched {
-        addr,
-        pid,
-        usage,
-        log_path: log_dir.join(format!("{name}.log")),
-        handle: Handle::Container { cli, id, logs },
-    })
+    .ok()
 }
 
 /// Whether `program` is on PATH.

@@ -248,23 +248,7 @@ pub fn classify(state: &str, frames_leaf_first: &[&str]) -> &'static str {
 /// blocked µs (`class;thread;root…leaf µs`) and their summary. A thread still blocked when the
 /// window ends is charged up to the last event seen.
 pub fn fold(script: &str, seconds: f64) -> Profile {
-    let mut pending: HashMap<u32, Out> = HashMap::new();
-    let mut weights: HashMap<String, u64> = HashMap::new();
-    let mut by_class: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut charge = |out: Out, until_ns: u64| {
-        let us = until_ns.saturating_sub(out.at_ns) / 1000;
-        if us == 0 {
-            return;
-        }
-        let class = out.stack.split(';').next().unwrap_or("other");
-        let class = CLASSES
-            .iter()
-            .find(|c| **c == class)
-            .copied()
-            .unwrap_or("other");
-        *by_class.entry(class).or_default() += us;
-        *weights.entry(out.stack).or_default() += us;
-    };
+    let mut waits = Waits::default();
     let mut last_ns = 0u64;
     let mut lines = script.lines().peekable();
     while let Some(line) = lines.next() {
@@ -277,78 +261,126 @@ pub fn fold(script: &str, seconds: f64) -> Profile {
         last_ns = last_ns.max(event.at_ns);
         if event.rest.starts_with("PERF_RECORD_SWITCH") {
             if event.rest.contains(" IN") || event.rest.ends_with("IN") {
-                if let Some(out) = pending.remove(&event.tid) {
-                    charge(out, event.at_ns);
-                }
+                waits.switch_in(event.tid, event.at_ns);
             }
             continue;
         }
         if !event.rest.contains("sched:sched_switch") {
             continue;
         }
-        let state = event
-            .rest
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("prev_state="))
-            .unwrap_or("S");
-        let mut frames: Vec<&str> = Vec::new();
-        while let Some(next) = lines.peek() {
-            if !next.starts_with('\t') {
-                break;
-            }
-            if let Some(name) = frame_name(next) {
-                if !scheduler_frame(name) {
-                    frames.push(name);
-                }
-            }
-            lines.next();
+        let stack = switch_out_stack(&event, &mut lines);
+        waits.switch_out(event.tid, event.at_ns, stack);
+    }
+    waits.into_profile(last_ns, seconds)
+}
+
+/// The folded stack of a `sched:sched_switch` event, `class;thread;root…leaf`, from its state
+/// and the tab-indented frame lines (leaf first) that follow it, which it consumes.
+fn switch_out_stack<'a>(
+    event: &Header,
+    lines: &mut std::iter::Peekable<impl Iterator<Item = &'a str>>,
+) -> String {
+    let state = event
+        .rest
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("prev_state="))
+        .unwrap_or("S");
+    let mut frames: Vec<&str> = Vec::new();
+    while let Some(next) = lines.peek() {
+        if !next.starts_with('\t') {
+            break;
         }
-        let class = classify(state, &frames);
-        let thread = event.comm.replace(';', ":");
-        let mut stack = format!("{class};{thread}");
-        for frame in frames.iter().rev() {
-            stack.push(';');
-            stack.push_str(&frame.replace(';', ":"));
+        if let Some(name) = frame_name(next) {
+            if !scheduler_frame(name) {
+                frames.push(name);
+            }
         }
-        if let Some(earlier) = pending.insert(
-            event.tid,
-            Out {
-                at_ns: event.at_ns,
-                stack,
-            },
-        ) {
+        lines.next();
+    }
+    let class = classify(state, &frames);
+    let thread = event.comm.replace(';', ":");
+    let mut stack = format!("{class};{thread}");
+    for frame in frames.iter().rev() {
+        stack.push(';');
+        stack.push_str(&frame.replace(';', ":"));
+    }
+    stack
+}
+
+/// Blocked time being added up: each thread's open switch-out, and the µs charged so far per
+/// folded stack and per wait class.
+#[derive(Default)]
+struct Waits {
+    pending: HashMap<u32, Out>,
+    weights: HashMap<String, u64>,
+    by_class: BTreeMap<&'static str, u64>,
+}
+
+impl Waits {
+    /// Charges a wait from its switch-out to `until_ns` (waits under 1 µs are left out).
+    fn charge(&mut self, out: Out, until_ns: u64) {
+        let us = until_ns.saturating_sub(out.at_ns) / 1000;
+        if us == 0 {
+            return;
+        }
+        let class = out.stack.split(';').next().unwrap_or("other");
+        let class = CLASSES
+            .iter()
+            .find(|c| **c == class)
+            .copied()
+            .unwrap_or("other");
+        *self.by_class.entry(class).or_default() += us;
+        *self.weights.entry(out.stack).or_default() += us;
+    }
+
+    /// Thread `tid` switched in at `at_ns`: its open wait, if any, ends.
+    fn switch_in(&mut self, tid: u32, at_ns: u64) {
+        if let Some(out) = self.pending.remove(&tid) {
+            self.charge(out, at_ns);
+        }
+    }
+
+    /// Thread `tid` switched out at `at_ns` with `stack`: a wait opens.
+    fn switch_out(&mut self, tid: u32, at_ns: u64, stack: String) {
+        if let Some(earlier) = self.pending.insert(tid, Out { at_ns, stack }) {
             // Two switch-outs without a switch-in between (a lost record): the first wait ended
             // by the second at the latest.
-            charge(earlier, event.at_ns);
+            self.charge(earlier, at_ns);
         }
     }
-    for (_, out) in pending.drain() {
-        charge(out, last_ns);
-    }
-    let total: u64 = by_class.values().sum();
-    let mut lines: Vec<String> = weights
-        .into_iter()
-        .map(|(stack, us)| format!("{stack} {us}"))
-        .collect();
-    lines.sort();
-    let share = |us: u64, of: u64| if of > 0 { us as f64 / of as f64 } else { 0.0 };
-    let idle: u64 = IDLE_CLASSES.iter().filter_map(|c| by_class.get(c)).sum();
-    let working = total - idle;
-    Profile {
-        folded: lines.join("\n"),
-        summary: OffCpu {
-            window_s: seconds,
-            blocked_threads: total as f64 / 1e6 / seconds.max(1e-9),
-            waits: by_class
-                .iter()
-                .map(|(class, us)| (class.to_string(), share(*us, total)))
-                .collect(),
-            lock_share_of_working: share(by_class.get("lock").copied().unwrap_or(0), working),
-            stage_share: BTreeMap::new(),
-            source: "perf sched:sched_switch: each thread's switch-out to its switch-in".into(),
-        },
-        contention: None,
-        unit: "µs blocked",
+
+    /// Ends the waits still open at `last_ns`, and sums up a `seconds` window.
+    fn into_profile(mut self, last_ns: u64, seconds: f64) -> Profile {
+        for (_, out) in std::mem::take(&mut self.pending) {
+            self.charge(out, last_ns);
+        }
+        let by_class = self.by_class;
+        let total: u64 = by_class.values().sum();
+        let mut lines: Vec<String> = self
+            .weights
+            .into_iter()
+            .map(|(stack, us)| format!("{stack} {us}"))
+            .collect();
+        lines.sort();
+        let share = |us: u64, of: u64| if of > 0 { us as f64 / of as f64 } else { 0.0 };
+        let idle: u64 = IDLE_CLASSES.iter().filter_map(|c| by_class.get(c)).sum();
+        let working = total - idle;
+        Profile {
+            folded: lines.join("\n"),
+            summary: OffCpu {
+                window_s: seconds,
+                blocked_threads: total as f64 / 1e6 / seconds.max(1e-9),
+                waits: by_class
+                    .iter()
+                    .map(|(class, us)| (class.to_string(), share(*us, total)))
+                    .collect(),
+                lock_share_of_working: share(by_class.get("lock").copied().unwrap_or(0), working),
+                stage_share: BTreeMap::new(),
+                source: "perf sched:sched_switch: each thread's switch-out to its switch-in".into(),
+            },
+            contention: None,
+            unit: "µs blocked",
+        }
     }
 }
 

@@ -142,6 +142,7 @@ pub(super) fn run_quiet(command: &mut Command, what: &str) -> Result<(), String>
     }
 }
 
+/// Records a window of `seconds` by a profiler that runs out of process, on this thread.
 fn record(profiler: &Profiler, seconds: f64, hz: u32, stem: &Path) -> Result<Recording, String> {
     if let Some(dir) = stem.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -150,78 +151,96 @@ fn record(profiler: &Profiler, seconds: f64, hz: u32, stem: &Path) -> Result<Rec
         Profiler::Admin(_) | Profiler::GoPprof { .. } => {
             unreachable!("admin and go-pprof windows run as tasks")
         }
-        Profiler::Perf { root } => {
-            let pids: Vec<String> = crate::sample::proc::tree_pids(*root)
-                .iter()
-                .map(u32::to_string)
-                .collect();
-            let data = stem.with_extension("perf.data");
-            run_quiet(
-                Command::new("perf")
-                    .args(["record", "-e", "cpu-clock", "-F"])
-                    .arg(hz.to_string())
-                    .args(["--call-graph", "dwarf", "-p"])
-                    .arg(pids.join(","))
-                    .arg("-o")
-                    .arg(&data)
-                    .args(["--", "sleep"])
-                    .arg(format!("{seconds}")),
-                "perf record (install linux-perf; kernel.perf_event_paranoid must allow it)",
-            )?;
-            Ok(Recording::PerfData(data))
+        Profiler::Perf { root } => record_perf(*root, seconds, hz, stem),
+        Profiler::PySpy { pid, program } => record_py_spy(*pid, program, seconds, hz, stem),
+        Profiler::Node { pid, dir } => record_node(*pid, dir, seconds),
+    }
+}
+
+/// `perf record` (cpu-clock at `hz`, dwarf call graphs) of the process tree under `root`, into
+/// `<stem>.perf.data`.
+fn record_perf(root: u32, seconds: f64, hz: u32, stem: &Path) -> Result<Recording, String> {
+    let pids: Vec<String> = crate::sample::proc::tree_pids(root)
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    let data = stem.with_extension("perf.data");
+    run_quiet(
+        Command::new("perf")
+            .args(["record", "-e", "cpu-clock", "-F"])
+            .arg(hz.to_string())
+            .args(["--call-graph", "dwarf", "-p"])
+            .arg(pids.join(","))
+            .arg("-o")
+            .arg(&data)
+            .args(["--", "sleep"])
+            .arg(format!("{seconds}")),
+        "perf record (install linux-perf; kernel.perf_event_paranoid must allow it)",
+    )?;
+    Ok(Recording::PerfData(data))
+}
+
+/// `py-spy record` of `pid` and its subprocesses, raw (already folded), via
+/// `<stem>.pyspy.txt`.
+fn record_py_spy(
+    pid: u32,
+    program: &Path,
+    seconds: f64,
+    hz: u32,
+    stem: &Path,
+) -> Result<Recording, String> {
+    let out = stem.with_extension("pyspy.txt");
+    run_quiet(
+        Command::new(program)
+            .args([
+                "record",
+                "--format",
+                "raw",
+                "--subprocesses",
+                "--nonblocking",
+            ])
+            .args(["--rate", &hz.to_string()])
+            .args(["--duration", &format!("{}", seconds.ceil() as u64)])
+            .args(["--pid", &pid.to_string(), "--output"])
+            .arg(&out),
+        "py-spy record",
+    )?;
+    std::fs::read_to_string(&out)
+        .map(Recording::Folded)
+        .map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// Toggles the node preload script's profile with SIGUSR2 around `seconds`, then waits up to
+/// 10 s for the new `.cpuprofile` in `dir`.
+fn record_node(pid: u32, dir: &Path, seconds: f64) -> Result<Recording, String> {
+    let before = cpuprofiles(dir).len();
+    let signal = || {
+        // SAFETY: kill(2) with a pid we started.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR2) == 0 }
+    };
+    if !signal() {
+        return Err(format!("cannot signal node process {pid}"));
+    }
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    if !signal() {
+        return Err(format!("cannot signal node process {pid}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let files = cpuprofiles(dir);
+        if files.len() > before {
+            let newest = files.into_iter().max_by_key(|(n, _)| *n).map(|(_, p)| p);
+            return newest
+                .map(Recording::CpuProfile)
+                .ok_or_else(|| "no profile".into());
         }
-        Profiler::PySpy { pid, program } => {
-            let out = stem.with_extension("pyspy.txt");
-            run_quiet(
-                Command::new(program)
-                    .args([
-                        "record",
-                        "--format",
-                        "raw",
-                        "--subprocesses",
-                        "--nonblocking",
-                    ])
-                    .args(["--rate", &hz.to_string()])
-                    .args(["--duration", &format!("{}", seconds.ceil() as u64)])
-                    .args(["--pid", &pid.to_string(), "--output"])
-                    .arg(&out),
-                "py-spy record",
-            )?;
-            std::fs::read_to_string(&out)
-                .map(Recording::Folded)
-                .map_err(|e| format!("{}: {e}", out.display()))
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the node preload script wrote no profile into {} (is the gateway started with -r gatebench-preload.js?)",
+                dir.display()
+            ));
         }
-        Profiler::Node { pid, dir } => {
-            let before = cpuprofiles(dir).len();
-            let signal = || {
-                // SAFETY: kill(2) with a pid we started.
-                unsafe { libc::kill(*pid as libc::pid_t, libc::SIGUSR2) == 0 }
-            };
-            if !signal() {
-                return Err(format!("cannot signal node process {pid}"));
-            }
-            std::thread::sleep(Duration::from_secs_f64(seconds));
-            if !signal() {
-                return Err(format!("cannot signal node process {pid}"));
-            }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                let files = cpuprofiles(dir);
-                if files.len() > before {
-                    let newest = files.into_iter().max_by_key(|(n, _)| *n).map(|(_, p)| p);
-                    return newest
-                        .map(Recording::CpuProfile)
-                        .ok_or_else(|| "no profile".into());
-                }
-                if Instant::now() >= deadline {
-                    return Err(format!(
-                        "the node preload script wrote no profile into {} (is the gateway started with -r gatebench-preload.js?)",
-                        dir.display()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

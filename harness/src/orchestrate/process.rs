@@ -159,6 +159,8 @@ impl ChildProcess {
         &self.log_path
     }
 
+    /// Spawns the child in its own process group with its output going to its log, and a
+    /// thread that copies stdout there and reports the address lines it prints.
     fn start(
         launch: &Launch,
         addr: Option<SocketAddr>,
@@ -172,62 +174,11 @@ impl ChildProcess {
         };
         let log = std::fs::File::create(&log_path).map_err(spawn_err)?;
         let stderr_log = log.try_clone().map_err(spawn_err)?;
-        let mut command = Command::new(launch.program);
-        command
-            .args(launch.args)
-            .envs(launch.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr_log);
-        if let Some(cwd) = launch.cwd {
-            command.current_dir(cwd);
-        }
-        let cores: Option<Vec<usize>> = launch.pin.map(<[usize]>::to_vec);
-        // SAFETY: the closure only makes async-signal-safe syscalls (setpgid, prctl,
-        // sched_setaffinity).
-        unsafe {
-            command.pre_exec(move || {
-                // Its own process group, so stopping it reaches every process it forks.
-                libc::setpgid(0, 0);
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                if let Some(cores) = &cores {
-                    let mut set: libc::cpu_set_t = std::mem::zeroed();
-                    for &core in cores {
-                        libc::CPU_SET(core, &mut set);
-                    }
-                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-                }
-                Ok(())
-            });
-        }
-        let mut child = command.spawn().map_err(spawn_err)?;
+        let mut child = command(launch, stderr_log).spawn().map_err(spawn_err)?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel::<SocketAddr>();
-        let mut stdout_log = log;
         let admin_addr = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let admin_slot = admin_addr.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("{name}-stdout"))
-            .spawn(move || {
-                let mut sent = false;
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    let _ = writeln!(stdout_log, "{line}");
-                    let printed = |marker: &str| {
-                        line.split_once(marker)
-                            .and_then(|(_, a)| a.trim().parse::<SocketAddr>().ok())
-                    };
-                    if !sent {
-                        if let Some(addr) = printed("listening on http://") {
-                            sent = tx.send(addr).is_ok();
-                        }
-                    }
-                    if let Some(addr) = printed("admin on http://") {
-                        if let Ok(mut slot) = admin_slot.lock() {
-                            *slot = Some(addr);
-                        }
-                    }
-                }
-            });
+        let spawned = copy_output(name, stdout, log, tx, admin_addr.clone());
         let mut process = ChildProcess {
             name: name.into(),
             child,
@@ -302,6 +253,74 @@ impl ChildProcess {
         }
         let _ = self.child.wait();
     }
+}
+
+/// The command for `launch`: stdout piped, stderr to `stderr_log`, and, in the child before
+/// exec, its own process group, SIGTERM when gatebench dies, and the pinned cores.
+fn command(launch: &Launch, stderr_log: std::fs::File) -> Command {
+    let mut command = Command::new(launch.program);
+    command
+        .args(launch.args)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr_log);
+    if let Some(cwd) = launch.cwd {
+        command.current_dir(cwd);
+    }
+    let cores: Option<Vec<usize>> = launch.pin.map(<[usize]>::to_vec);
+    // SAFETY: the closure only makes async-signal-safe syscalls (setpgid, prctl,
+    // sched_setaffinity).
+    unsafe {
+        command.pre_exec(move || {
+            // Its own process group, so stopping it reaches every process it forks.
+            libc::setpgid(0, 0);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            if let Some(cores) = &cores {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                for &core in cores {
+                    libc::CPU_SET(core, &mut set);
+                }
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+/// A thread (`<name>-stdout`) copying the child's stdout into its log: it sends the first
+/// `listening on http://ADDR` address on `tx` and keeps the latest `admin on http://ADDR` in
+/// `admin_slot`.
+fn copy_output(
+    name: &str,
+    stdout: std::process::ChildStdout,
+    mut log: std::fs::File,
+    tx: mpsc::Sender<SocketAddr>,
+    admin_slot: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("{name}-stdout"))
+        .spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
+                let printed = |marker: &str| {
+                    line.split_once(marker)
+                        .and_then(|(_, a)| a.trim().parse::<SocketAddr>().ok())
+                };
+                if !sent {
+                    if let Some(addr) = printed("listening on http://") {
+                        sent = tx.send(addr).is_ok();
+                    }
+                }
+                if let Some(addr) = printed("admin on http://") {
+                    if let Ok(mut slot) = admin_slot.lock() {
+                        *slot = Some(addr);
+                    }
+                }
+            }
+        })
 }
 
 impl Drop for ChildProcess {

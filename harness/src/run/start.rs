@@ -154,13 +154,8 @@ fn start_reference(name: &str, info: &mut TargetInfo, ctx: &StartContext) -> Res
 
 fn start_external(name: &str, info: &mut TargetInfo, ctx: &StartContext) -> Result<Started> {
     let mut definition = gateways::load(name)?;
-    let io = |path: &Path, e: std::io::Error| Error::failed(path.display(), e);
-    let work = ctx.dir.join("gateways").join(name);
-    std::fs::create_dir_all(work.join("profiles")).map_err(|e| io(&work, e))?;
-    // Absolute: the gateway runs with {work} as its working directory and reads {config} etc.
-    let work = work.canonicalize().map_err(|e| io(&work, e))?;
+    let work = work_dir(ctx.dir, name)?;
     let profiles = work.join("profiles");
-    std::fs::create_dir_all(work.join("logs")).map_err(|e| io(&work, e))?;
     let port = launch::free_port().map_err(Error::Failed)?;
     let model = definition
         .request
@@ -192,7 +187,47 @@ fn start_external(name: &str, info: &mut TargetInfo, ctx: &StartContext) -> Resu
         pin: ctx.pin,
     };
     let launched = launch::start(&plan, ctx.rt).map_err(Error::Failed)?;
-    let profiler = match definition.profiler.as_str() {
+    let profiler = external_profiler(&definition, &placeholders, &launched, profiles);
+    let rules: Vec<(String, String)> = definition.stage_map.clone().into_iter().collect();
+    let stage_map =
+        StageMap::new(&rules).map_err(|e| Error::input(format!("{name} stage_map"), e))?;
+    let mut request = definition.request.clone();
+    request.model = Some(model);
+    request.headers = request
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), placeholders.render(v)))
+        .collect();
+    Ok(Started {
+        addr: launched.addr,
+        running: Some(Running::External(launched)),
+        profiler,
+        stage_map: Some(stage_map),
+        request: Some(request),
+    })
+}
+
+/// A third-party gateway's work directory, `<run dir>/gateways/<name>` with `profiles/` and
+/// `logs/` in it, made absolute: the gateway runs with `{work}` as its working directory and
+/// reads `{config}` etc. from there.
+fn work_dir(run_dir: &Path, name: &str) -> Result<PathBuf> {
+    let io = |path: &Path, e: std::io::Error| Error::failed(path.display(), e);
+    let work = run_dir.join("gateways").join(name);
+    std::fs::create_dir_all(work.join("profiles")).map_err(|e| io(&work, e))?;
+    let work = work.canonicalize().map_err(|e| io(&work, e))?;
+    std::fs::create_dir_all(work.join("logs")).map_err(|e| io(&work, e))?;
+    Ok(work)
+}
+
+/// The profiler a third-party gateway's definition names, aimed at the launched gateway
+/// (`py-spy` from its own venv when installed there, the node preload script's `profiles`).
+fn external_profiler(
+    definition: &gateways::Definition,
+    placeholders: &Placeholders,
+    launched: &Launched,
+    profiles: PathBuf,
+) -> Option<Profiler> {
+    match definition.profiler.as_str() {
         "perf" => Some(Profiler::Perf { root: launched.pid }),
         "py-spy" => {
             let local = definition.cache_dir().join("venv/bin/py-spy");
@@ -227,22 +262,5 @@ fn start_external(name: &str, info: &mut TargetInfo, ctx: &StartContext) -> Resu
             dir: profiles,
         }),
         _ => None,
-    };
-    let rules: Vec<(String, String)> = definition.stage_map.clone().into_iter().collect();
-    let stage_map =
-        StageMap::new(&rules).map_err(|e| Error::input(format!("{name} stage_map"), e))?;
-    let mut request = definition.request.clone();
-    request.model = Some(model);
-    request.headers = request
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), placeholders.render(v)))
-        .collect();
-    Ok(Started {
-        addr: launched.addr,
-        running: Some(Running::External(launched)),
-        profiler,
-        stage_map: Some(stage_map),
-        request: Some(request),
-    })
+    }
 }

@@ -41,6 +41,23 @@ impl Target {
         ))
     }
 
+    /// Takes over what starting it produced (its process, profiler and stage map), reading its
+    /// idle RSS; returns the address it serves on.
+    fn adopt(&mut self, started: Started) -> SocketAddr {
+        if let Some(running) = &started.running {
+            let usage = running.usage();
+            self.info.resources_source = Some(usage.source().to_string());
+            self.info.memory = MemoryArc::missing("not measured yet");
+            self.info.memory.idle_rss_bytes = usage
+                .rss_bytes()
+                .map_or_else(|| Measured::missing("RSS could not be read"), Measured::of);
+        }
+        self.running = started.running;
+        self.profiler = started.profiler;
+        self.stage_map = started.stage_map;
+        started.addr
+    }
+
     fn not_served(&mut self, reason: String, progress: &Progress) {
         progress.line(&format!(
             "gatebench: {} not served: {reason}",
@@ -200,97 +217,105 @@ pub fn start_all(
     run_tag: &str,
     progress: &Progress,
 ) -> Vec<Target> {
+    plan.target_names
+        .iter()
+        .map(|name| start_one(name, plan, ctx, run_tag, progress))
+        .collect()
+}
+
+/// Starts target `name` (unless gatebench does not start it), gives it its request body and
+/// endpoint, and checks it serves; on any failure it is returned marked not served.
+fn start_one(
+    name: &str,
+    plan: &Plan,
+    ctx: &StartContext,
+    run_tag: &str,
+    progress: &Progress,
+) -> Target {
     let scenario = &plan.scenario;
-    let mock_gap_ms = scenario.mock.itl_ms.mean();
-    let mut targets = Vec::new();
-    for name in &plan.target_names {
-        let mut info = initial_info(name, plan, ctx.runtime.name());
-        let started = match (name.as_str(), plan.url_targets.get(name)) {
-            ("direct", _) => Ok(Started::not_started(ctx.mock)),
-            (_, Some(addr)) => Ok(Started::not_started(*addr)),
-            _ => {
-                progress.line(&format!("gatebench: starting {name}…"));
-                start::start_gateway(name, &mut info, ctx)
-            }
-        };
-        let spec = started.as_ref().ok().and_then(|s| s.request.clone());
-        let model = spec
-            .as_ref()
-            .and_then(|s| s.model.clone())
-            .unwrap_or_else(|| scenario.load.model_name.clone());
-        let lane = lane(name, scenario, spec.as_ref());
-        let protocol = lane.as_ref().map_or(Protocol::Openai, |(p, _)| *p);
-        let mut target = Target {
-            info,
-            endpoint: None,
-            body: BodyTemplate::for_protocol(
-                protocol,
+    let mut info = initial_info(name, plan, ctx.runtime.name());
+    let started = match (name, plan.url_targets.get(name)) {
+        ("direct", _) => Ok(Started::not_started(ctx.mock)),
+        (_, Some(addr)) => Ok(Started::not_started(*addr)),
+        _ => {
+            progress.line(&format!("gatebench: starting {name}…"));
+            start::start_gateway(name, &mut info, ctx)
+        }
+    };
+    let spec = started.as_ref().ok().and_then(|s| s.request.clone());
+    let model = spec
+        .as_ref()
+        .and_then(|s| s.model.clone())
+        .unwrap_or_else(|| scenario.load.model_name.clone());
+    let lane = lane(name, scenario, spec.as_ref());
+    let protocol = lane.as_ref().map_or(Protocol::Openai, |(p, _)| *p);
+    let mut target = Target {
+        info,
+        endpoint: None,
+        body: BodyTemplate::for_protocol(
+            protocol,
+            &model,
+            &scenario.load.prompt,
+            scenario.load.stream,
+            scenario.load.max_tokens,
+        ),
+        running: None,
+        profiler: None,
+        stage_map: None,
+    };
+    let addr = match started {
+        Ok(started) => target.adopt(started),
+        Err(error) => {
+            target.not_served(error.to_string(), progress);
+            return target;
+        }
+    };
+    let path = match lane {
+        Ok((_, path)) => path,
+        Err(reason) => {
+            target.not_served(reason, progress);
+            return target;
+        }
+    };
+    match lane_endpoint(addr, scenario, spec.as_ref(), protocol, path) {
+        Ok(endpoint) => {
+            let check = ctx.rt.block_on(control::functional_check(
+                &endpoint,
                 &model,
-                &scenario.load.prompt,
-                scenario.load.stream,
-                scenario.load.max_tokens,
-            ),
-            running: None,
-            profiler: None,
-            stage_map: None,
-        };
-        let started = match started {
-            Ok(started) => started,
-            Err(error) => {
-                target.not_served(error.to_string(), progress);
-                targets.push(target);
-                continue;
+                run_tag,
+                scenario.mock.itl_ms.mean(),
+            ));
+            target.endpoint = Some(endpoint);
+            if let Err(reason) = check {
+                target.not_served(format!("failed the functional check: {reason}"), progress);
             }
-        };
-        if let Some(running) = &started.running {
-            let usage = running.usage();
-            target.info.resources_source = Some(usage.source().to_string());
-            target.info.memory = MemoryArc::missing("not measured yet");
-            target.info.memory.idle_rss_bytes = usage
-                .rss_bytes()
-                .map_or_else(|| Measured::missing("RSS could not be read"), Measured::of);
         }
-        target.running = started.running;
-        target.profiler = started.profiler;
-        target.stage_map = started.stage_map;
-        let path = match lane {
-            Ok((_, path)) => path,
-            Err(reason) => {
-                target.not_served(reason, progress);
-                targets.push(target);
-                continue;
-            }
-        };
-        let endpoint = gateway_endpoint(
-            started.addr,
-            scenario.load.http2,
-            spec.as_ref(),
-            scenario.load.api_key.as_ref(),
-        )
-        .map(|mut endpoint| {
-            endpoint.path = path;
-            endpoint.protocol = protocol;
-            if protocol == Protocol::Anthropic {
-                add_anthropic_headers(&mut endpoint);
-            }
-            endpoint
-        });
-        match endpoint {
-            Ok(endpoint) => {
-                let check = ctx.rt.block_on(control::functional_check(
-                    &endpoint,
-                    &model,
-                    run_tag,
-                    mock_gap_ms,
-                ));
-                target.endpoint = Some(endpoint);
-                if let Err(reason) = check {
-                    target.not_served(format!("failed the functional check: {reason}"), progress);
-                }
-            }
-            Err(error) => target.not_served(error.to_string(), progress),
-        }
-        targets.push(target);
+        Err(error) => target.not_served(error.to_string(), progress),
     }
-    targets
+    target
+}
+
+/// The endpoint of a target at `addr` spoken to in `protocol` on `path`: its request spec's key
+/// and headers, and for Anthropic the headers those clients send.
+fn lane_endpoint(
+    addr: SocketAddr,
+    scenario: &crate::scenario::Scenario,
+    spec: Option<&RequestSpec>,
+    protocol: Protocol,
+    path: String,
+) -> Result<Endpoint> {
+    gateway_endpoint(
+        addr,
+        scenario.load.http2,
+        spec,
+        scenario.load.api_key.as_ref(),
+    )
+    .map(|mut endpoint| {
+        endpoint.path = path;
+        endpoint.protocol = protocol;
+        if protocol == Protocol::Anthropic {
+            add_anthropic_headers(&mut endpoint);
+        }
+        endpoint
+    })
 }
