@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{gatebench_in, perf_available, read_run, scratch_dir};
+use common::{gatebench_in, installed_or_skip, perf_available, read_run, scratch_dir};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -107,14 +107,11 @@ args = ["mock", "--port", "{{port}}"]
 }
 
 fn nginx_installed() -> bool {
-    if Path::new("/usr/sbin/nginx").exists() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("nginx is missing in CI: .ci/run installs it (gateways/nginx/install.sh)");
-    }
-    eprintln!("skipping: nginx not installed (run `gatebench gateways install nginx`)");
-    false
+    installed_or_skip(
+        Path::new("/usr/sbin/nginx").exists(),
+        "nginx",
+        "run `gatebench gateways install nginx`",
+    )
 }
 
 #[test]
@@ -208,8 +205,11 @@ fn nginx_is_checked_measured_and_profiled() {
 #[test]
 fn ferro_is_profiled_through_go_pprof() {
     let binary = repo_root().join(".cache/gateways/ferro/venv/bin/ferrogw");
-    if !binary.is_file() {
-        eprintln!("skipping: ferro not installed (run `gatebench gateways install ferro`)");
+    if !installed_or_skip(
+        binary.is_file(),
+        "ferro",
+        "run `gatebench gateways install ferro`",
+    ) {
         return;
     }
     let dir = scratch_dir("gw-ferro");

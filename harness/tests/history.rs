@@ -11,6 +11,8 @@
 //! reaches 1 / C(9, 3) ≈ 0.012, which survives Holm over its 4 primary tests.
 
 mod common;
+#[path = "../../reports/tests/fixture/schema_v1.rs"]
+mod schema_v1;
 
 use std::path::Path;
 
@@ -35,28 +37,6 @@ fn black_box(home: &Path, delay_us: u64) {
 }
 
 const SCENARIO: &str = "name = \"history\"\ntargets = [\"bb\"]\n[load]\nmodel = \"poisson\"\nlevels = [100]\nwarmup_s = 0.5\nduration_s = 1\nstream = false\n[profile]\nenabled = false\n[mock]\nttft_ms = 5\nitl_ms = 0\noutput_tokens = 16\ntokens_per_chunk = 16\n[rig]\nlag_threshold_ms = 20\nmock_lateness_ms = 10\n";
-
-/// Rewrites a run.json as a version-1 gatebench wrote it: none of the fields schema 2 added.
-fn as_version_1(run_json: &Path) {
-    let mut value: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_json).expect("run.json")).expect("json");
-    value["schema_version"] = 1.into();
-    let object = value.as_object_mut().expect("object");
-    object.remove("rig_calibration");
-    object.remove("scenario_origin");
-    for level in value["levels"].as_array_mut().expect("levels") {
-        let level = level.as_object_mut().expect("level");
-        for key in [
-            "completed_in_window",
-            "outstanding_at_end",
-            "drain_s",
-            "saturated",
-        ] {
-            level.remove(key);
-        }
-    }
-    std::fs::write(run_json, value.to_string()).expect("write v1");
-}
 
 #[test]
 fn a_known_delay_is_one_change_point_at_the_first_slow_run() {
@@ -95,7 +75,7 @@ fn a_known_delay_is_one_change_point_at_the_first_slow_run() {
             .expect("a new run");
         run_ids.push(newest);
     }
-    as_version_1(&run_ids[1].join("run.json"));
+    schema_v1::rewrite_as_version_1(&run_ids[1].join("run.json"));
     let output = gatebench(&[
         "history",
         out.to_str().expect("utf8"),

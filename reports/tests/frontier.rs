@@ -1,6 +1,7 @@
 //! The frontier on a gateway's own cost: per bound, the highest achieved RPS at a clean level
 //! whose added e2e p99 stayed within it; saturated and limited levels never count.
 
+mod common;
 mod fixture;
 
 use reports::level::{added_frontier, fill_frontiers};

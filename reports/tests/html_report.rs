@@ -1,6 +1,7 @@
 //! The HTML report of a synthetic run: every chart present, no network references, flags and
 //! missing values shown, frontier evidence, flamegraphs and diffs embedded, atomic write.
 
+mod common;
 mod fixture;
 
 use std::collections::BTreeSet;
@@ -239,39 +240,7 @@ fn write_report_replaces_the_file_atomically_and_stays_small() {
 #[test]
 fn a_version_1_run_reads_with_the_new_fields_null_and_renders() {
     let dir = fixture::results_dir("v1");
-    let mut value: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).expect("run.json"))
-            .expect("json");
-    // What a version-1 gatebench wrote: none of the fields schema 2 added.
-    value["schema_version"] = 1.into();
-    let object = value.as_object_mut().expect("object");
-    object.remove("rig_calibration");
-    object.remove("scenario_origin");
-    for level in value["levels"].as_array_mut().expect("levels") {
-        let level = level.as_object_mut().expect("level");
-        for key in [
-            "completed_in_window",
-            "outstanding_at_end",
-            "drain_s",
-            "saturated",
-            "saturation_reasons",
-        ] {
-            level.remove(key);
-        }
-        let rig = level["rig"].as_object_mut().expect("rig");
-        for key in [
-            "lag_threshold_ms",
-            "runtime_lag",
-            "mock_lateness",
-            "machine_cpu_pct",
-            "stale_reconnects",
-            "timeline_overwritten",
-            "timeline_joined_share",
-        ] {
-            rig.remove(key);
-        }
-    }
-    std::fs::write(dir.join("run.json"), value.to_string()).expect("write v1");
+    fixture::schema_v1::rewrite_as_version_1(&dir.join("run.json"));
     let run = read_run(&dir).expect("a version-1 run reads");
     assert_eq!(run.schema_version, 1);
     let level = &run.levels[0];

@@ -215,6 +215,21 @@ args = ["gateway", "--listen", "{{host}}:{{port}}", "--config", "{{config}}"]
     std::fs::write(dir.join("gw.toml.in"), config).expect("config template");
 }
 
+/// Whether `what`, which a test needs, is installed. Missing outside CI: prints that the test is
+/// skipped and how to install it (`install`), and returns false. Missing with `CI` set (`.ci/run`
+/// installs it): fails the test.
+pub fn installed_or_skip(found: bool, what: &str, install: &str) -> bool {
+    if found {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} is missing in CI, where .ci/run installs it ({install})"
+    );
+    eprintln!("skipping: {what} not installed ({install})");
+    false
+}
+
 /// Whether perf runs here; in CI (which installs it) its absence fails the test.
 pub fn perf_available() -> bool {
     let found = Command::new("perf")

@@ -1,5 +1,5 @@
-//! The gateway pipeline's stages, named once (DESIGN.md "The gateway pipeline"): every stage map,
-//! histogram, table and chart uses exactly these names, in this order.
+//! The gateway pipeline's stages, named once (docs/ARCHITECTURE.md, "Gateway pipeline stages"):
+//! every stage map, histogram, table and chart uses exactly these names, in this order.
 
 /// The pipeline stages, in request order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -260,6 +260,34 @@ fn stage_result(mean_ms: f64) -> StageResult {
     }
 }
 
+/// A rig that kept up: nothing late, queued or dropped, the generator at 10% CPU, a 2 ms lag
+/// threshold, what a synthetic run cannot have missing as "synthetic"; flagged `rig_limited`
+/// with `reason` when asked. Also the report fixture's (`fixture/mod.rs`), whose levels
+/// override the fields they differ in.
+pub fn synthetic_rig(rig_limited: bool, reason: &str) -> RigHealth {
+    RigHealth {
+        send_lag: Measured::missing("synthetic"),
+        late_sends: 0,
+        queued_sends: 0,
+        dropped_sends: 0,
+        generator_cpu_pct: Measured::of(10.0),
+        lag_threshold_ms: Measured::of(2.0),
+        runtime_lag: Measured::missing("synthetic"),
+        mock_lateness: Measured::missing("synthetic"),
+        machine_cpu_pct: Measured::missing("synthetic"),
+        stale_reconnects: 0,
+        timeline_overwritten: Measured::of(0),
+        timeline_joined_share: Measured::missing("synthetic"),
+        rig_limited,
+        mock_limited: false,
+        reasons: if rig_limited {
+            vec![reason.to_string()]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn level_result(
     target: &str,
@@ -298,27 +326,7 @@ fn level_result(
         added_latency_ms: BTreeMap::new(),
         added_latency_ci_ms: BTreeMap::new(),
         overhead_below_zero_share: Measured::missing("synthetic"),
-        rig: RigHealth {
-            send_lag: Measured::missing("synthetic"),
-            late_sends: 0,
-            queued_sends: 0,
-            dropped_sends: 0,
-            generator_cpu_pct: Measured::of(10.0),
-            lag_threshold_ms: Measured::of(2.0),
-            runtime_lag: Measured::missing("synthetic"),
-            mock_lateness: Measured::missing("synthetic"),
-            machine_cpu_pct: Measured::missing("synthetic"),
-            stale_reconnects: 0,
-            timeline_overwritten: Measured::of(0),
-            timeline_joined_share: Measured::missing("synthetic"),
-            rig_limited,
-            mock_limited: false,
-            reasons: if rig_limited {
-                vec!["send lag p99 9 ms > 1 ms threshold".into()]
-            } else {
-                Vec::new()
-            },
-        },
+        rig: synthetic_rig(rig_limited, "send lag p99 9 ms > 1 ms threshold"),
         resources: Resources {
             cpu_pct: Measured::of(50.0),
             rss_peak_bytes: Measured::of(64 << 20),
