@@ -50,7 +50,7 @@ pub struct LevelSpec {
     /// timeout); what has not finished by then is a `timeout`.
     pub drain: Duration,
     /// Closed loop: think time between a virtual user's requests, ms.
-    pub think: Option<mock_upstream::Distribution>,
+    pub think: Option<rig_primitives::Distribution>,
     /// Stream (SSE) or not.
     pub stream: bool,
     /// Goodput objectives.

@@ -5,19 +5,22 @@
 //! target in turn per level (direct first, so each gateway is compared with a baseline measured
 //! moments before), with [`shard`] slot timing in a sharded run; [`output`] rewrites `run.json`
 //! after every level; [`finish`] records the memory arcs and the final status. Ctrl-C ends the
-//! level in progress, keeps every finished one, and reaps every child.
+//! level in progress, keeps every finished one, and reaps every child. [`session`] holds a run in
+//! progress and its level loop.
 
+pub mod export;
 pub mod finish;
 pub mod level;
 pub mod output;
 pub mod plan;
+pub mod profiles;
+pub mod session;
 pub mod shard;
 pub mod start;
 pub mod targets;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use reports::{LevelResult, Measured, OfferedLoad, Pinning, RunResult};
 use tokio::sync::watch;
@@ -25,14 +28,14 @@ use tokio::sync::watch;
 use crate::error::{Error, Result};
 use crate::gateways::launch::Runtime;
 use crate::load::Generator;
-use crate::orchestrate::process::{pin_current_thread, ChildProcess};
+use crate::orchestrate::process::pin_current_thread;
 use crate::progress::Progress;
 use crate::results;
 use crate::scenario::{LoadModel, ScenarioSource};
-use level::{LevelOutcome, LevelSetting};
 use output::RunDir;
 pub use plan::resolve_url;
 use plan::Plan;
+use session::{Fixed, Session};
 pub use shard::{common_start, ShardPlan, SHARD_SLACK_S};
 use start::StartContext;
 pub use targets::gateway_endpoint;
@@ -41,7 +44,7 @@ pub use targets::gateway_endpoint;
 /// one level per `[sweep] prompt_tokens` at the one offered load.
 pub fn level_plans(
     scenario: &crate::scenario::Scenario,
-) -> Vec<(f64, Option<mock_upstream::Distribution>)> {
+) -> Vec<(f64, Option<rig_primitives::Distribution>)> {
     let load = &scenario.load;
     if scenario.sweep.prompt_tokens.is_empty() {
         return load
@@ -57,7 +60,7 @@ pub fn level_plans(
         .map(|&tokens| {
             (
                 load.levels[0],
-                Some(mock_upstream::Distribution::Fixed(f64::from(tokens))),
+                Some(rig_primitives::Distribution::Fixed(f64::from(tokens))),
             )
         })
         .collect()
@@ -103,20 +106,17 @@ pub struct RunReport {
 /// Runs a scenario to the end (or until Ctrl-C). The caller prints or serializes the report.
 pub fn run(options: RunOptions) -> Result<RunReport> {
     let plan = Plan::from_options(&options)?;
-    let scenario = &plan.scenario;
-    if let Some(cores) = &options.pin_rig {
-        pin_current_thread(cores).map_err(|e| Error::input(format!("--pin-rig {cores:?}"), e))?;
-    }
-    let generator = Arc::new(
-        Generator::new(scenario.rig.threads)
-            .map_err(|e| Error::failed("cannot start the load generator", e))?,
-    );
-    let (stop_tx, stop_rx) = watch::channel(false);
-    generator.runtime().spawn(async move {
-        contract::signal::wait_for_stop_signal().await;
-        let _ = stop_tx.send(true);
-    });
+    let mut session = start(&options, &plan)?;
+    let interrupted = session.measure_levels()?;
+    session.progress.finish();
+    conclude(session, interrupted)
+}
 
+/// Starts the generator, the run's directory, the mock and every target, and writes the run's
+/// first `run.json`.
+fn start<'a>(options: &'a RunOptions, plan: &'a Plan) -> Result<Session<'a>> {
+    let scenario = &plan.scenario;
+    let (generator, stop) = start_generator(options, scenario.rig.threads)?;
     let run_dir = RunDir::create(&options.out_dir, scenario, options.shard)?;
     let dir = run_dir.dir.clone();
     let scenario_path = dir.join("scenario.toml");
@@ -128,7 +128,7 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
     let (pin_mock, pin_target) = split_target_cores(options.pin_target.as_deref());
     let load = &scenario.load;
     let level_s = load.warmup_s + load.duration_s;
-    let mut progress = Progress::new(
+    let progress = Progress::new(
         plan.target_names.len() as f64 * level_plans(scenario).len() as f64 * level_s,
         options.quiet,
     );
@@ -137,32 +137,7 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
         run_dir.run_id,
         dir.display()
     ));
-
-    // The mock: started here unless --direct-url names a running one.
-    let mut mock = match plan.direct_addr {
-        Some(_) => None,
-        None => {
-            let args = [
-                "mock".to_string(),
-                "--port".into(),
-                "0".into(),
-                "--scenario".into(),
-                scenario_path.display().to_string(),
-                "--timeline-capacity".into(),
-                timeline_capacity(scenario).to_string(),
-            ];
-            let child = ChildProcess::spawn(
-                "mock",
-                &exe,
-                &args,
-                &logs,
-                pin_target,
-                Duration::from_secs(10),
-            )
-            .map_err(|e| Error::failed("starting the mock", e))?;
-            Some(child)
-        }
-    };
+    let mock = session::start_mock(plan, &exe, &scenario_path, &logs, pin_target)?;
     let mock_addr = match (&plan.direct_addr, &mock) {
         (Some(addr), _) => *addr,
         (None, Some(child)) => child.addr,
@@ -185,26 +160,9 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
         profile_hz: scenario.profile.hz,
         rt: generator.runtime(),
     };
-    let mut targets = targets::start_all(&plan, &ctx, &run_tag, &progress);
-
-    let pinning = match (&options.pin_rig, &options.pin_target) {
-        (None, None) => None,
-        (rig, _) => Some(Pinning {
-            rig_cores: rig.iter().flatten().map(|c| *c as u32).collect(),
-            target_cores: pin_target
-                .iter()
-                .flat_map(|c| c.iter())
-                .map(|c| *c as u32)
-                .collect(),
-            mock_cores: pin_mock
-                .iter()
-                .flat_map(|c| c.iter())
-                .map(|c| *c as u32)
-                .collect(),
-        }),
-    };
+    let targets = targets::start_all(plan, &ctx, &run_tag, &progress);
     let calibration = calibrate(&generator, scenario.rig.lag_threshold_ms);
-    let lag_threshold_ms = calibration.lag_threshold_ms;
+    let pinning = pinning(options, pin_mock, pin_target);
     let mut run = output::new_run(
         &run_dir,
         scenario,
@@ -213,123 +171,76 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
         pinning,
         options.shard,
     );
+    let lag_threshold_ms = calibration.lag_threshold_ms;
     run.rig_calibration = Some(calibration);
     run_dir.write(&run)?;
+    Ok(Session {
+        fixed: Fixed {
+            options,
+            plan,
+            generator,
+            stop,
+            run_dir,
+            mock_addr,
+            run_tag,
+            lag_threshold_ms,
+        },
+        progress,
+        mock,
+        targets,
+        run,
+    })
+}
 
-    // Shards share one mock: draining its timeline would take the other shards' records.
-    let timeline_from = options.shard.is_none().then_some(mock_addr);
-    let n_targets = targets.len();
-    let mut interrupted = false;
-    'levels: for (level_index, (level_value, prompt_tokens)) in
-        level_plans(scenario).into_iter().enumerate()
-    {
-        let offered = offered_load(load.model, level_value, options.shard);
-        let mut direct_result: Option<LevelResult> = None;
-        for (target_index, target) in targets.iter_mut().enumerate() {
-            let name = target.info.name.clone();
-            let endpoint = match (&target.endpoint, target.info.served) {
-                (Some(endpoint), true) => endpoint.clone(),
-                _ => {
-                    progress.finish_level(
-                        level_s,
-                        &format!("  skip {name} @ level {level_index}: not served"),
-                    );
-                    continue;
-                }
-            };
-            if let Some(line) = target.died(level_index) {
-                run.targets[target_index] = target.info.clone();
-                run_dir.write(&run)?;
-                progress.finish_level(level_s, &line);
-                continue;
-            }
-            let late_start = options.shard.and_then(|plan| {
-                let (offset_ms, late) =
-                    plan.wait_for_slot(level_index * n_targets + target_index, level_s);
-                if let Some(info) = run.shard.as_mut() {
-                    if info.start_offset_ms.value.is_none() {
-                        info.start_offset_ms = Measured::of(offset_ms);
-                    }
-                }
-                late
-            });
-            let setting = LevelSetting {
-                scenario,
-                dir: &dir,
-                level_index,
-                offered: offered.clone(),
-                id_prefix: match options.shard {
-                    Some(plan) => format!("{run_tag}-s{}-{name}-l{level_index}", plan.index),
-                    None => format!("{run_tag}-{name}-l{level_index}"),
-                },
-                seed: load.seed.wrapping_add(level_index as u64).wrapping_add(
-                    options
-                        .shard
-                        .map_or(0, |plan| u64::from(plan.index) * 7_919),
-                ),
-                timeline_from,
-                late_start,
-                lag_threshold_ms,
-                direct: direct_result.as_ref(),
-                previous: run.levels.iter().rev().find(|l| l.target == name),
-                export: options.export_requests,
-                prompt_tokens,
-            };
-            let outcome = level::measure(
-                target,
-                &endpoint,
-                &setting,
-                &generator,
-                stop_rx.clone(),
-                &mut progress,
-            );
-            let result = match outcome {
-                LevelOutcome::Measured(result) => *result,
-                LevelOutcome::Interrupted => {
-                    interrupted = true;
-                    progress.line(&format!(
-                        "gatebench: interrupted during {name} @ level {level_index}; keeping {} finished level(s)",
-                        run.levels.len()
-                    ));
-                    break 'levels;
-                }
-                LevelOutcome::Died(result, line) => {
-                    // The level it died in is kept, errors and all: that is what its users saw.
-                    run.levels.push(*result);
-                    run.targets[target_index] = target.info.clone();
-                    run_dir.write(&run)?;
-                    progress.finish_level(level_s, &line);
-                    continue;
-                }
-            };
-            if let Some(evidence) = mock.as_mut().and_then(ChildProcess::exited) {
-                // Every later figure would measure a dead baseline: stop, keeping what finished.
-                let error = format!(
-                    "the mock died during {name} @ level {level_index}: {evidence}; {} finished level(s) are in {}",
-                    run.levels.len(),
-                    dir.display()
-                );
-                run.status = reports::RunStatus::Failed {
-                    error: error.clone(),
-                };
-                run.finished_unix_ms = Some(shard::now_unix_ms());
-                run_dir.write(&run)?;
-                return Err(Error::Failed(error));
-            }
-            if target.info.kind == reports::TargetKind::Direct {
-                direct_result = Some(result.clone());
-            }
-            let line = level_line(&name, &result);
-            run.levels.push(result);
-            run_dir.write(&run)?;
-            progress.finish_level(level_s, &line);
-        }
+/// The load generator (on the `--pin-rig` cores), and the stop signal Ctrl-C or SIGTERM raises.
+fn start_generator(
+    options: &RunOptions,
+    threads: usize,
+) -> Result<(Arc<Generator>, watch::Receiver<bool>)> {
+    if let Some(cores) = &options.pin_rig {
+        pin_current_thread(cores).map_err(|e| Error::input(format!("--pin-rig {cores:?}"), e))?;
     }
-    progress.finish();
+    let generator = Arc::new(
+        Generator::new(threads).map_err(|e| Error::failed("cannot start the load generator", e))?,
+    );
+    let (stop_tx, stop) = watch::channel(false);
+    generator.runtime().spawn(async move {
+        contract::signal::wait_for_stop_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    Ok((generator, stop))
+}
 
+/// The cores the rig, the gateways and the mock were pinned to, as `run.json` records them.
+fn pinning(
+    options: &RunOptions,
+    pin_mock: Option<&[usize]>,
+    pin_target: Option<&[usize]>,
+) -> Option<Pinning> {
+    let cores = |c: Option<&[usize]>| c.iter().flat_map(|c| c.iter()).map(|c| *c as u32).collect();
+    match (&options.pin_rig, &options.pin_target) {
+        (None, None) => None,
+        (rig, _) => Some(Pinning {
+            rig_cores: rig.iter().flatten().map(|c| *c as u32).collect(),
+            target_cores: cores(pin_target),
+            mock_cores: cores(pin_mock),
+        }),
+    }
+}
+
+/// After the last level (or Ctrl-C): the targets' after-load figures and derived figures, the
+/// final `run.json`, children stopped and reaped, and the report.
+fn conclude(session: Session<'_>, interrupted: bool) -> Result<RunReport> {
+    let Session {
+        fixed,
+        mut targets,
+        mut run,
+        mock,
+        progress,
+    } = session;
+    let (run_dir, options) = (fixed.run_dir, fixed.options);
     finish::finish(&mut run, &mut targets, interrupted);
-    let measured_none = !interrupted && run.levels.is_empty();
-    if measured_none {
+    if !interrupted && run.levels.is_empty() {
         let why: Vec<String> = run
             .targets
             .iter()
@@ -343,6 +254,7 @@ pub fn run(options: RunOptions) -> Result<RunReport> {
     // Children stop (SIGTERM, then SIGKILL) and are reaped as they drop here.
     drop(targets);
     drop(mock);
+    let dir = run_dir.dir;
     if options.write_report {
         match reports::html::write_report(&dir, &reports::html::ReportOptions::default()) {
             Ok(path) => progress.line(&format!("gatebench: report {}", path.display())),

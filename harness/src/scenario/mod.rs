@@ -183,7 +183,7 @@ pub struct LoadConfig {
     /// Closed loop: think time between a virtual user's requests, ms (fixed or a distribution,
     /// like the mock's knobs).
     #[serde(default)]
-    pub think_ms: Option<mock_upstream::Distribution>,
+    pub think_ms: Option<rig_primitives::Distribution>,
     /// The API the clients speak to the gateways: `openai` (chat completions) or `anthropic`
     /// (Messages, on each gateway's `[request] anthropic_path`; a gateway without one is not
     /// served).
@@ -193,7 +193,7 @@ pub struct LoadConfig {
     /// the message and 3 for the request): fixed or a distribution, drawn per request from the
     /// draw key so request i has the same size on every target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_tokens: Option<mock_upstream::Distribution>,
+    pub prompt_tokens: Option<rig_primitives::Distribution>,
     /// The API `direct` (the baseline) speaks when `protocol = "anthropic"`: `openai` (the
     /// default: the mock's upstream protocol, so a translating gateway's overhead includes its
     /// translation) or `anthropic` (for gateways that pass Messages through).

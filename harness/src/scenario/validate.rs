@@ -93,8 +93,8 @@ impl Scenario {
             return Ok(());
         };
         let fewest = match tokens {
-            mock_upstream::Distribution::Fixed(v) => *v,
-            mock_upstream::Distribution::Uniform { min, .. } => *min,
+            rig_primitives::Distribution::Fixed(v) => *v,
+            rig_primitives::Distribution::Uniform { min, .. } => *min,
             // Tails below the minimum are padded to none (see README).
             _ => tokens.mean(),
         };

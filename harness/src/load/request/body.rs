@@ -24,7 +24,7 @@ pub struct BodyTemplate {
 /// Padding to a drawn prompt size.
 #[derive(Debug)]
 struct PromptFill {
-    tokens: mock_upstream::Distribution,
+    tokens: rig_primitives::Distribution,
     seed: u64,
     /// Filler text (ASCII words) as long as the largest prompt needs; a request takes a prefix.
     text: String,
@@ -108,14 +108,13 @@ impl BodyTemplate {
 
     /// This template with each prompt padded to `tokens` (drawn per request from its draw key,
     /// seeded with `seed`).
-    pub fn with_prompt_tokens(&self, tokens: mock_upstream::Distribution, seed: u64) -> Self {
+    pub fn with_prompt_tokens(&self, tokens: rig_primitives::Distribution, seed: u64) -> Self {
         // Bounded distributions need no more than their maximum; a normal or log-normal tail is
         // cut at the cap.
         let cap = crate::scenario::MAX_PROMPT_TOKENS;
         let most = match tokens {
-            mock_upstream::Distribution::Fixed(_) | mock_upstream::Distribution::Uniform { .. } => {
-                tokens.nominal_max().clamp(0.0, cap)
-            }
+            rig_primitives::Distribution::Fixed(_)
+            | rig_primitives::Distribution::Uniform { .. } => tokens.nominal_max().clamp(0.0, cap),
             _ => cap,
         };
         let most = prompt_bytes_for(most as u32);
@@ -141,7 +140,7 @@ impl BodyTemplate {
         let padding = self.fill.as_ref().map_or("", |fill| {
             use rand::SeedableRng;
             let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(
-                fill.seed ^ mock_upstream::rng::fnv1a64(draw_key.as_bytes()),
+                fill.seed ^ rig_primitives::fnv1a64(draw_key.as_bytes()),
             );
             let tokens = fill
                 .tokens
@@ -182,7 +181,8 @@ mod tests {
         for protocol in [Protocol::Openai, Protocol::Anthropic] {
             let base = BodyTemplate::for_protocol(protocol, "m", "Say \"hi\"", false, Some(8));
             for tokens in [50.0, 1_000.0, 100_000.0] {
-                let padded = base.with_prompt_tokens(mock_upstream::Distribution::Fixed(tokens), 3);
+                let padded =
+                    base.with_prompt_tokens(rig_primitives::Distribution::Fixed(tokens), 3);
                 let body = padded.render_drawn("run-reference-l0-w0-17", "w0-17");
                 let request = ChatRequest::parse(&body).expect("valid JSON body");
                 assert_eq!(f64::from(request.prompt_tokens()), tokens, "{protocol:?}");
@@ -193,7 +193,7 @@ mod tests {
             }
             // A drawn size depends on the draw key only, so request i is alike on every target.
             let drawn = base.with_prompt_tokens(
-                mock_upstream::Distribution::Uniform {
+                rig_primitives::Distribution::Uniform {
                     min: 100.0,
                     max: 5_000.0,
                 },
@@ -211,7 +211,7 @@ mod tests {
             assert_ne!(count("a", "w0-5"), count("a", "w0-6"));
             // An unbounded distribution's draws above its mean are built in full, not cut at it.
             let normal = base.with_prompt_tokens(
-                mock_upstream::Distribution::Normal {
+                rig_primitives::Distribution::Normal {
                     mean: 1_000.0,
                     std: 300.0,
                 },

@@ -132,9 +132,9 @@ pub(super) async fn read_whole(
 }
 
 /// The completion tokens of a whole tool call's arguments, or `tool_call_corrupt` when they are
-/// not what the mock sent ([`mock_upstream::tool::check`]).
+/// not what the mock sent ([`rig_primitives::tool::check`]).
 pub(super) fn checked_tool_call(arguments: &serde_json::Value) -> Result<u32, String> {
-    mock_upstream::tool::check(arguments)
+    rig_primitives::tool::check(arguments)
         .map(|words| u32::try_from(words).unwrap_or(u32::MAX))
         .map_err(|_| "tool_call_corrupt".to_string())
 }

@@ -207,7 +207,7 @@ struct Worker<'a> {
     /// Closed loop: requests so far per virtual user, keying the mock's draws.
     vu_seq: Vec<u64>,
     /// Closed loop: the think time and its generator.
-    think: Option<(&'a mock_upstream::Distribution, Pcg64)>,
+    think: Option<(&'a rig_primitives::Distribution, Pcg64)>,
     timeout_ns: u64,
     /// Whether the queue was sampled at the window's start.
     queue_sampled: bool,
