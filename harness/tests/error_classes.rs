@@ -71,7 +71,10 @@ fn classify(
 fn assert_only(recorder: &harness::load::Recorder, class: &str) {
     assert_eq!(recorder.sent, 20);
     assert_eq!(
-        recorder.errors.get(class).copied(),
+        recorder
+            .errors
+            .get(&reports::ErrorClass::from(class))
+            .copied(),
         Some(20),
         "{class}: {:?}",
         recorder.errors
@@ -171,7 +174,13 @@ fn mock_faults_in(protocol: harness::load::Protocol) {
     );
     let recorder = &measurement.recorder;
     let stats = mock.stats();
-    let errors = |class: &str| recorder.errors.get(class).copied().unwrap_or(0);
+    let errors = |class: &str| {
+        recorder
+            .errors
+            .get(&reports::ErrorClass::from(class))
+            .copied()
+            .unwrap_or(0)
+    };
     assert_eq!(recorder.sent, 200);
     assert_eq!(errors("http_500"), stats.faults.status_500);
     assert_eq!(errors("stream_broken"), stats.faults.disconnect);

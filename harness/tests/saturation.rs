@@ -117,7 +117,11 @@ fn past_the_knee_achieved_rps_is_capacity_and_the_level_ends_on_time() {
     assert!(ten.achieved_rps <= 1.15 * capacity, "{}", ten.achieved_rps);
     // What the generator could not send in time is `not_sent`, in the error rate.
     assert!(
-        ten.errors.get("not_sent").copied().unwrap_or(0) > 0,
+        ten.errors
+            .get(&reports::ErrorClass::NotSent)
+            .copied()
+            .unwrap_or(0)
+            > 0,
         "{:?}",
         ten.errors
     );

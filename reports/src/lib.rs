@@ -12,6 +12,7 @@ pub mod charts;
 pub mod compare;
 pub mod derive;
 pub mod error;
+pub mod error_class;
 pub mod escape;
 pub mod flamegraph;
 pub mod gate;
@@ -28,5 +29,6 @@ pub mod stats;
 pub mod text_table;
 
 pub use error::Error;
+pub use error_class::ErrorClass;
 pub use schema::*;
 pub use series::Series;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
+use reports::ErrorClass;
 
 /// Highest latency recorded: one hour, in µs. Larger values saturate at this bound.
 const MAX_US: u64 = 3_600_000_000;
@@ -178,7 +179,7 @@ pub struct Recorder {
     /// Of those, successful and within every SLO.
     pub good: u64,
     /// Failures by class.
-    pub errors: BTreeMap<String, u64>,
+    pub errors: BTreeMap<ErrorClass, u64>,
     /// Content chunks received (successful requests).
     pub chunks: u64,
     /// Completion tokens counted in received content (successful requests).
@@ -316,13 +317,8 @@ impl Recorder {
     }
 
     /// Counts one failure of `class`.
-    pub fn error(&mut self, class: &str) {
-        match self.errors.get_mut(class) {
-            Some(count) => *count += 1,
-            None => {
-                self.errors.insert(class.to_string(), 1);
-            }
-        }
+    pub fn error(&mut self, class: ErrorClass) {
+        *self.errors.entry(class).or_insert(0) += 1;
     }
 
     /// Folds another worker's recorder into this one.
@@ -390,15 +386,15 @@ mod tests {
             target.record(metric::E2E, i * 1_000_000);
             record_ns(&mut all, i * 1_000_000);
         }
-        a.error("http_500");
-        b.error("http_500");
+        a.error(ErrorClass::Http(500));
+        b.error(ErrorClass::Http(500));
         a.merge(b);
         let merged = &a.histograms[metric::E2E];
         assert_eq!(a.sample_cap, 20);
         for q in [0.5, 0.9, 0.99, 0.999] {
             assert_eq!(merged.value_at_quantile(q), all.value_at_quantile(q));
         }
-        assert_eq!(a.errors["http_500"], 2);
+        assert_eq!(a.errors[&ErrorClass::Http(500)], 2);
     }
 
     #[test]

@@ -116,10 +116,10 @@ pub fn rig_reasons(level: &LevelResult, raw: &LevelRaw, lags: &LagP99s) -> Vec<S
         ));
     }
     for (class, count) in &level.errors {
-        if class.contains("exhausted") {
+        if class.is_rig_exhaustion() {
             reasons.push(format!(
                 "{count} connect errors: {}",
-                class.replace('_', " ")
+                class.to_string().replace('_', " ")
             ));
         }
     }

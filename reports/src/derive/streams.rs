@@ -2,16 +2,7 @@
 
 use crate::schema::{LevelResult, Measured};
 use crate::series::Series;
-
-/// Error classes of a stream that did not arrive whole.
-const STREAM_ERROR_CLASSES: [&str; 6] = [
-    "stream_broken",
-    "truncated",
-    "malformed_sse",
-    "stream_error",
-    "tool_call_corrupt",
-    "timeout",
-];
+use crate::ErrorClass;
 
 /// Stream errors at or above this share of the requests sent disqualify a level.
 pub const STREAM_ERROR_SHARE: f64 = 0.001;
@@ -54,7 +45,7 @@ fn held_cleanly(level: &LevelResult) -> bool {
     let stream_errors: u64 = level
         .errors
         .iter()
-        .filter(|(class, _)| STREAM_ERROR_CLASSES.contains(&class.as_str()))
+        .filter(|(class, _)| ErrorClass::STREAM_BREAKS.contains(class))
         .map(|(_, n)| *n)
         .sum();
     let error_share = stream_errors as f64 / level.requests_sent.max(1) as f64;

@@ -191,7 +191,11 @@ pub(super) fn levels_table(run: &RunResult) -> String {
         for level in levels_of(run, &target.name) {
             // The target's own errors, and apart from them the sends the generator could not
             // make in time (`not_sent`): both are in the error rate, only one is the target's.
-            let not_sent = level.errors.get("not_sent").copied().unwrap_or(0);
+            let not_sent = level
+                .errors
+                .get(&crate::ErrorClass::NotSent)
+                .copied()
+                .unwrap_or(0);
             let own: u64 = level.errors.values().sum::<u64>() - not_sent;
             let errors = if not_sent > 0 {
                 format!("{own} <span class=\"na\">+ {not_sent} not sent</span>")

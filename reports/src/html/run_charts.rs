@@ -158,7 +158,8 @@ pub(super) fn load_charts(run: &RunResult) -> Result<String, Error> {
 
 /// Stacked bars of failed requests by class for every target × level, plus the error table.
 fn errors_chart(run: &RunResult) -> Result<String, Error> {
-    let classes: BTreeSet<&String> = run.levels.iter().flat_map(|l| l.errors.keys()).collect();
+    let classes: BTreeSet<&crate::ErrorClass> =
+        run.levels.iter().flat_map(|l| l.errors.keys()).collect();
     let rows: Vec<&LevelResult> = run
         .targets
         .iter()
@@ -175,7 +176,7 @@ fn errors_chart(run: &RunResult) -> Result<String, Error> {
                 .iter()
                 .map(|l| l.errors.get(*class).copied().unwrap_or(0) as f64)
                 .collect();
-            ((*class).clone(), counts)
+            (class.to_string(), counts)
         })
         .collect();
     let svg = bar_chart(&BarChart {

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::schema::{
     E2eThird, JoinCounts, LevelRaw, LevelResult, Measured, OfferedLoad, Resources, RigHealth,
 };
+use crate::ErrorClass;
 
 /// The shards' results for one level: (shard index, its level).
 pub type Members<'a> = [(u32, &'a LevelResult)];
@@ -28,7 +29,7 @@ pub fn pool_level(
 ) -> Result<LevelResult, Error> {
     let (_, first) = members[0];
     let sum = |f: &dyn Fn(&LevelResult) -> u64| members.iter().map(|(_, l)| f(l)).sum::<u64>();
-    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut errors: BTreeMap<ErrorClass, u64> = BTreeMap::new();
     for (_, level) in members {
         for (class, n) in &level.errors {
             *errors.entry(class.clone()).or_default() += n;

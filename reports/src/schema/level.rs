@@ -50,7 +50,7 @@ pub struct LevelResult {
     /// Requests that completed successfully.
     pub requests_ok: u64,
     /// Failed requests by class (`connect`, `timeout`, `http_429`, `stream_broken`, …).
-    pub errors: BTreeMap<String, u64>,
+    pub errors: BTreeMap<crate::ErrorClass, u64>,
     /// Successful requests that *completed inside* the measured window, per second of window
     /// (work done, not work offered: past the knee it stays at the target's capacity).
     pub achieved_rps: f64,

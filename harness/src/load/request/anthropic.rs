@@ -2,6 +2,7 @@
 //! (borrowed from the bytes received, the fields it needs only), one stream event's content and
 //! usage, and a whole (non-streamed) message's.
 
+use reports::ErrorClass;
 use std::borrow::Cow;
 
 use serde::Deserialize;
@@ -72,11 +73,11 @@ pub(super) fn stream_event(data: &str, arguments: &mut Option<String>) -> Result
 pub(super) fn whole_body(
     bytes: &[u8],
     exchange: &mut Exchange,
-) -> Result<(Option<String>, Option<u32>), String> {
+) -> Result<(Option<String>, Option<u32>), ErrorClass> {
     let view: AnthropicView =
-        serde_json::from_slice(bytes).map_err(|_| "malformed_body".to_string())?;
+        serde_json::from_slice(bytes).map_err(|_| ErrorClass::MalformedBody)?;
     if view.kind != "message" {
-        return Err("malformed_body".into());
+        return Err(ErrorClass::MalformedBody);
     }
     if let Some(input) = view
         .content

@@ -3,6 +3,7 @@
 //! [`Exchange`] — its stamps, its counts and its [`Outcome`] — with the connection when it can
 //! take another request.
 
+use reports::ErrorClass;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,7 +21,7 @@ pub enum Outcome {
     /// Complete and checked.
     Ok,
     /// Failed; the class name as recorded in results.
-    Failed(String),
+    Failed(ErrorClass),
 }
 
 /// Everything measured about one request.
@@ -98,7 +99,7 @@ pub async fn execute(
     match result {
         Ok(Ok(conn)) => exchange.conn = conn,
         Ok(Err(class)) => exchange.outcome = Outcome::Failed(class),
-        Err(_) => exchange.outcome = Outcome::Failed("timeout".into()),
+        Err(_) => exchange.outcome = Outcome::Failed(ErrorClass::Timeout),
     }
     exchange
 }
@@ -112,7 +113,7 @@ async fn exchange_inner(
     draw_key: &str,
     stream: bool,
     exchange: &mut Exchange,
-) -> Result<Option<Conn>, String> {
+) -> Result<Option<Conn>, ErrorClass> {
     let (conn, response) = send_on(endpoint, conn, body, draw_key, exchange).await?;
     exchange.head_ns = Some(monotonic_ns());
     let status = response.status();
@@ -120,7 +121,7 @@ async fn exchange_inner(
     if !status.is_success() {
         // Drain so the connection stays usable; the status is the outcome.
         let _ = incoming.collect().await;
-        return Err(format!("http_{}", status.as_u16()));
+        return Err(ErrorClass::Http(status.as_u16()));
     }
     if stream {
         read_stream(&mut incoming, endpoint.protocol, exchange).await?;

@@ -2,6 +2,7 @@
 //! (borrowed from the bytes received, the fields it needs only), one stream event's content and
 //! usage, and a whole (non-streamed) response's.
 
+use reports::ErrorClass;
 use std::borrow::Cow;
 
 use serde::Deserialize;
@@ -91,12 +92,11 @@ pub(super) fn stream_event(data: &str, arguments: &mut Option<String>) -> Result
 pub(super) fn whole_body(
     bytes: &[u8],
     exchange: &mut Exchange,
-) -> Result<(Option<String>, Option<u32>), String> {
-    let view: ChunkView =
-        serde_json::from_slice(bytes).map_err(|_| "malformed_body".to_string())?;
+) -> Result<(Option<String>, Option<u32>), ErrorClass> {
+    let view: ChunkView = serde_json::from_slice(bytes).map_err(|_| ErrorClass::MalformedBody)?;
     let message = view.choices.first().and_then(|c| c.message.as_ref());
     if let Some(arguments) = message.and_then(MessageView::tool_arguments) {
-        let value = serde_json::from_str(arguments).map_err(|_| "tool_call_corrupt".to_string())?;
+        let value = serde_json::from_str(arguments).map_err(|_| ErrorClass::ToolCallCorrupt)?;
         let words = checked_tool_call(&value)?;
         exchange.counted_tokens = words;
     }

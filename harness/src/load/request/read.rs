@@ -5,6 +5,7 @@
 
 use contract::clock::monotonic_ns;
 use http_body_util::BodyExt;
+use reports::ErrorClass;
 
 use super::{anthropic, openai, Exchange, Protocol};
 use crate::load::sse::{SseEvent, SseParser};
@@ -58,7 +59,7 @@ pub(super) async fn read_stream(
     incoming: &mut hyper::body::Incoming,
     protocol: Protocol,
     exchange: &mut Exchange,
-) -> Result<(), String> {
+) -> Result<(), ErrorClass> {
     let mut parser = SseParser::new();
     let mut events: Vec<SseEvent> = Vec::with_capacity(4);
     let mut done = false;
@@ -66,7 +67,7 @@ pub(super) async fn read_stream(
     let mut error_event = false;
     let mut arguments: Option<String> = None;
     while let Some(frame) = incoming.frame().await {
-        let frame = frame.map_err(|_| "stream_broken".to_string())?;
+        let frame = frame.map_err(|_| ErrorClass::StreamBroken)?;
         let Some(data) = frame.data_ref() else {
             continue;
         };
@@ -91,17 +92,16 @@ pub(super) async fn read_stream(
         }
     }
     if malformed {
-        return Err("malformed_sse".into());
+        return Err(ErrorClass::MalformedSse);
     }
     if error_event {
-        return Err("stream_error".into());
+        return Err(ErrorClass::StreamError);
     }
     if !done {
-        return Err("truncated".into());
+        return Err(ErrorClass::Truncated);
     }
     if let Some(arguments) = arguments {
-        let value =
-            serde_json::from_str(&arguments).map_err(|_| "tool_call_corrupt".to_string())?;
+        let value = serde_json::from_str(&arguments).map_err(|_| ErrorClass::ToolCallCorrupt)?;
         exchange.counted_tokens = checked_tool_call(&value)?;
     }
     check_token_count(exchange)
@@ -112,11 +112,11 @@ pub(super) async fn read_whole(
     incoming: hyper::body::Incoming,
     protocol: Protocol,
     exchange: &mut Exchange,
-) -> Result<(), String> {
+) -> Result<(), ErrorClass> {
     let bytes = incoming
         .collect()
         .await
-        .map_err(|_| "stream_broken".to_string())?
+        .map_err(|_| ErrorClass::StreamBroken)?
         .to_bytes();
     exchange.content_ns.push(monotonic_ns());
     let (text, usage) = match protocol {
@@ -133,16 +133,16 @@ pub(super) async fn read_whole(
 
 /// The completion tokens of a whole tool call's arguments, or `tool_call_corrupt` when they are
 /// not what the mock sent ([`rig_primitives::tool::check`]).
-pub(super) fn checked_tool_call(arguments: &serde_json::Value) -> Result<u32, String> {
+pub(super) fn checked_tool_call(arguments: &serde_json::Value) -> Result<u32, ErrorClass> {
     rig_primitives::tool::check(arguments)
         .map(|words| u32::try_from(words).unwrap_or(u32::MAX))
-        .map_err(|_| "tool_call_corrupt".to_string())
+        .map_err(|_| ErrorClass::ToolCallCorrupt)
 }
 
 /// `truncated` when fewer tokens arrived than the response's usage says were sent.
-fn check_token_count(exchange: &Exchange) -> Result<(), String> {
+fn check_token_count(exchange: &Exchange) -> Result<(), ErrorClass> {
     match exchange.usage_tokens {
-        Some(usage) if exchange.counted_tokens < usage => Err("truncated".into()),
+        Some(usage) if exchange.counted_tokens < usage => Err(ErrorClass::Truncated),
         _ => Ok(()),
     }
 }

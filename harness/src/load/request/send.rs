@@ -9,6 +9,7 @@ use http::{HeaderValue, Request};
 use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use reports::ErrorClass;
 
 use super::{Endpoint, Exchange};
 
@@ -31,17 +32,17 @@ impl Conn {
 }
 
 /// Classifies a connect failure, naming resource exhaustion when it is the cause.
-fn connect_class(error: &std::io::Error) -> &'static str {
+fn connect_class(error: &std::io::Error) -> ErrorClass {
     match error.raw_os_error() {
-        Some(libc::EADDRNOTAVAIL) => "connect_ephemeral_ports_exhausted",
-        Some(libc::EMFILE) | Some(libc::ENFILE) => "connect_file_descriptors_exhausted",
-        Some(libc::ECONNREFUSED) => "connect_refused",
-        _ => "connect",
+        Some(libc::EADDRNOTAVAIL) => ErrorClass::ConnectEphemeralPortsExhausted,
+        Some(libc::EMFILE) | Some(libc::ENFILE) => ErrorClass::ConnectFileDescriptorsExhausted,
+        Some(libc::ECONNREFUSED) => ErrorClass::ConnectRefused,
+        _ => ErrorClass::Connect,
     }
 }
 
 /// Opens a connection to the endpoint.
-pub async fn connect(endpoint: &Endpoint) -> Result<Conn, &'static str> {
+pub async fn connect(endpoint: &Endpoint) -> Result<Conn, ErrorClass> {
     let stream = tokio::net::TcpStream::connect(endpoint.addr)
         .await
         .map_err(|e| connect_class(&e))?;
@@ -50,11 +51,13 @@ pub async fn connect(endpoint: &Endpoint) -> Result<Conn, &'static str> {
     if endpoint.http2 {
         let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
             .await
-            .map_err(|_| "connect")?;
+            .map_err(|_| ErrorClass::Connect)?;
         tokio::spawn(conn);
         Ok(Conn::H2(sender))
     } else {
-        let (sender, conn) = http1::handshake(io).await.map_err(|_| "connect")?;
+        let (sender, conn) = http1::handshake(io)
+            .await
+            .map_err(|_| ErrorClass::Connect)?;
         tokio::spawn(conn);
         Ok(Conn::H1(sender))
     }
@@ -69,17 +72,17 @@ pub(super) async fn send_on(
     body: Bytes,
     draw_key: &str,
     exchange: &mut Exchange,
-) -> Result<(Conn, http::Response<hyper::body::Incoming>), String> {
+) -> Result<(Conn, http::Response<hyper::body::Incoming>), ErrorClass> {
     let reused = conn.is_some();
     let mut conn = match conn {
         // A kept-alive connection the server closed while it sat idle (uvicorn and Node close
         // after ~5 s) is replaced, not charged to the target.
         Some(conn) if conn.is_closed() => {
             exchange.stale_reconnects = 1;
-            connect(endpoint).await.map_err(str::to_string)?
+            connect(endpoint).await?
         }
         Some(conn) => conn,
-        None => connect(endpoint).await.map_err(str::to_string)?,
+        None => connect(endpoint).await?,
     };
     exchange.sent_ns = monotonic_ns();
     let response = match send(
@@ -91,7 +94,7 @@ pub(super) async fn send_on(
         // Closed under us before a byte of the request went out: once, on a fresh connection.
         Err(SendError::NotSent) if reused && exchange.stale_reconnects == 0 => {
             exchange.stale_reconnects = 1;
-            conn = connect(endpoint).await.map_err(str::to_string)?;
+            conn = connect(endpoint).await?;
             exchange.sent_ns = monotonic_ns();
             send(
                 &mut conn,
@@ -102,8 +105,8 @@ pub(super) async fn send_on(
         other => other,
     }
     .map_err(|error| match error {
-        SendError::NotSent => "connect".to_string(),
-        SendError::BeforeHead => "reset_before_head".to_string(),
+        SendError::NotSent => ErrorClass::Connect,
+        SendError::BeforeHead => ErrorClass::ResetBeforeHead,
     })?;
     Ok((conn, response))
 }
@@ -114,7 +117,7 @@ fn build_request(
     request_id: &str,
     draw_key: &str,
     body: Bytes,
-) -> Result<Request<Full<Bytes>>, String> {
+) -> Result<Request<Full<Bytes>>, ErrorClass> {
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = if endpoint.http2 {
@@ -122,7 +125,7 @@ fn build_request(
     } else {
         endpoint.path.parse()
     }
-    .map_err(|_| format!("invalid request path {}", endpoint.path))?;
+    .map_err(|_| ErrorClass::RequestBuild)?;
     let headers = request.headers_mut();
     headers.reserve(5 + endpoint.headers.len());
     headers.insert(
@@ -130,10 +133,10 @@ fn build_request(
         HeaderValue::from_static("application/json"),
     );
     // Request ids are ASCII letters, digits and dashes, so this never fails.
-    let id = HeaderValue::from_str(request_id).map_err(|_| "request_build".to_string())?;
+    let id = HeaderValue::from_str(request_id).map_err(|_| ErrorClass::RequestBuild)?;
     headers.insert("x-request-id", id);
     if !draw_key.is_empty() {
-        let draw = HeaderValue::from_str(draw_key).map_err(|_| "request_build".to_string())?;
+        let draw = HeaderValue::from_str(draw_key).map_err(|_| ErrorClass::RequestBuild)?;
         headers.insert("x-mock-draw", draw);
     }
     if !endpoint.http2 {
@@ -185,7 +188,13 @@ mod tests {
     fn connect_errors_name_exhaustion() {
         let ports = std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL);
         let fds = std::io::Error::from_raw_os_error(libc::EMFILE);
-        assert_eq!(connect_class(&ports), "connect_ephemeral_ports_exhausted");
-        assert_eq!(connect_class(&fds), "connect_file_descriptors_exhausted");
+        assert_eq!(
+            connect_class(&ports).to_string(),
+            "connect_ephemeral_ports_exhausted"
+        );
+        assert_eq!(
+            connect_class(&fds).to_string(),
+            "connect_file_descriptors_exhausted"
+        );
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use contract::clock::monotonic_ns;
+use reports::ErrorClass;
 
 use crate::load::metrics::{
     id_hash, metric, ExportRow, JoinStamps, Recorder, RequestStamps, JOIN_CAP,
@@ -23,7 +24,7 @@ pub(super) fn not_sent(ctx: &LevelCtx, recorder: &mut Recorder, intended_ns: u64
     if intended_ns >= ctx.window_start_ns && intended_ns < ctx.end_ns {
         recorder.sent += 1;
         recorder.dropped_sends += 1;
-        recorder.error("not_sent");
+        recorder.error(ErrorClass::NotSent);
         recorder.export(|| ExportRow {
             request_id: String::new(),
             intended_ns,
@@ -61,7 +62,7 @@ pub(super) fn record(ctx: &LevelCtx, recorder: &mut Recorder, exchange: Exchange
     export(recorder, &exchange);
     recorder.sent += 1;
     if let Outcome::Failed(class) = &exchange.outcome {
-        recorder.error(class);
+        recorder.error(class.clone());
         ctx.live.errors.fetch_add(1, Ordering::Relaxed);
         return exchange.conn;
     }
@@ -101,7 +102,7 @@ fn export(recorder: &mut Recorder, exchange: &Exchange) {
         done_ns: Some(exchange.done_ns),
         error: match &exchange.outcome {
             Outcome::Ok => None,
-            Outcome::Failed(class) => Some(class.clone()),
+            Outcome::Failed(class) => Some(class.to_string()),
         },
         chunks: exchange.chunks,
         tokens: exchange.usage_tokens.unwrap_or(exchange.counted_tokens),
