@@ -10,22 +10,23 @@ use reports::ErrorClass;
 /// Highest latency recorded: one hour, in µs. Larger values saturate at this bound.
 const MAX_US: u64 = 3_600_000_000;
 
-/// Metric names, as they appear in `run.json`.
+/// Series names, as they appear in `run.json`: each is [`reports::Series`]'s, named once there.
 pub mod metric {
-    pub const E2E: &str = "e2e";
-    pub const E2E_UNCORRECTED: &str = "e2e_uncorrected";
-    pub const TTFB: &str = "ttfb";
-    pub const TTFT: &str = "ttft";
-    pub const ITL: &str = "itl";
-    pub const TPOT: &str = "tpot";
-    pub const SEND_LAG: &str = "send_lag";
-    pub const REQUEST_PATH: &str = "request_path";
-    pub const FIRST_TOKEN_RELAY: &str = "first_token_relay";
-    pub const CHUNK_RELAY: &str = "chunk_relay";
-    pub const TAIL: &str = "tail";
-    pub const MAX_GAP: &str = "max_gap";
-    pub const OUTSIDE_MOCK: &str = "outside_mock";
-    pub const OUTSIDE_MOCK_TTFT: &str = "outside_mock_ttft";
+    use reports::Series;
+    pub const E2E: &str = Series::E2e.name();
+    pub const E2E_UNCORRECTED: &str = Series::E2eUncorrected.name();
+    pub const TTFB: &str = Series::Ttfb.name();
+    pub const TTFT: &str = Series::Ttft.name();
+    pub const ITL: &str = Series::Itl.name();
+    pub const TPOT: &str = Series::Tpot.name();
+    pub const SEND_LAG: &str = Series::SendLag.name();
+    pub const REQUEST_PATH: &str = Series::RequestPath.name();
+    pub const FIRST_TOKEN_RELAY: &str = Series::FirstTokenRelay.name();
+    pub const CHUNK_RELAY: &str = Series::ChunkRelay.name();
+    pub const TAIL: &str = Series::Tail.name();
+    pub const MAX_GAP: &str = Series::MaxGap.name();
+    pub const OUTSIDE_MOCK: &str = Series::OutsideMock.name();
+    pub const OUTSIDE_MOCK_TTFT: &str = Series::OutsideMockTtft.name();
 }
 
 /// Most requests per level kept in compact form for the per-request join (32 bytes each:
@@ -233,18 +234,11 @@ pub struct Recorder {
 impl Recorder {
     /// An empty recorder keeping at most `sample_cap` stamp samples.
     pub fn new(sample_cap: usize) -> Recorder {
-        let names = [
-            metric::E2E,
-            metric::E2E_UNCORRECTED,
-            metric::TTFB,
-            metric::TTFT,
-            metric::ITL,
-            metric::TPOT,
-            metric::SEND_LAG,
-            metric::MAX_GAP,
-        ];
         Recorder {
-            histograms: names.iter().map(|n| (*n, new_histogram())).collect(),
+            histograms: reports::Series::RECORDED
+                .iter()
+                .map(|s| (s.name(), new_histogram()))
+                .collect(),
             sent: 0,
             ok: 0,
             good: 0,
