@@ -38,7 +38,9 @@ pub(super) enum Selected<'a> {
     CapacityLost(String),
     /// Compared, with a warning when limited trials were dropped.
     Compared {
+        /// The target × level and its clean trials.
         pair: LevelPair<'a>,
+        /// Which limited trials were dropped, when any was.
         warning: Option<String>,
     },
 }
