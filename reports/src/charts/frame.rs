@@ -1,10 +1,76 @@
-//! What every chart shares: the legend strip under the plot, the "no data" note, and the
-//! attributes that tag the root `<svg>` for the page.
+//! What every chart shares: the canvas (white, the plot above a legend strip, the "no data"
+//! note when nothing was drawn, the attributes that tag the root `<svg>` for the page), the
+//! caption and label areas, and the grid style. [`super::line_chart`] and [`super::bar_chart`]
+//! only add their coordinates, labels and marks.
 
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::FLAG_COLOR;
+use super::{CHART_SIZE, FLAG_COLOR};
+use crate::error::Error;
+
+/// What drawing on the SVG backend can fail with.
+pub(super) type DrawError = DrawingAreaErrorKind<std::io::Error>;
+
+/// The plot area of a chart (the canvas above the legend strip).
+pub(super) type PlotArea<'b> = DrawingArea<SVGBackend<'b>, Shift>;
+
+/// Draws a chart into an `<svg>` tagged with `id` and `title`: a white canvas of the chart width
+/// and `plot_height_px` plus the legend strip, `legend` below the plot, the plot by `draw_plot`,
+/// then "no data" over it unless `has_data`.
+pub(super) fn draw_svg(
+    id: &str,
+    title: &str,
+    plot_height_px: u32,
+    legend: &[(String, Swatch)],
+    has_data: bool,
+    draw_plot: impl FnOnce(&PlotArea<'_>) -> Result<(), DrawError>,
+) -> Result<String, Error> {
+    let mut svg = String::new();
+    let drawn = (|| {
+        let size = (CHART_SIZE.0, plot_height_px + legend_height(legend.len()));
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (plot, legend_area) = root.split_vertically(plot_height_px);
+        draw_legend(&legend_area, legend)?;
+        draw_plot(&plot)?;
+        if !has_data {
+            note_no_data(&plot)?;
+        }
+        root.present()
+    })();
+    drawn.map_err(|e| Error::Chart {
+        chart: id.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(tag(svg, id, title))
+}
+
+/// The builder every chart starts from: its caption over the plot, a 12 px margin, 44 px for
+/// the x labels and `y_label_px` for the y labels.
+pub(super) fn titled<'a, 'b, 'c>(
+    plot: &'a PlotArea<'c>,
+    title: &str,
+    y_label_px: u32,
+) -> ChartBuilder<'a, 'b, SVGBackend<'c>> {
+    let mut builder = ChartBuilder::on(plot);
+    builder
+        .caption(title, ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(y_label_px);
+    builder
+}
+
+/// The grid every chart shares: bold lines only, in light grey, and 13 px labels.
+pub(super) fn grid<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.max_light_lines(0)
+        .bold_line_style(RGBColor(230, 230, 230))
+        .label_style(("sans-serif", 13))
+}
 
 /// What a legend entry shows before its text.
 pub(super) enum Swatch {
@@ -25,7 +91,7 @@ const LEGEND_ROW_PX: u32 = 20;
 const LEGEND_CHARS: usize = 30;
 
 /// Height of the legend strip under a chart with `entries` entries, px.
-pub(super) fn legend_height(entries: usize) -> u32 {
+fn legend_height(entries: usize) -> u32 {
     if entries == 0 {
         0
     } else {
@@ -34,7 +100,7 @@ pub(super) fn legend_height(entries: usize) -> u32 {
 }
 
 /// The legend as a strip below the plot (never over the data), three entries per row.
-pub(super) fn draw_legend(
+fn draw_legend(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     entries: &[(String, Swatch)],
 ) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
@@ -82,7 +148,8 @@ pub(super) fn draw_legend(
     Ok(())
 }
 
-pub(super) fn note_no_data(
+/// "no data", grey, in the middle of the plot.
+fn note_no_data(
     root: &DrawingArea<SVGBackend<'_>, Shift>,
 ) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
     let (width, height) = root.dim_in_pixel();
@@ -96,7 +163,7 @@ pub(super) fn note_no_data(
 }
 
 /// Marks the root `<svg>` with the chart id, a class and an accessible name.
-pub(super) fn tag(svg: String, id: &str, title: &str) -> String {
+fn tag(svg: String, id: &str, title: &str) -> String {
     let attributes = format!(
         "<svg class=\"chart\" data-chart=\"{}\" role=\"img\" aria-label=\"{}\" ",
         crate::escape::escape(id),

@@ -24,17 +24,25 @@
 //! bottleneck are excluded and listed; `direct` never decides, but a `direct` that moved past a
 //! threshold raises a warning that the machine drifted. Each regression names the stage whose
 //! mean time grew most and the flamegraphs to diff.
+//!
+//! The work runs in three steps, one module each: `select` picks the target × levels and the
+//! clean trials compared, `statistics` gives each gated metric its values and test, and `judge`
+//! calls each finding (Holm, limit, reason) and explains the regressions; `decide` runs them in
+//! order and `render` prints the decision.
 
-mod evaluate;
+mod decide;
+mod judge;
 mod render;
+mod select;
+mod statistics;
 
 use serde::Serialize;
 
 use crate::metric::Metric;
 use crate::stats::{BootstrapOptions, Interval, PValueMethod};
-use crate::RunResult;
+use crate::{LevelResult, RunResult};
 
-pub use evaluate::decide;
+pub use decide::decide;
 
 /// Thresholds and test settings of the gate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -300,6 +308,9 @@ pub fn confirmed(decisions: &[GateDecision]) -> bool {
         })
     })
 }
+
+/// One trial's result for a target × level.
+type Trial<'a> = (&'a RunResult, &'a LevelResult);
 
 /// Whether `name` is the direct (no gateway) target in `runs`.
 fn is_direct(runs: &[RunResult], name: &str) -> bool {

@@ -6,13 +6,16 @@
 //! left out of its series (its figures are not the target's), as the gate drops such trials.
 
 pub mod edivisive;
+mod files;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::metric::{describe_level, Metric};
 use crate::schema::RunResult;
+
+pub use files::load;
 
 /// The metrics a history follows, in display order.
 pub const METRICS: [Metric; 11] = [
@@ -28,62 +31,6 @@ pub const METRICS: [Metric; 11] = [
     Metric::CpuUsPerRequest,
     Metric::RssPeak,
 ];
-
-/// Every `run.json` under `dirs`, at any depth, parsed; a file that does not parse is an error
-/// naming it (a history silently missing runs would move its change points).
-pub fn load(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, RunResult)>, String> {
-    let mut files = Vec::new();
-    for dir in dirs {
-        if dir.is_file() {
-            files.push(dir.clone());
-            continue;
-        }
-        if !dir.is_dir() {
-            return Err(format!(
-                "{}: no such results folder (pass folders holding <run-id>/run.json)",
-                dir.display()
-            ));
-        }
-        walk(dir, &mut files).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    files.sort();
-    files.dedup();
-    let mut runs = Vec::new();
-    for file in files {
-        let text =
-            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let run = RunResult::from_json(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-        let dir = file
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        runs.push((dir, run));
-    }
-    if runs.is_empty() {
-        return Err(format!(
-            "no run.json under {}",
-            dirs.iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    runs.sort_by(|a, b| {
-        (a.1.started_unix_ms, &a.1.run_id).cmp(&(b.1.started_unix_ms, &b.1.run_id))
-    });
-    Ok(runs)
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, files)?;
-        } else if path.file_name().is_some_and(|n| n == "run.json") {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
 
 /// Mean, sample standard deviation and count of a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -174,30 +121,9 @@ pub struct SettingsEntry {
 
 /// Series and change points of `runs` (ordered as [`load`] orders them).
 pub fn analyze(runs: &[(PathBuf, RunResult)], settings: &edivisive::Settings) -> History {
-    // Families of the same runs: each run joins the first family whose first run it matches.
-    let mut representatives: Vec<usize> = Vec::new();
-    let mut family_of = Vec::with_capacity(runs.len());
-    for (i, (_, run)) in runs.iter().enumerate() {
-        let family = representatives
-            .iter()
-            .position(|&r| crate::same::same_runs(&runs[r].1, run).is_ok());
-        family_of.push(family.unwrap_or_else(|| {
-            representatives.push(i);
-            representatives.len() - 1
-        }));
-    }
-    let entries: Vec<RunEntry> = runs
-        .iter()
-        .zip(&family_of)
-        .map(|((dir, run), family)| RunEntry {
-            run_id: run.run_id.clone(),
-            started_unix_ms: run.started_unix_ms,
-            git_revision: run.environment.git_revision.value.clone(),
-            dir: dir.display().to_string(),
-            family: *family,
-        })
-        .collect();
-    let mut series = Vec::new();
+    let (representatives, family_of) = families(runs);
+    let entries = run_entries(runs, &family_of);
+    let mut series: Vec<Series> = Vec::new();
     let mut change_points = Vec::new();
     for (family, &first) in representatives.iter().enumerate() {
         let members: Vec<usize> = (0..runs.len())
@@ -210,74 +136,13 @@ pub fn analyze(runs: &[(PathBuf, RunResult)], settings: &edivisive::Settings) ->
             .and_then(|v| v.as_str())
             .unwrap_or("?")
             .to_string();
-        // Every (target, level) seen in the family, in first-seen order.
-        let mut keys: Vec<(String, usize, String)> = Vec::new();
-        for &i in &members {
-            for level in &runs[i].1.levels {
-                if !keys
-                    .iter()
-                    .any(|(t, l, _)| *t == level.target && *l == level.level)
-                {
-                    keys.push((level.target.clone(), level.level, describe_level(level)));
-                }
-            }
-        }
-        for (target, level_index, label) in keys {
+        for (target, level_index, label) in level_keys(runs, &members) {
             for metric in METRICS {
-                let points: Vec<(usize, f64)> = members
-                    .iter()
-                    .filter_map(|&i| {
-                        let level = runs[i]
-                            .1
-                            .levels
-                            .iter()
-                            .find(|l| l.target == target && l.level == level_index)?;
-                        if crate::metric::limited_reason(level).is_some() {
-                            return None;
-                        }
-                        metric
-                            .value(level)
-                            .filter(|v| v.is_finite())
-                            .map(|v| (i, v))
-                    })
-                    .collect();
+                let points = series_points(runs, &members, (&target, level_index), metric);
                 if points.is_empty() {
                     continue;
                 }
-                let values: Vec<f64> = points.iter().map(|(_, v)| *v).collect();
-                let seed = series.len() as u64;
-                let found = edivisive::change_points(&values, settings, seed);
-                let mut bounds: Vec<usize> = vec![0];
-                bounds.extend(found.iter().map(|c| c.index));
-                bounds.push(values.len());
-                for (k, change) in found.iter().enumerate() {
-                    let before = Segment::of(&values[bounds[k]..bounds[k + 1]]);
-                    let after = Segment::of(&values[bounds[k + 1]..bounds[k + 2]]);
-                    let run = &entries[points[change.index].0];
-                    let change_pct = if before.mean != 0.0 {
-                        100.0 * (after.mean - before.mean) / before.mean.abs()
-                    } else {
-                        f64::NAN
-                    };
-                    let worse = after.mean > before.mean;
-                    change_points.push(Change {
-                        scenario: scenario.clone(),
-                        target: target.clone(),
-                        level: level_index,
-                        level_label: label.clone(),
-                        metric: metric.name(),
-                        unit: metric.unit(),
-                        run_id: run.run_id.clone(),
-                        git_revision: run.git_revision.clone(),
-                        run_dir: run.dir.clone(),
-                        before,
-                        after,
-                        change_pct,
-                        regression: worse != metric.higher_is_better(),
-                        p_value: change.p_value,
-                    });
-                }
-                series.push(Series {
+                let mut one = Series {
                     family,
                     scenario: scenario.clone(),
                     target: target.clone(),
@@ -286,8 +151,14 @@ pub fn analyze(runs: &[(PathBuf, RunResult)], settings: &edivisive::Settings) ->
                     metric: metric.name(),
                     unit: metric.unit(),
                     points,
-                    change_starts: found.iter().map(|c| c.index).collect(),
-                });
+                    change_starts: Vec::new(),
+                };
+                let values: Vec<f64> = one.points.iter().map(|(_, v)| *v).collect();
+                let seed = series.len() as u64;
+                let found = edivisive::change_points(&values, settings, seed);
+                change_points.extend(changes(&one, metric, &values, &found, &entries));
+                one.change_starts = found.iter().map(|c| c.index).collect();
+                series.push(one);
             }
         }
     }
@@ -301,6 +172,125 @@ pub fn analyze(runs: &[(PathBuf, RunResult)], settings: &edivisive::Settings) ->
         series,
         change_points,
     }
+}
+
+/// Families of the same runs: each run joins the first family whose first run it matches.
+/// Returns each family's first run and each run's family.
+fn families(runs: &[(PathBuf, RunResult)]) -> (Vec<usize>, Vec<usize>) {
+    let mut representatives: Vec<usize> = Vec::new();
+    let mut family_of = Vec::with_capacity(runs.len());
+    for (i, (_, run)) in runs.iter().enumerate() {
+        let family = representatives
+            .iter()
+            .position(|&r| crate::same::same_runs(&runs[r].1, run).is_ok());
+        family_of.push(family.unwrap_or_else(|| {
+            representatives.push(i);
+            representatives.len() - 1
+        }));
+    }
+    (representatives, family_of)
+}
+
+/// The history's entry of every run.
+fn run_entries(runs: &[(PathBuf, RunResult)], family_of: &[usize]) -> Vec<RunEntry> {
+    runs.iter()
+        .zip(family_of)
+        .map(|((dir, run), family)| RunEntry {
+            run_id: run.run_id.clone(),
+            started_unix_ms: run.started_unix_ms,
+            git_revision: run.environment.git_revision.value.clone(),
+            dir: dir.display().to_string(),
+            family: *family,
+        })
+        .collect()
+}
+
+/// Every (target, level, level label) seen in the family's `members`, in first-seen order.
+fn level_keys(runs: &[(PathBuf, RunResult)], members: &[usize]) -> Vec<(String, usize, String)> {
+    let mut keys: Vec<(String, usize, String)> = Vec::new();
+    for &i in members {
+        for level in &runs[i].1.levels {
+            if !keys
+                .iter()
+                .any(|(t, l, _)| *t == level.target && *l == level.level)
+            {
+                keys.push((level.target.clone(), level.level, describe_level(level)));
+            }
+        }
+    }
+    keys
+}
+
+/// The (run index, value) of `metric` at (target, level) in each member that ran it, left out
+/// where the rig or the mock limited the level or the value is not finite.
+fn series_points(
+    runs: &[(PathBuf, RunResult)],
+    members: &[usize],
+    (target, level_index): (&str, usize),
+    metric: Metric,
+) -> Vec<(usize, f64)> {
+    members
+        .iter()
+        .filter_map(|&i| {
+            let level = runs[i]
+                .1
+                .levels
+                .iter()
+                .find(|l| l.target == target && l.level == level_index)?;
+            if crate::metric::limited_reason(level).is_some() {
+                return None;
+            }
+            metric
+                .value(level)
+                .filter(|v| v.is_finite())
+                .map(|v| (i, v))
+        })
+        .collect()
+}
+
+/// One [`Change`] per change point `found` in `series` (its `values`): the segments either side
+/// and the run where the new one starts.
+fn changes(
+    series: &Series,
+    metric: Metric,
+    values: &[f64],
+    found: &[edivisive::ChangePoint],
+    entries: &[RunEntry],
+) -> Vec<Change> {
+    let mut bounds: Vec<usize> = vec![0];
+    bounds.extend(found.iter().map(|c| c.index));
+    bounds.push(values.len());
+    found
+        .iter()
+        .enumerate()
+        .map(|(k, change)| {
+            let before = Segment::of(&values[bounds[k]..bounds[k + 1]]);
+            let after = Segment::of(&values[bounds[k + 1]..bounds[k + 2]]);
+            let run = &entries[series.points[change.index].0];
+            let change_pct = if before.mean != 0.0 {
+                100.0 * (after.mean - before.mean) / before.mean.abs()
+            } else {
+                f64::NAN
+            };
+            let worse = after.mean > before.mean;
+            Change {
+                scenario: series.scenario.clone(),
+                target: series.target.clone(),
+                level: series.level,
+                level_label: series.level_label.clone(),
+                metric: series.metric,
+                unit: series.unit,
+                run_id: run.run_id.clone(),
+                git_revision: run.git_revision.clone(),
+                run_dir: run.dir.clone(),
+                before,
+                after,
+                change_pct,
+                regression: worse != metric.higher_is_better(),
+                p_value: change.p_value,
+            }
+        })
+        .collect()
 }
 
 impl History {

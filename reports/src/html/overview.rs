@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{escape, flag_text, latency_cell, measured, not_available};
 use crate::analysis::{levels_of, offered_model, offered_text};
-use crate::schema::{RunResult, RunStatus, TargetKind};
+use crate::schema::{Environment, RunResult, RunStatus, TargetKind};
 
 /// Status line: how the run ended, when, and how long it took.
 pub(super) fn status(run: &RunResult) -> String {
@@ -32,9 +32,45 @@ pub(super) fn status(run: &RunResult) -> String {
     )
 }
 
+/// What the latency figures count and what each flag means.
+const FLAGS_NOTE: &str =
+    "<p class=\"note\">Latency is measured from the <i>intended</i> send time (coordinated \
+     omission corrected; <code>e2e_uncorrected</code> counts from the actual send). Failed \
+     requests are counted by class and kept out of the percentiles. TTFT = time to the first \
+     content chunk; ITL = every gap between content chunks; added latency = the gateway's \
+     percentile minus <code>direct</code>'s (the mock alone) at the same level in this run. \
+     <b>rig limited</b>: the load generator itself was the bottleneck at that level (sends \
+     late, dropped, or its CPU saturated), so the numbers there are not the target's. \
+     <b>mock limited</b>: the mock upstream itself sent late. <b>saturated</b>: the target \
+     was past its knee (completions fell behind the offered rate with a growing queue, \
+     latency rose through the window, or closed-loop throughput stopped rising): shown, but \
+     not a steady-state figure. Flagged levels are marked \
+     <span class=\"flag\">⚑</span> in tables and with a red × in charts, and are left out of \
+     the throughput frontier.</p>";
+
 /// Machine, versions, scenario and load model, and what the flags mean.
 pub(super) fn method(run: &RunResult) -> String {
-    let env = &run.environment;
+    let mut out = String::from("<section id=\"method\"><h2>Environment and method</h2>");
+    out.push_str("<div class=\"scroll\"><table>");
+    for (name, value) in environment_rows(&run.environment) {
+        let _ = write!(
+            out,
+            "<tr><th class=\"l\">{name}</th><td class=\"l\">{value}</td></tr>"
+        );
+    }
+    out.push_str("</table></div>");
+    out.push_str(&scenario_text(run));
+    out.push_str(FLAGS_NOTE);
+    let _ = write!(
+        out,
+        "<details><summary>scenario as run (JSON)</summary><pre>{}</pre></details></section>",
+        escape(&serde_json::to_string_pretty(&run.scenario).unwrap_or_default())
+    );
+    out
+}
+
+/// The machine and versions, one (name, HTML value) row each.
+fn environment_rows(env: &Environment) -> Vec<(&'static str, String)> {
     let mut rows = vec![
         ("CPU", measured(&env.cpu_model, |v| escape(v))),
         ("logical cores", env.cores.to_string()),
@@ -61,10 +97,13 @@ pub(super) fn method(run: &RunResult) -> String {
     for (tool, version) in &env.tool_versions {
         rows.push(("version", format!("{}: {}", escape(tool), escape(version))));
     }
+    rows
+}
 
-    let scenario = &run.scenario;
+/// The scenario in words: name, load model and levels, level timing, the mock's knobs.
+fn scenario_text(run: &RunResult) -> String {
     let text = |pointer: &str| -> String {
-        match scenario.pointer(pointer) {
+        match run.scenario.pointer(pointer) {
             Some(serde_json::Value::String(s)) => escape(s),
             Some(serde_json::Value::Null) | None => "not set".to_string(),
             Some(other) => escape(&other.to_string()),
@@ -87,18 +126,7 @@ pub(super) fn method(run: &RunResult) -> String {
         .filter(|l| Some(&l.target) == run.targets.first().map(|t| &t.name))
         .map(|l| offered_text(&l.offered))
         .collect();
-
-    let mut out = String::from("<section id=\"method\"><h2>Environment and method</h2>");
-    out.push_str("<div class=\"scroll\"><table>");
-    for (name, value) in rows {
-        let _ = write!(
-            out,
-            "<tr><th class=\"l\">{name}</th><td class=\"l\">{value}</td></tr>"
-        );
-    }
-    out.push_str("</table></div>");
-    let _ = write!(
-        out,
+    format!(
         "<p>Scenario <b>{}</b>: {}.</p><ul>\
          <li>Load model: <b>{}</b> ({model_words}); levels: {}.</li>\
          <li>Each level: warmup {} s (discarded; gateways are profiled during it), then a measured window of {} s; {} connections; streaming: {}.</li>\
@@ -114,28 +142,7 @@ pub(super) fn method(run: &RunResult) -> String {
         text("/mock/ttft_ms"),
         text("/mock/itl_ms"),
         text("/mock/output_tokens"),
-    );
-    out.push_str(
-        "<p class=\"note\">Latency is measured from the <i>intended</i> send time (coordinated \
-         omission corrected; <code>e2e_uncorrected</code> counts from the actual send). Failed \
-         requests are counted by class and kept out of the percentiles. TTFT = time to the first \
-         content chunk; ITL = every gap between content chunks; added latency = the gateway's \
-         percentile minus <code>direct</code>'s (the mock alone) at the same level in this run. \
-         <b>rig limited</b>: the load generator itself was the bottleneck at that level (sends \
-         late, dropped, or its CPU saturated), so the numbers there are not the target's. \
-         <b>mock limited</b>: the mock upstream itself sent late. <b>saturated</b>: the target \
-         was past its knee (completions fell behind the offered rate with a growing queue, \
-         latency rose through the window, or closed-loop throughput stopped rising): shown, but \
-         not a steady-state figure. Flagged levels are marked \
-         <span class=\"flag\">⚑</span> in tables and with a red × in charts, and are left out of \
-         the throughput frontier.</p>",
-    );
-    let _ = write!(
-        out,
-        "<details><summary>scenario as run (JSON)</summary><pre>{}</pre></details></section>",
-        escape(&serde_json::to_string_pretty(scenario).unwrap_or_default())
-    );
-    out
+    )
 }
 
 /// Every target: kind, runtime, version, whether it served, streams sustained.
