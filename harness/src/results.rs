@@ -47,7 +47,7 @@ pub fn pct(level: &LevelResult, metric: &str, which: &str) -> Option<f64> {
 }
 
 /// The columns of `summary.csv`, in order; [`summary_row`] fills one row of them per level.
-const SUMMARY_COLUMNS: [&str; 31] = [
+const SUMMARY_COLUMNS: [&str; 32] = [
     "target",
     "level",
     "offered",
@@ -74,6 +74,7 @@ const SUMMARY_COLUMNS: [&str; 31] = [
     "send_lag_p99_ms",
     "generator_cpu_pct",
     "rig_limited",
+    "pool_limited",
     "mock_limited",
     "saturated",
     "completed_in_window",
@@ -93,7 +94,7 @@ fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
 }
 
 /// One level's `summary.csv` row: numbers to 3 decimals, unmeasured values empty.
-fn summary_row(level: &LevelResult) -> [String; 31] {
+fn summary_row(level: &LevelResult) -> [String; 32] {
     let num = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
     let offered = offered_value(&level.offered);
     let unit = offered_unit(&level.offered);
@@ -126,6 +127,7 @@ fn summary_row(level: &LevelResult) -> [String; 31] {
         num(level.rig.send_lag.value.as_ref().map(|s| s.p99_ms)),
         num(level.rig.generator_cpu_pct.value),
         level.rig.rig_limited.to_string(),
+        level.rig.pool_limited.to_string(),
         level.rig.mock_limited.to_string(),
         level.saturated.to_string(),
         level

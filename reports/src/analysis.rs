@@ -76,7 +76,7 @@ pub fn levels_of<'a>(run: &'a RunResult, target: &str) -> Vec<&'a LevelResult> {
 /// Whether a level's numbers are not the target's steady state: the rig or the mock limited
 /// it, or the target was saturated (past its knee).
 pub fn is_flagged(level: &LevelResult) -> bool {
-    level.rig.rig_limited || level.rig.mock_limited || level.saturated
+    level.rig.rig_limited || level.rig.pool_limited || level.rig.mock_limited || level.saturated
 }
 
 /// A measured latency percentile of a level, when present: `metric` is a key of

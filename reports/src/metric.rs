@@ -167,17 +167,23 @@ pub fn describe_level(level: &LevelResult) -> String {
     }
 }
 
-/// Why a level's numbers are not the target's (rig- or mock-limited), or `None`.
+/// Why a level's numbers are not the target's (rig-, pool- or mock-limited), or `None`.
 pub fn limited_reason(level: &LevelResult) -> Option<String> {
     let rig = &level.rig;
-    if !rig.rig_limited && !rig.mock_limited {
+    let flags: Vec<&str> = [
+        (rig.rig_limited, "rig"),
+        (rig.pool_limited, "pool"),
+        (rig.mock_limited, "mock"),
+    ]
+    .iter()
+    .filter(|(set, _)| *set)
+    .map(|(_, name)| *name)
+    .collect();
+    if flags.is_empty() {
         return None;
     }
-    let which = match (rig.rig_limited, rig.mock_limited) {
-        (true, true) => "rig- and mock-limited",
-        (true, false) => "rig-limited",
-        _ => "mock-limited",
-    };
+    let which = format!("{}-limited", flags.join("-, "));
+    let which = which.replacen("-, ", "- and ", usize::from(flags.len() == 2));
     Some(if rig.reasons.is_empty() {
         which.to_string()
     } else {

@@ -48,6 +48,10 @@ pub struct LevelContext<'a> {
     pub is_direct: bool,
     /// This target's previous level (closed loop: does throughput still rise?).
     pub previous: Option<&'a LevelResult>,
+    /// This target's least-loaded level measured before this one (did its latency rise?).
+    pub unloaded: Option<&'a LevelResult>,
+    /// Open loop: connections in the generator's pool.
+    pub connections: usize,
     /// The mock timeline join for this level, when the timeline was read.
     pub joined: Option<Joined>,
     /// Mock timeline records lost to its ring during the level, when read.
@@ -76,6 +80,8 @@ impl<'a> LevelContext<'a> {
             direct: None,
             is_direct: true,
             previous: None,
+            unloaded: None,
+            connections: 64,
             joined: None,
             timeline_overwritten: None,
         }
@@ -171,6 +177,7 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
         direct: ctx.direct,
         is_direct: ctx.is_direct,
         previous: ctx.previous,
+        unloaded: ctx.unloaded,
     };
     derive_level(&mut result, neighbours);
     result
@@ -207,6 +214,7 @@ fn level_raw(
             generator_cpu_limit_pct: ctx.cpu_saturation_pct * ctx.rig_threads as f64,
             rig_threads: ctx.rig_threads,
             mock_lateness_ms: ctx.mock_lateness_ms,
+            connections: ctx.connections,
         },
         rig_notes: ctx.late_start.take().into_iter().collect(),
         notes,
@@ -236,6 +244,7 @@ fn rig_measured(measurement: &LevelMeasurement, ctx: &LevelContext<'_>) -> RigHe
         ),
         timeline_joined_share: Measured::not_derived(),
         rig_limited: false,
+        pool_limited: false,
         mock_limited: false,
         reasons: Vec::new(),
     }

@@ -42,8 +42,9 @@ enum Command {
     /// gateway, streaming, a short open-loop Poisson sweep (about a minute).
     ///
     /// Latency is measured from each request's *intended* send time (coordinated omission
-    /// corrected); errors never enter latency percentiles; a level where the load generator was
-    /// the bottleneck is flagged RIG_LIMITED, one where the mock was, MOCK_LIMITED.
+    /// corrected); errors never enter latency percentiles; a level past the target's knee is
+    /// SATURATED; one where the load generator was the bottleneck is flagged RIG_LIMITED, the
+    /// connection pool (`[load] connections`) POOL_LIMITED, the mock MOCK_LIMITED.
     ///
     /// Examples:
     ///   gatebench run

@@ -40,6 +40,8 @@ pub struct LevelSetting<'a> {
     pub direct: Option<&'a LevelResult>,
     /// This target's previous level, if any.
     pub previous: Option<&'a LevelResult>,
+    /// This target's least-loaded level measured before this one, if any.
+    pub unloaded: Option<&'a LevelResult>,
     /// Write every request of the window to `requests/<target>-l<level>.jsonl`.
     pub export: bool,
     /// Pad each prompt to this many tokens (`[load] prompt_tokens`, or this level's size of a
@@ -168,6 +170,8 @@ pub fn measure(
         direct: setting.direct,
         is_direct: target.info.kind == TargetKind::Direct,
         previous: setting.previous,
+        unloaded: setting.unloaded,
+        connections: setting.scenario.load.connections,
         joined,
         timeline_overwritten,
     };

@@ -251,6 +251,7 @@ impl Fixed<'_> {
             lag_threshold_ms: self.lag_threshold_ms,
             direct: direct.as_ref(),
             previous: run.levels.iter().rev().find(|l| l.target == name),
+            unloaded: reports::derive::least_loaded_before(&run.levels, name, level_index),
             export: options.export_requests,
             prompt_tokens,
         }

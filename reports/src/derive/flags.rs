@@ -1,6 +1,6 @@
 //! The rules that flag a level: `saturated` (the target is past its knee), `rig_limited` (the
 //! load generator could not keep its schedule) and `mock_limited` (the mock itself ran late).
-//! Each rule's threshold is a named constant, stated in README ("Saturation, rig and mock
+//! Each rule's threshold is a named constant, stated in README ("Saturation, rig, pool and mock
 //! flags"); each reason says what was measured against what.
 
 use crate::schema::{E2eThird, LevelRaw, LevelResult, OfferedLoad};
@@ -80,14 +80,16 @@ pub fn saturation_reasons(
     reasons
 }
 
-/// What the rig rules read beyond the level: the send-lag and runtime-lag p99s, ms.
+/// What the rig rules read beyond the level: the send-lag and runtime-lag p99s, ms, and the
+/// not-sent reason when neither the target nor the pool explains them ([`super::not_sent`]).
 pub struct LagP99s {
     pub send_lag_ms: Option<f64>,
     pub runtime_lag_ms: Option<f64>,
+    pub unexplained_not_sent: Option<String>,
 }
 
 /// Why the load generator limited this level (empty when it did not), from its lag, its CPU,
-/// the sends it never made and connect errors of its own.
+/// the sends it never made that nothing else explains, and connect errors of its own.
 pub fn rig_reasons(level: &LevelResult, raw: &LevelRaw, lags: &LagP99s) -> Vec<String> {
     let mut reasons = Vec::new();
     let limits = &raw.thresholds;
@@ -109,11 +111,8 @@ pub fn rig_reasons(level: &LevelResult, raw: &LevelRaw, lags: &LagP99s) -> Vec<S
             generator_cpu_pct, limits.generator_cpu_limit_pct, limits.rig_threads
         ));
     }
-    if level.rig.dropped_sends > 0 {
-        reasons.push(format!(
-            "{} sends not sent: no connection was free before their deadline, or the backlog was full",
-            level.rig.dropped_sends
-        ));
+    if let Some(reason) = &lags.unexplained_not_sent {
+        reasons.push(reason.clone());
     }
     for (class, count) in &level.errors {
         if class.is_rig_exhaustion() {

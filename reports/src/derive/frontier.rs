@@ -14,6 +14,7 @@ pub fn is_clean(level: &LevelResult) -> bool {
     let errors: u64 = level.errors.values().sum();
     !level.saturated
         && !level.rig.rig_limited
+        && !level.rig.pool_limited
         && !level.rig.mock_limited
         && (errors as f64) < FRONTIER_MAX_ERROR_RATE * level.requests_sent.max(1) as f64
 }

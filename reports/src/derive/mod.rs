@@ -15,12 +15,14 @@
 pub mod added;
 pub mod flags;
 pub mod frontier;
+pub mod not_sent;
 pub mod streams;
 pub mod summaries;
 
 use crate::schema::{LatencySummary, LevelRaw, LevelResult, Measured, RunResult, TargetKind};
 use crate::series::Series;
-use summaries::{decode_or_empty, histogram_of, summarize, SEND_LAG_EMPTY};
+use not_sent::NotSentCause;
+use summaries::{decode_or_empty, histogram_of, summarize};
 
 /// The other levels a level's figures depend on.
 #[derive(Default, Clone, Copy)]
@@ -32,6 +34,8 @@ pub struct Neighbours<'a> {
     pub is_direct: bool,
     /// This target's previous level (closed loop: does throughput still rise?).
     pub previous: Option<&'a LevelResult>,
+    /// This target's least-loaded level measured before this one (did its latency rise?).
+    pub unloaded: Option<&'a LevelResult>,
 }
 
 /// Computes every derived field of `level` from its measured fields and raw section. A level
@@ -50,17 +54,31 @@ pub fn derive_level(level: &mut LevelResult, neighbours: Neighbours<'_>) {
     };
     level.in_flight_mean = (window_s > 0.0).then(|| raw.in_flight_ns as f64 / (window_s * 1e9));
     level.latency = summaries::latency_summaries(level, &raw);
-    derive_rig(level, &raw);
-    level.saturation_reasons = flags::saturation_reasons(level, &raw, neighbours.previous);
+    let not_sent = not_sent::cause(level, &raw, neighbours.unloaded);
+    derive_rig(level, &raw, not_sent.as_ref());
+    level.saturation_reasons = match &not_sent {
+        // The pool, not the target, left the queue to grow: nothing here is the target's knee.
+        Some(NotSentCause::PoolTooSmall { .. }) => Vec::new(),
+        Some(saturated @ NotSentCause::TargetSaturated { .. }) => {
+            let mut reasons = vec![not_sent::reason(saturated, level.rig.dropped_sends)];
+            reasons.extend(flags::saturation_reasons(level, &raw, neighbours.previous));
+            reasons
+        }
+        _ => flags::saturation_reasons(level, &raw, neighbours.previous),
+    };
     level.saturated = !level.saturation_reasons.is_empty();
     level.resources.cpu_us_per_request = cpu_us_per_request(level);
     added::add_latency_vs_direct(level, neighbours.direct, neighbours.is_direct);
     level.raw = Some(raw);
 }
 
-/// The rig's lag summaries, the mock's lateness and join share, and the rig and mock flags.
-fn derive_rig(level: &mut LevelResult, raw: &LevelRaw) {
-    let send_lag = summarize(&histogram_of(level, Series::SendLag), SEND_LAG_EMPTY);
+/// The rig's lag summaries, the mock's lateness and join share, and the rig, pool and mock
+/// flags (`not_sent`: why sends were not sent, if any were).
+fn derive_rig(level: &mut LevelResult, raw: &LevelRaw, not_sent: Option<&NotSentCause>) {
+    let send_lag = summarize(
+        &histogram_of(level, Series::SendLag),
+        summaries::send_lag_empty(&level.offered),
+    );
     let rig = &mut level.rig;
     rig.send_lag = send_lag;
     let runtime_lag = decode_or_empty(raw.runtime_lag_histogram.as_ref());
@@ -83,14 +101,21 @@ fn derive_rig(level: &mut LevelResult, raw: &LevelRaw) {
         }
     };
     let p99 = |m: &Measured<LatencySummary>| m.value.as_ref().map(|s| s.p99_ms);
+    let dropped = level.rig.dropped_sends;
     let lags = flags::LagP99s {
         send_lag_ms: p99(&level.rig.send_lag),
         runtime_lag_ms: p99(&level.rig.runtime_lag),
+        unexplained_not_sent: not_sent
+            .filter(|c| **c == NotSentCause::Unexplained)
+            .map(|c| not_sent::reason(c, dropped)),
     };
     let mut reasons = flags::rig_reasons(level, raw, &lags);
     reasons.extend(raw.rig_notes.iter().cloned());
     let rig = &mut level.rig;
     rig.rig_limited = !reasons.is_empty();
+    let pool = not_sent.filter(|c| matches!(c, NotSentCause::PoolTooSmall { .. }));
+    rig.pool_limited = pool.is_some();
+    reasons.extend(pool.map(|c| not_sent::reason(c, dropped)));
     let mock_reasons = flags::mock_reasons(
         rig.mock_lateness.value.as_ref().map(|s| s.p90_ms),
         raw.thresholds.mock_lateness_ms,
@@ -143,6 +168,23 @@ pub fn derive_targets(run: &mut RunResult) {
     crate::scaling::fill_scaling(run);
 }
 
+/// `level`'s target's least-loaded level measured before it (lower level index), ties to the
+/// earliest: the reference a level's latency is said to rise from.
+pub fn least_loaded_before<'a>(
+    levels: &'a [LevelResult],
+    target: &str,
+    level_index: usize,
+) -> Option<&'a LevelResult> {
+    levels
+        .iter()
+        .filter(|l| l.target == target && l.level < level_index)
+        .min_by(|a, b| {
+            crate::analysis::offered_value(&a.offered)
+                .total_cmp(&crate::analysis::offered_value(&b.offered))
+                .then(a.level.cmp(&b.level))
+        })
+}
+
 /// Derives every level (each target's in level order, `direct`'s first at each level, since the
 /// others are measured against it) and then every target: what `merge` runs on pooled shards.
 pub fn derive_run(run: &mut RunResult) {
@@ -171,10 +213,12 @@ pub fn derive_run(run: &mut RunResult) {
             .filter(|l| l.target == level.target && l.level < level.level)
             .max_by_key(|l| l.level)
             .cloned();
+        let unloaded = least_loaded_before(&run.levels, &level.target, level.level).cloned();
         let neighbours = Neighbours {
             direct: direct.as_ref(),
             is_direct: is_direct(level),
             previous: previous.as_ref(),
+            unloaded: unloaded.as_ref(),
         };
         derive_level(&mut run.levels[i], neighbours);
     }

@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 
 use contract::histogram::deserialize_histogram;
 
-use crate::schema::{LatencySummary, LevelRaw, LevelResult, Measured};
+use crate::schema::{LatencySummary, LevelRaw, LevelResult, Measured, OfferedLoad};
 use crate::series::Series;
 
 /// Percentile summary of a histogram recorded in µs; `empty_reason` when it has no samples.
@@ -43,13 +43,21 @@ fn empty_reason(series: Series, stream: bool, requests_ok: u64) -> &'static str 
         | Series::ChunkRelay
         | Series::Tail
         | Series::OutsideMock => "no request matched a mock timeline record",
-        Series::SendLag => SEND_LAG_EMPTY,
+        Series::SendLag => "no send lag recorded",
         _ => no_ok,
     }
 }
 
-/// Why the send-lag series is empty.
-pub const SEND_LAG_EMPTY: &str = "closed loop: sends follow responses, no schedule to lag";
+/// Why a level's send-lag series is empty: a closed loop has no schedule; in an open loop every
+/// send waited for a connection (its lag is in the queue, not the generator's).
+pub fn send_lag_empty(offered: &OfferedLoad) -> &'static str {
+    match offered {
+        OfferedLoad::Closed { .. } => "closed loop: sends follow responses, no schedule to lag",
+        OfferedLoad::Constant { .. } | OfferedLoad::Poisson { .. } => {
+            "open loop: every send waited for a free connection (see queued_sends), none went out from the schedule"
+        }
+    }
+}
 
 /// A level's histogram of `series`, decoded; an absent one is empty (only non-empty histograms
 /// are serialized).

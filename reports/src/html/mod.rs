@@ -181,6 +181,9 @@ fn flag_text(level: &LevelResult) -> String {
     if level.rig.rig_limited {
         flags.push("rig limited");
     }
+    if level.rig.pool_limited {
+        flags.push("pool limited");
+    }
     if level.rig.mock_limited {
         flags.push("mock limited");
     }

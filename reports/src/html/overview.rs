@@ -40,7 +40,9 @@ const FLAGS_NOTE: &str =
      content chunk; ITL = every gap between content chunks; added latency = the gateway's \
      percentile minus <code>direct</code>'s (the mock alone) at the same level in this run. \
      <b>rig limited</b>: the load generator itself was the bottleneck at that level (sends \
-     late, dropped, or its CPU saturated), so the numbers there are not the target's. \
+     late, dropped for no other cause, or its CPU saturated), so the numbers there are not the \
+     target's. <b>pool limited</b>: a healthy target needed more connections in flight than \
+     <code>[load] connections</code> gave it; not the target's numbers either. \
      <b>mock limited</b>: the mock upstream itself sent late. <b>saturated</b>: the target \
      was past its knee (completions fell behind the offered rate with a growing queue, \
      latency rose through the window, or closed-loop throughput stopped rising): shown, but \

@@ -133,6 +133,7 @@ fn pooled_rig(members: &Members<'_>) -> RigHealth {
         timeline_overwritten: sum_measured(members, |l| &l.rig.timeline_overwritten),
         timeline_joined_share: Measured::not_derived(),
         rig_limited: false,
+        pool_limited: false,
         mock_limited: false,
         reasons: Vec::new(),
     }
@@ -226,6 +227,7 @@ fn pooled_raw(members: &Members<'_>, count: u32, label: &Label<'_>) -> Result<Le
         ));
     }
     let mut thresholds = first.thresholds.clone();
+    thresholds.connections = raws.iter().map(|(_, r)| r.thresholds.connections).sum();
     thresholds.lag_threshold_ms = raws
         .iter()
         .map(|(_, r)| r.thresholds.lag_threshold_ms)

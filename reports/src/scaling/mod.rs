@@ -94,13 +94,17 @@ pub const GIL_BUSY: f64 = 0.25;
 pub const LOCK_DOMINATES: f64 = 0.5;
 
 /// The concurrency of a level: virtual users (closed loop), or the mean number in flight over
-/// the window (open loop: achieved RPS × mean e2e, Little's law).
+/// the window (open loop: `in_flight_mean`).
 pub fn concurrency(level: &LevelResult) -> Option<f64> {
     match level.offered {
         OfferedLoad::Closed { virtual_users } => Some(f64::from(virtual_users)),
+        // Measured from every request's send and done stamps; Little's law on the corrected
+        // e2e (which holds the generator's own queue) only for runs from before it.
         OfferedLoad::Constant { .. } | OfferedLoad::Poisson { .. } => {
-            let mean_ms = level.latency.get("e2e")?.value.as_ref()?.mean_ms;
-            Some(level.achieved_rps * mean_ms / 1_000.0)
+            level.in_flight_mean.or_else(|| {
+                let mean_ms = level.latency.get("e2e")?.value.as_ref()?.mean_ms;
+                Some(level.achieved_rps * mean_ms / 1_000.0)
+            })
         }
     }
 }
@@ -110,12 +114,18 @@ pub fn scaling_of(levels: &[&LevelResult], cores: usize) -> Scaling {
     let mut clean: Vec<&LevelResult> = levels
         .iter()
         .copied()
-        .filter(|l| !l.rig.rig_limited && !l.rig.mock_limited)
+        .filter(|l| !l.rig.rig_limited && !l.rig.pool_limited && !l.rig.mock_limited)
         .collect();
+    // In the order the load was stepped up (virtual users, or the offered rate: past the knee
+    // the pool caps the concurrency, which then no longer orders the levels), then by N.
     clean.sort_by(|a, b| {
-        concurrency(a)
-            .unwrap_or(0.0)
-            .total_cmp(&concurrency(b).unwrap_or(0.0))
+        crate::analysis::offered_value(&a.offered)
+            .total_cmp(&crate::analysis::offered_value(&b.offered))
+            .then(
+                concurrency(a)
+                    .unwrap_or(0.0)
+                    .total_cmp(&concurrency(b).unwrap_or(0.0)),
+            )
     });
     let points: Vec<[f64; 2]> = clean
         .iter()

@@ -5,8 +5,8 @@
 use super::*;
 use crate::schema::ThreadCpu;
 
-/// The knee (the first clean step of ≥ [`KNEE_STEP`]× concurrency that added under
-/// [`KNEE_GROWTH`] throughput) and the verdict from what the target used there.
+/// The knee (the first clean step of ≥ [`KNEE_STEP`]× concurrency, or of offered rate in open
+/// loop, that added under [`KNEE_GROWTH`] throughput) and the verdict from what the target used there.
 pub(super) fn verdict(clean: &[&LevelResult], cores: usize, evidence: &mut Vec<String>) -> Verdict {
     if clean.len() < 2 {
         evidence.push(format!(
@@ -17,12 +17,9 @@ pub(super) fn verdict(clean: &[&LevelResult], cores: usize, evidence: &mut Vec<S
     }
     let knee = clean.windows(2).find(|pair| {
         let (a, b) = (pair[0], pair[1]);
-        match (concurrency(a), concurrency(b)) {
-            (Some(na), Some(nb)) if na > 0.0 && nb >= KNEE_STEP * na => {
-                a.achieved_rps > 0.0 && b.achieved_rps < a.achieved_rps * (1.0 + KNEE_GROWTH)
-            }
-            _ => false,
-        }
+        stepped_up(a, b)
+            && a.achieved_rps > 0.0
+            && b.achieved_rps < a.achieved_rps * (1.0 + KNEE_GROWTH)
     });
     let served: Vec<&&LevelResult> = clean.iter().filter(|l| l.achieved_rps > 0.0).collect();
     if served.len() < 2 {
@@ -48,8 +45,12 @@ pub(super) fn verdict(clean: &[&LevelResult], cores: usize, evidence: &mut Vec<S
         return Verdict::Scales;
     };
     let (before, at) = (pair[0], pair[1]);
+    let offered = match (open_rate(before), open_rate(at)) {
+        (Some(a), Some(b)) => format!("offered {a:.0} → {b:.0} req/s, "),
+        _ => String::new(),
+    };
     evidence.push(format!(
-        "knee: N {:.1} → {:.1} took throughput {:.0} → {:.0} req/s ({:+.0}%)",
+        "knee: {offered}N {:.1} → {:.1} took throughput {:.0} → {:.0} req/s ({:+.0}%)",
         concurrency(before).unwrap_or(f64::NAN),
         concurrency(at).unwrap_or(f64::NAN),
         before.achieved_rps,
@@ -57,6 +58,29 @@ pub(super) fn verdict(clean: &[&LevelResult], cores: usize, evidence: &mut Vec<S
         100.0 * (at.achieved_rps / before.achieved_rps - 1.0)
     ));
     at_the_knee(at, cores, evidence)
+}
+
+/// Whether `b` asked for at least [`KNEE_STEP`]× what `a` did: its concurrency, or in open loop
+/// its offered rate (past the knee the pool caps how many are in flight, so N stops growing
+/// while the offered load still does).
+fn stepped_up(a: &LevelResult, b: &LevelResult) -> bool {
+    let more_in_flight = match (concurrency(a), concurrency(b)) {
+        (Some(na), Some(nb)) => na > 0.0 && nb >= KNEE_STEP * na,
+        _ => false,
+    };
+    let more_offered = match (open_rate(a), open_rate(b)) {
+        (Some(ra), Some(rb)) => ra > 0.0 && rb >= KNEE_STEP * ra,
+        _ => false,
+    };
+    more_in_flight || more_offered
+}
+
+/// An open-loop level's offered rate, req/s.
+fn open_rate(level: &LevelResult) -> Option<f64> {
+    match level.offered {
+        OfferedLoad::Constant { rate_rps } | OfferedLoad::Poisson { rate_rps } => Some(rate_rps),
+        OfferedLoad::Closed { .. } => None,
+    }
 }
 
 /// What the target used at the knee decides: a serial runtime or lock first, then its CPU.

@@ -249,6 +249,11 @@ pub struct RigHealth {
     pub timeline_joined_share: Measured<f64>,
     /// The generator was the bottleneck: numbers at this level are not the target's.
     pub rig_limited: bool,
+    /// The connection pool was: a healthy target needed more connections in flight than
+    /// `[load] connections` (sends not sent for want of one); numbers at this level are not the
+    /// target's (schema 3).
+    #[serde(default)]
+    pub pool_limited: bool,
     /// The mock was the bottleneck: its own chunks or heads went out late (see `mock_lateness`).
     pub mock_limited: bool,
     /// Why a flag is set, in words.

@@ -67,4 +67,7 @@ pub struct FlagThresholds {
     pub rig_threads: usize,
     /// The mock's lateness p90 above this flags the mock, ms.
     pub mock_lateness_ms: f64,
+    /// Open loop: connections in the pool (`[load] connections`; a merged level: every shard's).
+    #[serde(default)]
+    pub connections: usize,
 }

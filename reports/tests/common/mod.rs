@@ -279,6 +279,7 @@ pub fn synthetic_rig(rig_limited: bool, reason: &str) -> RigHealth {
         timeline_overwritten: Measured::of(0),
         timeline_joined_share: Measured::missing("synthetic"),
         rig_limited,
+        pool_limited: false,
         mock_limited: false,
         reasons: if rig_limited {
             vec![reason.to_string()]

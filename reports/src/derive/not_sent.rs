@@ -1,0 +1,106 @@
+//! Whose limit a level's `not_sent` sends were. Each is a send that found no free connection
+//! before its deadline (every connection stayed busy, or the backlog was full), so the
+//! generator is not what held it back: either the target held every connection because it
+//! slowed down (past its knee: saturated), or a healthy target needed more connections than the
+//! pool has (the scenario's `[load] connections`: pool-limited). Only when neither explains
+//! them are they the rig's.
+
+use crate::schema::{LevelRaw, LevelResult, OfferedLoad};
+use crate::series::Series;
+
+use super::flags::{LATENCY_RISE, LATENCY_RISE_MIN_MS};
+
+/// Headroom the suggested pool gets over the connections the offered load needs in flight.
+pub const POOL_HEADROOM: f64 = 1.2;
+
+/// Why a level's sends were not sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotSentCause {
+    /// The target held every connection while its latency rose above its unloaded level.
+    TargetSaturated {
+        /// Mean latency from the actual send at this level, ms.
+        latency_ms: f64,
+        /// The same at the target's least-loaded level before this one, ms.
+        unloaded_ms: f64,
+    },
+    /// The target's latency stayed at its unloaded level, but the offered rate × that latency
+    /// needs more connections in flight than the pool has.
+    PoolTooSmall {
+        rate_rps: f64,
+        latency_ms: f64,
+        in_flight_needed: f64,
+        connections: usize,
+    },
+    /// Neither explains them: counted against the rig.
+    Unexplained,
+}
+
+/// The latency the target served at: mean e2e from the actual send, so the generator's own
+/// queue is left out, ms.
+fn served_latency_ms(level: &LevelResult) -> Option<f64> {
+    let series = level.latency.get(Series::E2eUncorrected.name())?;
+    Some(series.value.as_ref()?.mean_ms)
+}
+
+/// Why this level's sends were not sent, `None` when all were sent. `unloaded` is the target's
+/// least-loaded level measured before this one.
+pub fn cause(
+    level: &LevelResult,
+    raw: &LevelRaw,
+    unloaded: Option<&LevelResult>,
+) -> Option<NotSentCause> {
+    if level.rig.dropped_sends == 0 {
+        return None;
+    }
+    let (OfferedLoad::Poisson { rate_rps } | OfferedLoad::Constant { rate_rps }) = level.offered
+    else {
+        return Some(NotSentCause::Unexplained);
+    };
+    let Some(latency_ms) = served_latency_ms(level) else {
+        return Some(NotSentCause::Unexplained);
+    };
+    if let Some(unloaded_ms) = unloaded.and_then(served_latency_ms) {
+        if latency_ms > LATENCY_RISE * unloaded_ms && latency_ms - unloaded_ms > LATENCY_RISE_MIN_MS
+        {
+            return Some(NotSentCause::TargetSaturated {
+                latency_ms,
+                unloaded_ms,
+            });
+        }
+    }
+    let in_flight_needed = rate_rps * latency_ms / 1000.0;
+    let connections = raw.thresholds.connections;
+    if connections > 0 && in_flight_needed > connections as f64 {
+        return Some(NotSentCause::PoolTooSmall {
+            rate_rps,
+            latency_ms,
+            in_flight_needed,
+            connections,
+        });
+    }
+    Some(NotSentCause::Unexplained)
+}
+
+/// The reason a cause gives, naming the count.
+pub fn reason(cause: &NotSentCause, not_sent: u64) -> String {
+    match cause {
+        NotSentCause::TargetSaturated {
+            latency_ms,
+            unloaded_ms,
+        } => format!(
+            "{not_sent} sends not sent: every connection was held by the target, whose latency from the actual send rose to {latency_ms:.2} ms from {unloaded_ms:.2} ms at its least-loaded level (over {LATENCY_RISE}×)"
+        ),
+        NotSentCause::PoolTooSmall {
+            rate_rps,
+            latency_ms,
+            in_flight_needed,
+            connections,
+        } => format!(
+            "{not_sent} sends not sent: [load] connections = {connections} is too few for {rate_rps:.0} req/s × {latency_ms:.2} ms = {in_flight_needed:.0} requests in flight (the target's latency stayed at its unloaded level); set connections ≥ {}",
+            (in_flight_needed * POOL_HEADROOM).ceil()
+        ),
+        NotSentCause::Unexplained => format!(
+            "{not_sent} sends not sent: no connection was free before their deadline, or the backlog was full"
+        ),
+    }
+}

@@ -1,0 +1,122 @@
+//! Open loop past the knee, on recorded runs (`golden/`): whose limit a `not_sent` send was,
+//! the plateau kept in the scaling fit, one concurrency measure, and the send-lag reason.
+//!
+//! `mutex-knee`: the reference gateway with 500 µs of work under one mutex (capacity ~1,900
+//! req/s here), Poisson 500 / 1,500 / 3,000 / 6,000 req/s, 5 ms mock. `knee`: a healthy mock
+//! (20 ms) at 1,500 req/s through a pool of 8 connections.
+
+use std::path::PathBuf;
+
+use reports::derive::{derive_level, derive_run, Neighbours};
+use reports::scaling::{concurrency, Verdict};
+use reports::{LevelResult, RunResult};
+
+fn derived(name: &str) -> RunResult {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    let mut run =
+        RunResult::from_json(&std::fs::read_to_string(path).expect("fixture")).expect("run.json");
+    derive_run(&mut run);
+    run
+}
+
+fn level<'a>(run: &'a RunResult, target: &str, rate: f64) -> &'a LevelResult {
+    run.levels
+        .iter()
+        .find(|l| l.target == target && reports::analysis::offered_value(&l.offered) == rate)
+        .unwrap_or_else(|| panic!("{target} at {rate} req/s"))
+}
+
+const MUTEX: &str = "reference@ratelimit-mutex-500us";
+
+#[test]
+fn a_serial_gateway_past_its_capacity_is_saturated_not_rig_limited() {
+    let run = derived("mutex-knee.run.json");
+    for rate in [3000.0, 6000.0] {
+        let l = level(&run, MUTEX, rate);
+        assert!(l.saturated, "{rate}: {:?}", l.saturation_reasons);
+        assert!(
+            !l.rig.rig_limited && !l.rig.pool_limited,
+            "{rate}: {:?}",
+            l.rig.reasons
+        );
+    }
+    let top = level(&run, MUTEX, 6000.0);
+    assert!(
+        top.rig.dropped_sends > 0,
+        "the fixture drops sends at 6,000 req/s"
+    );
+    assert!(
+        top.saturation_reasons[0].contains("every connection was held by the target"),
+        "{:?}",
+        top.saturation_reasons
+    );
+}
+
+#[test]
+fn the_plateau_is_in_the_fit_and_a_serial_gateway_is_called_serial() {
+    let run = derived("mutex-knee.run.json");
+    let target = run
+        .targets
+        .iter()
+        .find(|t| t.name == MUTEX)
+        .expect("target");
+    let scaling = target.scaling.value.as_ref().expect("scaling");
+    assert_eq!(
+        scaling.verdict,
+        Verdict::Serializes,
+        "{:?}",
+        scaling.evidence
+    );
+    assert!(scaling.usl.value.is_some(), "{:?}", scaling.usl);
+    let evidence = scaling.evidence.join("; ");
+    assert!(
+        evidence.contains("knee: offered 3000 → 6000 req/s"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("lock waits"), "{evidence}");
+}
+
+#[test]
+fn a_pool_too_small_for_a_healthy_target_is_the_pools_limit() {
+    let run = derived("knee.run.json");
+    let l = level(&run, "direct", 1500.0);
+    assert!(l.rig.pool_limited, "{:?}", l.rig.reasons);
+    assert!(
+        !l.saturated,
+        "the mock kept its 20 ms: {:?}",
+        l.saturation_reasons
+    );
+    let reason = l
+        .rig
+        .reasons
+        .iter()
+        .find(|r| r.contains("sends not sent"))
+        .expect("reason");
+    assert!(
+        reason.contains("[load] connections = 8") && reason.contains("set connections ≥"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn open_loop_concurrency_is_the_measured_in_flight_mean() {
+    let run = derived("mutex-knee.run.json");
+    let l = level(&run, MUTEX, 3000.0);
+    let in_flight = l.in_flight_mean.expect("measured");
+    assert_eq!(concurrency(l), Some(in_flight));
+    // Little's law on the corrected e2e counts the generator's own queue as well.
+    let littles = l.achieved_rps * l.latency["e2e"].value.as_ref().expect("e2e").mean_ms / 1e3;
+    assert!(littles > 1.5 * in_flight, "{littles} vs {in_flight}");
+}
+
+#[test]
+fn an_open_loop_level_with_no_send_lag_says_why() {
+    let run = derived("mutex-knee.run.json");
+    let mut l = level(&run, MUTEX, 6000.0).clone();
+    l.histograms.remove("send_lag");
+    derive_level(&mut l, Neighbours::default());
+    let reason = l.rig.send_lag.reason.as_deref().expect("no send lag");
+    assert!(reason.starts_with("open loop"), "{reason}");
+}
