@@ -9,7 +9,7 @@
 //! levels = [50, 100]             # requests/s (open loop) or virtual users (closed)
 //! warmup_s = 2                   # discarded lead-in per level
 //! duration_s = 5                 # measured window per level
-//! connections = 64               # open loop: connection pool size
+//! connections = 256              # open loop: connection pool size
 //! timeout_s = 30                 # per request, from its intended send time
 //! drain_s = 5                    # after the window, outstanding requests get this long (<= timeout_s)
 //! think_ms = 0                   # closed loop: think time between a user's requests (a distribution)
