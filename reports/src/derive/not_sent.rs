@@ -31,7 +31,8 @@ pub enum NotSentCause {
         in_flight_needed: f64,
         connections: usize,
     },
-    /// Neither explains them: counted against the rig.
+    /// Neither explains them, or there is no less-loaded level to tell them apart: counted
+    /// against the rig.
     Unexplained,
 }
 
@@ -59,14 +60,16 @@ pub fn cause(
     let Some(latency_ms) = served_latency_ms(level) else {
         return Some(NotSentCause::Unexplained);
     };
-    if let Some(unloaded_ms) = unloaded.and_then(served_latency_ms) {
-        if latency_ms > LATENCY_RISE * unloaded_ms && latency_ms - unloaded_ms > LATENCY_RISE_MIN_MS
-        {
-            return Some(NotSentCause::TargetSaturated {
-                latency_ms,
-                unloaded_ms,
-            });
-        }
+    // Without a less-loaded level to compare with, a full pool cannot be told from a target
+    // that slowed down (both hold every connection): the rig's, as before.
+    let Some(unloaded_ms) = unloaded.and_then(served_latency_ms) else {
+        return Some(NotSentCause::Unexplained);
+    };
+    if latency_ms > LATENCY_RISE * unloaded_ms && latency_ms - unloaded_ms > LATENCY_RISE_MIN_MS {
+        return Some(NotSentCause::TargetSaturated {
+            latency_ms,
+            unloaded_ms,
+        });
     }
     let in_flight_needed = rate_rps * latency_ms / 1000.0;
     let connections = raw.thresholds.connections;
