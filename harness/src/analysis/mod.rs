@@ -81,7 +81,8 @@ impl<'a> LevelContext<'a> {
             is_direct: true,
             previous: None,
             unloaded: None,
-            connections: 64,
+            // Not known here: 0 leaves the pool rule out (it needs an unloaded level anyway).
+            connections: 0,
             joined: None,
             timeline_overwritten: None,
         }

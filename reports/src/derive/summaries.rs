@@ -31,7 +31,7 @@ pub fn summarize(histogram: &Histogram<u64>, empty_reason: &str) -> Measured<Lat
 /// chunks, nothing joined the mock's timeline, or no request succeeded at all.
 fn empty_reason(series: Series, stream: bool, requests_ok: u64) -> &'static str {
     let no_ok = "no successful requests in the window";
-    if requests_ok == 0 && series != Series::SendLag {
+    if requests_ok == 0 {
         return no_ok;
     }
     match series {
@@ -43,7 +43,6 @@ fn empty_reason(series: Series, stream: bool, requests_ok: u64) -> &'static str 
         | Series::ChunkRelay
         | Series::Tail
         | Series::OutsideMock => "no request matched a mock timeline record",
-        Series::SendLag => "no send lag recorded",
         _ => no_ok,
     }
 }
