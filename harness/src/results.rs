@@ -47,7 +47,7 @@ pub fn pct(level: &LevelResult, metric: &str, which: &str) -> Option<f64> {
 }
 
 /// The columns of `summary.csv`, in order; [`summary_row`] fills one row of them per level.
-const SUMMARY_COLUMNS: [&str; 32] = [
+const SUMMARY_COLUMNS: [&str; 33] = [
     "target",
     "level",
     "offered",
@@ -80,6 +80,7 @@ const SUMMARY_COLUMNS: [&str; 32] = [
     "completed_in_window",
     "outstanding_at_end",
     "drain_s",
+    "compromised",
 ];
 
 fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
@@ -94,7 +95,7 @@ fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
 }
 
 /// One level's `summary.csv` row: numbers to 3 decimals, unmeasured values empty.
-fn summary_row(level: &LevelResult) -> [String; 32] {
+fn summary_row(level: &LevelResult) -> [String; 33] {
     let num = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
     let offered = offered_value(&level.offered);
     let unit = offered_unit(&level.offered);
@@ -139,6 +140,13 @@ fn summary_row(level: &LevelResult) -> [String; 32] {
             .value
             .map_or(String::new(), |v| v.to_string()),
         num(level.drain_s.value),
+        level
+            .rig
+            .compromised
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join("+"),
     ]
 }
 

@@ -103,9 +103,11 @@ fn frontier(run: &RunResult) -> String {
     )
 }
 
-/// The level's flags, comma-separated: `SATURATED`, `RIG_LIMITED`, `POOL_LIMITED`, `MOCK_LIMITED`.
+/// The level's flags, comma-separated: `SATURATED`, `RIG_LIMITED`, `POOL_LIMITED`,
+/// `MOCK_LIMITED`, and `LATE:<figures>` when the rig's or mock's lateness distorted figures of
+/// the level but not its throughput (`rig.compromised`).
 pub fn flags(level: &reports::LevelResult) -> String {
-    [
+    let mut flags: Vec<String> = [
         (level.saturated, "SATURATED"),
         (level.rig.rig_limited, "RIG_LIMITED"),
         (level.rig.pool_limited, "POOL_LIMITED"),
@@ -113,7 +115,10 @@ pub fn flags(level: &reports::LevelResult) -> String {
     ]
     .iter()
     .filter(|(on, _)| *on)
-    .map(|(_, name)| *name)
-    .collect::<Vec<_>>()
-    .join(",")
+    .map(|(_, name)| name.to_string())
+    .collect();
+    if let Some(late) = reports::analysis::late_figures(level) {
+        flags.push(format!("LATE:{late}"));
+    }
+    flags.join(",")
 }

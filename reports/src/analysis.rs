@@ -73,6 +73,22 @@ pub fn levels_of<'a>(run: &'a RunResult, target: &str) -> Vec<&'a LevelResult> {
     levels
 }
 
+/// The figures the rig's or the mock's lateness distorted at a level whose throughput it did
+/// not (`rig.compromised` without `throughput`), joined by `+`; `None` when there are none.
+pub fn late_figures(level: &LevelResult) -> Option<String> {
+    let figures = &level.rig.compromised;
+    if figures.is_empty() || figures.contains(&crate::schema::Figure::Throughput) {
+        return None;
+    }
+    Some(
+        figures
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join("+"),
+    )
+}
+
 /// Whether a level's numbers are not the target's steady state: the rig or the mock limited
 /// it, or the target was saturated (past its knee).
 pub fn is_flagged(level: &LevelResult) -> bool {

@@ -247,6 +247,7 @@ fn rig_measured(measurement: &LevelMeasurement, ctx: &LevelContext<'_>) -> RigHe
         rig_limited: false,
         pool_limited: false,
         mock_limited: false,
+        compromised: Vec::new(),
         reasons: Vec::new(),
     }
 }

@@ -1,8 +1,10 @@
 //! The rules that flag a level: `saturated` (the target is past its knee), `rig_limited` (the
-//! load generator could not keep its schedule) and `mock_limited` (the mock itself ran late).
+//! load generator could not keep its schedule) and `mock_limited` (the mock itself ran late);
+//! what a lateness distorts is judged in [`super::compromise`].
 //! Each rule's threshold is a named constant, stated in README ("Saturation, rig, pool and mock
 //! flags"); each reason says what was measured against what.
 
+use super::compromise::Lateness;
 use crate::schema::{E2eThird, LevelRaw, LevelResult, OfferedLoad};
 
 /// Open loop: completions per second below this share of the offered rate…
@@ -80,30 +82,55 @@ pub fn saturation_reasons(
     reasons
 }
 
-/// What the rig rules read beyond the level: the send-lag and runtime-lag p99s, ms, and the
-/// not-sent reason when neither the target nor the pool explains them ([`super::not_sent`]).
-pub struct LagP99s {
-    pub send_lag_ms: Option<f64>,
-    pub runtime_lag_ms: Option<f64>,
-    pub unexplained_not_sent: Option<String>,
+/// The generator's lateness at a level, each source judged on its own by
+/// [`super::compromise::judge`]: its sends (open loop, against their intended times) and its
+/// runtime's tasks (a 5 ms probe timer: sends and reads wait the same). Tail p99, floor the
+/// level's lag threshold.
+pub fn rig_lateness(level: &LevelResult, raw: &LevelRaw) -> Vec<Lateness<'static>> {
+    let threshold_ms = raw.thresholds.lag_threshold_ms;
+    [
+        (&level.rig.send_lag, "the generator's sends"),
+        (
+            &level.rig.runtime_lag,
+            "the generator's runtime (its sends and reads)",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(summary, who)| {
+        let s = summary.value.as_ref()?;
+        Some(Lateness {
+            who,
+            tail: ("p99", s.p99_ms),
+            mean_ms: s.mean_ms,
+            threshold_ms,
+        })
+    })
+    .collect()
 }
 
-/// Why the load generator limited this level (empty when it did not), from its lag, its CPU,
-/// the sends it never made that nothing else explains, and connect errors of its own.
-pub fn rig_reasons(level: &LevelResult, raw: &LevelRaw, lags: &LagP99s) -> Vec<String> {
+/// The mock's lateness: its chunks and heads sent − scheduled, over the joined timeline. The
+/// tail is the p90, not the p99: an idle VM wakes a timer a few ms late now and then, which is
+/// not the mock falling behind. Never from injected faults (a stall is part of its schedule).
+pub fn mock_lateness(level: &LevelResult, raw: &LevelRaw) -> Option<Lateness<'static>> {
+    let s = level.rig.mock_lateness.value.as_ref()?;
+    Some(Lateness {
+        who: "the mock's chunks and heads",
+        tail: ("p90", s.p90_ms),
+        mean_ms: s.mean_ms,
+        threshold_ms: raw.thresholds.mock_lateness_ms,
+    })
+}
+
+/// Why the load generator limited this level whatever its lateness (empty when it did not):
+/// its CPU, the sends it never made that nothing else explains (`unexplained_not_sent`), and
+/// connect errors of its own. Each compromises every figure of the level.
+pub fn rig_hard_reasons(
+    level: &LevelResult,
+    raw: &LevelRaw,
+    unexplained_not_sent: Option<String>,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     let limits = &raw.thresholds;
-    let threshold = limits.lag_threshold_ms;
-    if let Some(p99) = lags.send_lag_ms.filter(|p| *p > threshold) {
-        reasons.push(format!(
-            "send lag p99 {p99:.2} ms > {threshold:.2} ms threshold"
-        ));
-    }
-    if let Some(p99) = lags.runtime_lag_ms.filter(|p| *p > threshold) {
-        reasons.push(format!(
-            "the generator's runtime ran its tasks (sends and reads) {p99:.2} ms late at p99 > {threshold:.2} ms threshold"
-        ));
-    }
     let generator_cpu_pct = level.rig.generator_cpu_pct.value.unwrap_or(0.0);
     if generator_cpu_pct > limits.generator_cpu_limit_pct {
         reasons.push(format!(
@@ -111,9 +138,7 @@ pub fn rig_reasons(level: &LevelResult, raw: &LevelRaw, lags: &LagP99s) -> Vec<S
             generator_cpu_pct, limits.generator_cpu_limit_pct, limits.rig_threads
         ));
     }
-    if let Some(reason) = &lags.unexplained_not_sent {
-        reasons.push(reason.clone());
-    }
+    reasons.extend(unexplained_not_sent);
     for (class, count) in &level.errors {
         if class.is_rig_exhaustion() {
             reasons.push(format!(
@@ -125,26 +150,21 @@ pub fn rig_reasons(level: &LevelResult, raw: &LevelRaw, lags: &LagP99s) -> Vec<S
     reasons
 }
 
-/// Why the mock limited this level: a tenth or more of its own chunks or heads went out
-/// later than the threshold (empty when not). The p90, not the p99: an idle VM wakes a timer a
-/// few ms late now and then, which is not the mock falling behind. Never from injected faults
-/// (a stall is part of the mock's schedule).
-pub fn mock_reasons(
-    lateness_p90_ms: Option<f64>,
-    threshold_ms: f64,
-    machine_cpu_pct: Option<f64>,
-) -> Vec<String> {
-    let Some(p90) = lateness_p90_ms.filter(|p| *p > threshold_ms) else {
-        return Vec::new();
+/// When the machine's CPUs were saturated: that the target and the rig shared them, and the
+/// remedy (`None` below [`MACHINE_SATURATED_PCT`] or when it could not be read).
+pub fn shared_cpu_note(level: &LevelResult) -> Option<String> {
+    let pct = level
+        .rig
+        .machine_cpu_pct
+        .value
+        .filter(|p| *p >= MACHINE_SATURATED_PCT)?;
+    let share = |m: &crate::schema::Measured<f64>| {
+        m.value
+            .map_or("unread".to_string(), |v| format!("{v:.0}% of a core"))
     };
-    let cpu = match machine_cpu_pct {
-        Some(pct) if pct >= MACHINE_SATURATED_PCT => format!(
-            "the machine's CPUs were {pct:.0}% busy: saturated, the usual cause on shared cores"
-        ),
-        Some(pct) => format!("the machine's CPUs were {pct:.0}% busy: not saturated"),
-        None => "the machine's CPU could not be read".to_string(),
-    };
-    vec![format!(
-        "the mock sent a tenth of its chunks or heads over {p90:.2} ms late (p90 > {threshold_ms:.2} ms); {cpu}. This level's figures are compromised"
-    )]
+    Some(format!(
+        "the machine's CPUs were {pct:.0}% busy, shared by the target ({}) and the generator ({}): pin them apart with `--pin-rig` and `--pin-target`",
+        share(&level.resources.cpu_pct),
+        share(&level.rig.generator_cpu_pct)
+    ))
 }

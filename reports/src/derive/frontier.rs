@@ -1,6 +1,8 @@
 //! The throughput frontier on added latency, and added latency at concurrency 1.
 
-use crate::schema::{FrontierEntry, LevelResult, Measured, OfferedLoad, RunResult, TargetKind};
+use crate::schema::{
+    Figure, FrontierEntry, LevelResult, Measured, OfferedLoad, RunResult, TargetKind,
+};
 
 /// Default bounds of the added-latency frontier, ms of added e2e p99.
 pub const FRONTIER_ADDED_P99_MS: [f64; 5] = [0.1, 0.5, 1.0, 5.0, 20.0];
@@ -9,10 +11,12 @@ pub const FRONTIER_ADDED_P99_MS: [f64; 5] = [0.1, 0.5, 1.0, 5.0, 20.0];
 pub const FRONTIER_MAX_ERROR_RATE: f64 = 0.001;
 
 /// Whether a level's figures are the target's steady state: not saturated, not rig- or
-/// mock-limited, errors under [`FRONTIER_MAX_ERROR_RATE`].
+/// mock-limited, its added latency not distorted by their lateness, errors under
+/// [`FRONTIER_MAX_ERROR_RATE`].
 pub fn is_clean(level: &LevelResult) -> bool {
     let errors: u64 = level.errors.values().sum();
     !level.saturated
+        && !level.rig.compromised.contains(&Figure::AddedLatency)
         && !level.rig.rig_limited
         && !level.rig.pool_limited
         && !level.rig.mock_limited
@@ -38,7 +42,7 @@ pub fn added_frontier(levels: &[&LevelResult], bounds_ms: &[f64]) -> Vec<Frontie
                 Some((level, _)) => (Measured::of(level.achieved_rps), Some(level.level)),
                 None if clean.is_empty() => (
                     Measured::missing(
-                        "no clean level (unsaturated, not rig- or mock-limited, errors < 0.1%) with an added p99",
+                        "no clean level (unsaturated, not rig- or mock-limited, added latency undistorted, errors < 0.1%) with an added p99",
                     ),
                     None,
                 ),

@@ -13,13 +13,14 @@
 //! lane adds its derived figures here and nowhere else (see docs/ARCHITECTURE.md).
 
 pub mod added;
+pub mod compromise;
 pub mod flags;
 pub mod frontier;
 pub mod not_sent;
 pub mod streams;
 pub mod summaries;
 
-use crate::schema::{LatencySummary, LevelRaw, LevelResult, Measured, RunResult, TargetKind};
+use crate::schema::{LevelRaw, LevelResult, Measured, RunResult, TargetKind};
 use crate::series::Series;
 use not_sent::NotSentCause;
 use summaries::{decode_or_empty, histogram_of, summarize};
@@ -55,6 +56,8 @@ pub fn derive_level(level: &mut LevelResult, neighbours: Neighbours<'_>) {
     level.in_flight_mean = (window_s > 0.0).then(|| raw.in_flight_ns as f64 / (window_s * 1e9));
     level.latency = summaries::latency_summaries(level, &raw);
     let not_sent = not_sent::cause(level, &raw, neighbours.unloaded);
+    // Before the rig's flags: what a lateness compromises is judged against added latency too.
+    added::add_latency_vs_direct(level, neighbours.direct, neighbours.is_direct);
     derive_rig(level, &raw, not_sent.as_ref());
     level.saturation_reasons = match &not_sent {
         // The pool, not the target, left the queue to grow: nothing here is the target's knee.
@@ -68,7 +71,6 @@ pub fn derive_level(level: &mut LevelResult, neighbours: Neighbours<'_>) {
     };
     level.saturated = !level.saturation_reasons.is_empty();
     level.resources.cpu_us_per_request = cpu_us_per_request(level);
-    added::add_latency_vs_direct(level, neighbours.direct, neighbours.is_direct);
     level.raw = Some(raw);
 }
 
@@ -100,29 +102,60 @@ fn derive_rig(level: &mut LevelResult, raw: &LevelRaw, not_sent: Option<&NotSent
             (Measured::missing(why), Measured::missing(why))
         }
     };
-    let p99 = |m: &Measured<LatencySummary>| m.value.as_ref().map(|s| s.p99_ms);
+    judge_rig_and_mock(level, raw, not_sent);
+}
+
+/// Sets `rig_limited`, `pool_limited`, `mock_limited`, `compromised` and the reasons: each
+/// lateness is judged against what it distorts ([`compromise`]); the generator's CPU, sends
+/// nothing else explains, its connect errors and the rig's notes compromise every figure.
+fn judge_rig_and_mock(level: &mut LevelResult, raw: &LevelRaw, not_sent: Option<&NotSentCause>) {
+    use crate::schema::Figure;
     let dropped = level.rig.dropped_sends;
-    let lags = flags::LagP99s {
-        send_lag_ms: p99(&level.rig.send_lag),
-        runtime_lag_ms: p99(&level.rig.runtime_lag),
-        unexplained_not_sent: not_sent
-            .filter(|c| **c == NotSentCause::Unexplained)
-            .map(|c| not_sent::reason(c, dropped)),
+    let unexplained = not_sent
+        .filter(|c| **c == NotSentCause::Unexplained)
+        .map(|c| not_sent::reason(c, dropped));
+    let mut rig_reasons = flags::rig_hard_reasons(level, raw, unexplained);
+    rig_reasons.extend(raw.rig_notes.iter().cloned());
+    let mut compromised = std::collections::BTreeSet::new();
+    if !rig_reasons.is_empty() {
+        compromised.extend([
+            Figure::Throughput,
+            Figure::Latency,
+            Figure::Ttft,
+            Figure::Itl,
+            Figure::AddedLatency,
+        ]);
+    }
+    let mut notes = Vec::new();
+    let mut judge_into = |lateness: &compromise::Lateness<'_>, limiting: &mut Vec<String>| {
+        let judged = compromise::judge(lateness, level);
+        let throughput = judged.figures.contains(&Figure::Throughput);
+        compromised.extend(judged.figures);
+        match judged.reason {
+            Some(reason) if throughput => limiting.push(reason),
+            Some(reason) => notes.push(reason),
+            None => {}
+        }
     };
-    let mut reasons = flags::rig_reasons(level, raw, &lags);
-    reasons.extend(raw.rig_notes.iter().cloned());
-    let rig = &mut level.rig;
-    rig.rig_limited = !reasons.is_empty();
+    for lateness in flags::rig_lateness(level, raw) {
+        judge_into(&lateness, &mut rig_reasons);
+    }
+    let mut mock_reasons = Vec::new();
+    if let Some(lateness) = flags::mock_lateness(level, raw) {
+        judge_into(&lateness, &mut mock_reasons);
+    }
+    let late = !(rig_reasons.is_empty() && mock_reasons.is_empty() && notes.is_empty());
+    notes.extend(flags::shared_cpu_note(level).filter(|_| late));
     let pool = not_sent.filter(|c| matches!(c, NotSentCause::PoolTooSmall { .. }));
+    let rig = &mut level.rig;
+    rig.rig_limited = !rig_reasons.is_empty();
     rig.pool_limited = pool.is_some();
-    reasons.extend(pool.map(|c| not_sent::reason(c, dropped)));
-    let mock_reasons = flags::mock_reasons(
-        rig.mock_lateness.value.as_ref().map(|s| s.p90_ms),
-        raw.thresholds.mock_lateness_ms,
-        rig.machine_cpu_pct.value,
-    );
     rig.mock_limited = !mock_reasons.is_empty();
+    rig.compromised = compromised.into_iter().collect();
+    let mut reasons = rig_reasons;
+    reasons.extend(pool.map(|c| not_sent::reason(c, dropped)));
     reasons.extend(mock_reasons);
+    reasons.extend(notes);
     reasons.extend(raw.notes.iter().cloned());
     rig.reasons = reasons;
 }

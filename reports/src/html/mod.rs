@@ -190,6 +190,9 @@ fn flag_text(level: &LevelResult) -> String {
     if level.saturated {
         flags.push("saturated");
     }
+    let late =
+        crate::analysis::late_figures(level).map(|f| format!("late rig or mock: {f} distorted"));
+    flags.extend(late.as_deref());
     if flags.is_empty() {
         return String::new();
     }

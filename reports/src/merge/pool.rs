@@ -135,6 +135,7 @@ fn pooled_rig(members: &Members<'_>) -> RigHealth {
         rig_limited: false,
         pool_limited: false,
         mock_limited: false,
+        compromised: Vec::new(),
         reasons: Vec::new(),
     }
 }

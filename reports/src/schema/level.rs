@@ -256,8 +256,42 @@ pub struct RigHealth {
     pub pool_limited: bool,
     /// The mock was the bottleneck: its own chunks or heads went out late (see `mock_lateness`).
     pub mock_limited: bool,
+    /// The figures this level's rig or mock state distorts (schema 3; see
+    /// `reports::derive::compromise`): the analysis leaves them out and uses the rest.
+    /// `throughput` here is what `rig_limited` / `mock_limited` mean.
+    #[serde(default)]
+    pub compromised: Vec<Figure>,
     /// Why a flag is set, in words.
     pub reasons: Vec<String>,
+}
+
+/// A figure of a level that the rig's or the mock's lateness can distort, each judged on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Figure {
+    /// Achieved and goodput RPS, the plateau, and the scaling verdict built on them.
+    Throughput,
+    /// The client's e2e percentiles.
+    Latency,
+    /// Time to first token.
+    Ttft,
+    /// Inter-token gaps.
+    Itl,
+    /// Added latency vs `direct` (and the gateway's overhead).
+    AddedLatency,
+}
+
+impl Figure {
+    /// The name `run.json` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Figure::Throughput => "throughput",
+            Figure::Latency => "latency",
+            Figure::Ttft => "ttft",
+            Figure::Itl => "itl",
+            Figure::AddedLatency => "added_latency",
+        }
+    }
 }
 
 /// CPU and memory of a gateway process (or container) during a level.
