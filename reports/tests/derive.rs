@@ -117,6 +117,7 @@ fn the_derive_step_reproduces_every_recorded_figure() {
         "mutex-knee.run.json",
         "shard-stream-0.run.json",
         "shard-stream-1.run.json",
+        "stream-knee-litellm.run.json",
     ] {
         let recorded = golden(name);
         let mut derived = recorded.clone();

@@ -3,7 +3,8 @@
 //!
 //! `mutex-knee`: the reference gateway with 500 µs of work under one mutex (capacity ~1,900
 //! req/s here), Poisson 500 / 1,500 / 3,000 / 6,000 req/s, 5 ms mock. `knee`: a healthy mock
-//! (20 ms) at 1,500 req/s through a pool of 8 connections.
+//! (20 ms) at 1,500 req/s through a pool of 8 connections. `stream-knee-litellm`: LiteLLM
+//! streaming (175 ms streams) at Poisson 20 / 45 / 100 / 200 req/s, ~20 streams/s its capacity.
 
 use std::path::PathBuf;
 
@@ -119,4 +120,30 @@ fn an_open_loop_level_with_no_send_lag_says_why() {
     derive_level(&mut l, Neighbours::default());
     let reason = l.rig.send_lag.reason.as_deref().expect("no send lag");
     assert!(reason.starts_with("open loop"), "{reason}");
+}
+
+#[test]
+fn a_target_that_answers_nothing_in_the_window_while_holding_the_pool_is_saturated() {
+    let run = derived("stream-knee-litellm.run.json");
+    let top = level(&run, "litellm", 200.0);
+    assert_eq!(
+        top.requests_ok, 0,
+        "the fixture's top level answers nothing in its window"
+    );
+    assert!(top.rig.dropped_sends > 0);
+    assert!(top.saturated, "{:?}", top.saturation_reasons);
+    assert!(!top.rig.rig_limited, "{:?}", top.rig.reasons);
+    assert!(
+        top.saturation_reasons[0].contains("held every connection through the window"),
+        "{:?}",
+        top.saturation_reasons
+    );
+    for rate in [45.0, 100.0] {
+        let l = level(&run, "litellm", rate);
+        assert!(
+            l.saturated && !l.rig.rig_limited,
+            "{rate}: {:?}",
+            l.rig.reasons
+        );
+    }
 }

@@ -34,6 +34,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/seed-replica.toml"),
     ),
     (
+        "stream-knee",
+        include_str!("../../../scenarios/stream-knee.toml"),
+    ),
+    (
         "switch-log",
         include_str!("../../../scenarios/switch-log.toml"),
     ),

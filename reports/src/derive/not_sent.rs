@@ -22,6 +22,9 @@ pub enum NotSentCause {
         latency_ms: f64,
         /// The same at the target's least-loaded level before this one, ms.
         unloaded_ms: f64,
+        /// No request sent in the window finished inside it while the target held every
+        /// connection throughout: `latency_ms` is the window, a lower bound.
+        at_least: bool,
     },
     /// The target's latency stayed at its unloaded level, but the offered rate × that latency
     /// needs more connections in flight than the pool has.
@@ -43,6 +46,18 @@ fn served_latency_ms(level: &LevelResult) -> Option<f64> {
     Some(series.value.as_ref()?.mean_ms)
 }
 
+/// Share of the pool that, held on average over the whole window, counts as every connection.
+pub const HELD_SHARE: f64 = 0.95;
+
+/// When none of the level's requests succeeded while the target held (on average) every
+/// connection throughout it: the window, ms, a lower bound on the latency it served at.
+fn held_through_window_ms(level: &LevelResult, raw: &LevelRaw) -> Option<f64> {
+    let connections = raw.thresholds.connections as f64;
+    let held = level.in_flight_mean? >= HELD_SHARE * connections && connections > 0.0;
+    let none_finished = level.requests_ok == 0;
+    (held && none_finished).then_some(level.duration_s * 1_000.0)
+}
+
 /// Why this level's sends were not sent, `None` when all were sent. `unloaded` is the target's
 /// least-loaded level measured before this one.
 pub fn cause(
@@ -57,7 +72,8 @@ pub fn cause(
     else {
         return Some(NotSentCause::Unexplained);
     };
-    let Some(latency_ms) = served_latency_ms(level) else {
+    let held_ms = held_through_window_ms(level, raw);
+    let Some(latency_ms) = served_latency_ms(level).or(held_ms) else {
         return Some(NotSentCause::Unexplained);
     };
     // Without a less-loaded level to compare with, a full pool cannot be told from a target
@@ -69,6 +85,7 @@ pub fn cause(
         return Some(NotSentCause::TargetSaturated {
             latency_ms,
             unloaded_ms,
+            at_least: held_ms == Some(latency_ms),
         });
     }
     let in_flight_needed = rate_rps * latency_ms / 1000.0;
@@ -90,8 +107,16 @@ pub fn reason(cause: &NotSentCause, not_sent: u64) -> String {
         NotSentCause::TargetSaturated {
             latency_ms,
             unloaded_ms,
+            at_least: false,
         } => format!(
             "{not_sent} sends not sent: every connection was held by the target, whose latency from the actual send rose to {latency_ms:.2} ms from {unloaded_ms:.2} ms at its least-loaded level (over {LATENCY_RISE}×)"
+        ),
+        NotSentCause::TargetSaturated {
+            latency_ms,
+            unloaded_ms,
+            at_least: true,
+        } => format!(
+            "{not_sent} sends not sent: the target held every connection through the window and answered none of its requests inside it (latency from the actual send over {latency_ms:.0} ms, from {unloaded_ms:.2} ms at its least-loaded level)"
         ),
         NotSentCause::PoolTooSmall {
             rate_rps,
