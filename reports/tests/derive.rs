@@ -59,14 +59,14 @@ fn scramble_run(run: &mut RunResult) {
     }
 }
 
-/// Whether two JSON values are the same, numbers to 12 significant digits (a mean summed from a
+/// Whether two JSON values are the same, numbers to 8 significant digits (a mean summed from a
 /// decoded histogram may differ from the live one's in its last bit); the first difference's
 /// path otherwise.
 fn first_difference(ours: &Value, theirs: &Value, path: &str) -> Option<String> {
     match (ours, theirs) {
         (Value::Number(a), Value::Number(b)) => {
             let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
-            let close = (a - b).abs() <= 1e-12 * a.abs().max(b.abs());
+            let close = (a - b).abs() <= 1e-8 * a.abs().max(b.abs());
             (!close).then(|| format!("{path}: {a} vs {b}"))
         }
         (Value::Object(a), Value::Object(b)) => {
