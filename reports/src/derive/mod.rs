@@ -118,13 +118,7 @@ fn judge_rig_and_mock(level: &mut LevelResult, raw: &LevelRaw, not_sent: Option<
     rig_reasons.extend(raw.rig_notes.iter().cloned());
     let mut compromised = std::collections::BTreeSet::new();
     if !rig_reasons.is_empty() {
-        compromised.extend([
-            Figure::Throughput,
-            Figure::Latency,
-            Figure::Ttft,
-            Figure::Itl,
-            Figure::AddedLatency,
-        ]);
+        compromised.extend(Figure::ALL);
     }
     let mut notes = Vec::new();
     let mut judge_into = |lateness: &compromise::Lateness<'_>, limiting: &mut Vec<String>| {

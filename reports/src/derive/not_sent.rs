@@ -72,8 +72,9 @@ pub fn cause(
     else {
         return Some(NotSentCause::Unexplained);
     };
-    let held_ms = held_through_window_ms(level, raw);
-    let Some(latency_ms) = served_latency_ms(level).or(held_ms) else {
+    let served_ms = served_latency_ms(level);
+    let at_least = served_ms.is_none();
+    let Some(latency_ms) = served_ms.or_else(|| held_through_window_ms(level, raw)) else {
         return Some(NotSentCause::Unexplained);
     };
     // Without a less-loaded level to compare with, a full pool cannot be told from a target
@@ -85,7 +86,7 @@ pub fn cause(
         return Some(NotSentCause::TargetSaturated {
             latency_ms,
             unloaded_ms,
-            at_least: held_ms == Some(latency_ms),
+            at_least,
         });
     }
     let in_flight_needed = rate_rps * latency_ms / 1000.0;

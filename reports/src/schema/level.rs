@@ -282,6 +282,15 @@ pub enum Figure {
 }
 
 impl Figure {
+    /// Every figure: what a limit that distorts them all compromises.
+    pub const ALL: [Figure; 5] = [
+        Figure::Throughput,
+        Figure::Latency,
+        Figure::Ttft,
+        Figure::Itl,
+        Figure::AddedLatency,
+    ];
+
     /// The name `run.json` gives it.
     pub fn name(self) -> &'static str {
         match self {
