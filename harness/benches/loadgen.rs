@@ -78,6 +78,7 @@ fn spec(offered: OfferedLoad, duration_s: u64, stream: bool, connections: usize)
         seed: 1,
         sample_cap: 4_096,
         export: false,
+        target_usage: None,
     }
 }
 
@@ -177,7 +178,7 @@ fn rps_comparison(generator: &Generator, addr: std::net::SocketAddr) {
                         "errors: {:?}",
                         m.recorder.errors
                     );
-                    cpu = m.cpu_pct;
+                    cpu = m.cpu.generator_cpu_pct.value.unwrap_or(0.0);
                     results[0] = Some(m.recorder.ok as f64 / m.window_s);
                 }
                 1 => results[1] = tool_rps("oha", &oha_args),

@@ -230,14 +230,11 @@ fn rig_measured(measurement: &LevelMeasurement, ctx: &LevelContext<'_>) -> RigHe
         late_sends: recorder.late_sends,
         queued_sends: recorder.queued_sends,
         dropped_sends: recorder.dropped_sends,
-        generator_cpu_pct: Measured::of(measurement.cpu_pct),
+        generator_cpu_pct: measurement.cpu.generator_cpu_pct.clone(),
         lag_threshold_ms: Measured::of(ctx.lag_threshold_ms),
         runtime_lag: Measured::not_derived(),
         mock_lateness: Measured::not_derived(),
-        machine_cpu_pct: measurement.machine_cpu_pct.map_or_else(
-            || Measured::missing("/proc/stat could not be read"),
-            Measured::of,
-        ),
+        machine_cpu_pct: measurement.cpu.machine_cpu_pct.clone(),
         stale_reconnects: recorder.stale_reconnects,
         timeline_overwritten: ctx.timeline_overwritten.map_or_else(
             || Measured::missing("the mock's stats were not read"),

@@ -21,6 +21,8 @@ use reports::OfferedLoad;
 use rig_primitives::pacing::ThreadTimer;
 use tokio::sync::watch;
 
+use crate::sample::{Usage, WindowCpu, WindowProbe};
+
 pub use metrics::Recorder;
 pub use request::{BodyTemplate, Endpoint, Protocol};
 
@@ -65,6 +67,9 @@ pub struct LevelSpec {
     pub sample_cap: usize,
     /// Keep every request of the window for `--export-requests`.
     pub export: bool,
+    /// The target whose CPU is read at the window's start and end, with the generator's and the
+    /// machine's; `None` when it has no process (direct, an external endpoint).
+    pub target_usage: Option<Usage>,
 }
 
 /// Counters the progress display reads while a level runs.
@@ -101,15 +106,13 @@ pub struct LevelMeasurement {
     pub window_s: f64,
     /// Stopped by the stop signal before the end.
     pub interrupted: bool,
-    /// The generator process's CPU over the measured window, percent of one core.
-    pub cpu_pct: f64,
+    /// The generator's, the machine's and the target's CPU over the measured window.
+    pub cpu: WindowCpu,
     /// How long the level ran past the window's end (the drain), s.
     pub drain_s: f64,
     /// Lateness of a probe timer on the generator's runtime during the window: how late its
     /// tasks (sends and reads alike) get to run.
     pub runtime_lag: Histogram<u64>,
-    /// Busy share of all the machine's cores during the window, percent.
-    pub machine_cpu_pct: Option<f64>,
     /// The measured window, CLOCK_MONOTONIC ns.
     pub window_start_ns: u64,
     pub window_end_ns: u64,
@@ -199,8 +202,13 @@ impl Generator {
             drain_deadline_ns: end_ns + drain_ns,
             live,
         });
-        let (reports, window_cpu_ns, probed) = self.runtime.block_on(async {
-            let probe = tokio::spawn(probe_window(self.timer.clone(), window_start_ns, end_ns));
+        let cpu_probe = WindowProbe::start(window_start_ns, end_ns, spec.target_usage.clone());
+        let (reports, runtime_lag) = self.runtime.block_on(async {
+            let probe = tokio::spawn(probe_runtime_lag(
+                self.timer.clone(),
+                window_start_ns,
+                end_ns,
+            ));
             let handles: Vec<_> = (0..self.rig_threads)
                 .map(|index| {
                     tokio::spawn(worker::run_worker(
@@ -218,26 +226,27 @@ impl Generator {
             if reports.iter().any(|r| r.interrupted) {
                 probe.abort();
             }
-            let probed = probe.await.unwrap_or_else(|_| Probed::default());
-            (reports, probed.generator_cpu_ns, probed)
+            let lag = probe.await.unwrap_or_else(|_| metrics::new_histogram());
+            (reports, lag)
         });
-        let window_ns = (end_ns - window_start_ns).max(1);
-        let cpu_pct = window_cpu_ns.map_or(0.0, |ns| 100.0 * ns as f64 / window_ns as f64);
         let mut recorder = Recorder::new(0);
         let mut interrupted = false;
         for report in reports {
             interrupted |= report.interrupted;
             recorder.merge(report.recorder);
         }
+        let cpu = match interrupted {
+            true => cpu_probe.cancel(),
+            false => cpu_probe.finish(),
+        };
         let drain_s = recorder.last_done_ns.saturating_sub(end_ns) as f64 / 1e9;
         LevelMeasurement {
             recorder,
             window_s: spec.duration.as_secs_f64(),
             interrupted,
-            cpu_pct,
+            cpu,
             drain_s,
-            runtime_lag: probed.runtime_lag,
-            machine_cpu_pct: probed.machine_cpu_pct,
+            runtime_lag,
             window_start_ns,
             window_end_ns: end_ns,
         }
@@ -247,31 +256,14 @@ impl Generator {
 /// Probe interval on the generator's runtime, ns.
 const PROBE_NS: u64 = 5_000_000;
 
-/// What the window probe saw.
-struct Probed {
-    generator_cpu_ns: Option<u64>,
-    runtime_lag: Histogram<u64>,
-    machine_cpu_pct: Option<f64>,
-}
-
-impl Default for Probed {
-    fn default() -> Probed {
-        Probed {
-            generator_cpu_ns: None,
-            runtime_lag: metrics::new_histogram(),
-            machine_cpu_pct: None,
-        }
-    }
-}
-
-/// During the window: the generator's and the machine's CPU time (read at the window's start
-/// and end, so warmup and drain are not in them) and how late a 5 ms probe timer's task got to
-/// run on the runtime.
-async fn probe_window(timer: ThreadTimer, window_start_ns: u64, end_ns: u64) -> Probed {
+/// How late a 5 ms probe timer's task got to run on the runtime during the window.
+async fn probe_runtime_lag(
+    timer: ThreadTimer,
+    window_start_ns: u64,
+    end_ns: u64,
+) -> Histogram<u64> {
     let mut lag = metrics::new_histogram();
     timer.sleep_until(window_start_ns).await;
-    let cpu_start = crate::sample::proc::self_cpu_ns();
-    let machine_start = crate::sample::proc::machine_cpu_ticks();
     let mut due = window_start_ns + PROBE_NS;
     while due < end_ns {
         timer.sleep_until(due).await;
@@ -281,19 +273,7 @@ async fn probe_window(timer: ThreadTimer, window_start_ns: u64, end_ns: u64) -> 
         metrics::record_ns(&mut lag, monotonic_ns().saturating_sub(due));
         due += PROBE_NS;
     }
-    timer.sleep_until(end_ns).await;
-    let cpu_end = crate::sample::proc::self_cpu_ns();
-    let machine_cpu_pct = match (machine_start, crate::sample::proc::machine_cpu_ticks()) {
-        (Some((busy_a, total_a)), Some((busy_b, total_b))) if total_b > total_a => {
-            Some(100.0 * (busy_b - busy_a) as f64 / (total_b - total_a) as f64)
-        }
-        _ => None,
-    };
-    Probed {
-        generator_cpu_ns: Some(cpu_end.saturating_sub(cpu_start)),
-        runtime_lag: lag,
-        machine_cpu_pct,
-    }
+    lag
 }
 
 impl Generator {

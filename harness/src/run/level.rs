@@ -1,7 +1,7 @@
 //! One target at one level: warm up (taking the profile window then), measure the window while
-//! sampling the target's resources, then gather the mock's timeline, the stage timings and the
-//! flamegraph, and hand all of it to [`crate::analysis::level_result`], the one place that
-//! assembles a level's result.
+//! sampling the target's memory (the generator reads its CPU at the window's two instants), then
+//! gather the mock's timeline, the stage timings and the flamegraph, and hand all of it to
+//! [`crate::analysis::level_result`], the one place that assembles a level's result.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,7 +19,7 @@ use crate::gateways::{offcpu, profilers, pywaits};
 use crate::load::{Endpoint, Generator, LevelMeasurement, LevelSpec, LiveStats, Slo};
 use crate::orchestrate::control;
 use crate::progress::Progress;
-use crate::sample::{no_process_resources, ResourceSampler};
+use crate::sample::{no_process_resources, ResourceSampler, WindowCpu};
 use crate::scenario::Scenario;
 
 /// Where and how one level is measured (the same for every target of the level).
@@ -134,13 +134,11 @@ pub fn measure(
     }
     let file = format!("{}-l{}", name.replace('@', "_"), setting.level_index);
     let windows = start_windows(target, setting, &file, rt);
-    let body = match &setting.prompt_tokens {
-        Some(tokens) => target.body.with_prompt_tokens(*tokens, setting.seed),
-        None => target.body.clone(),
-    };
-    let measurement = generator.run_level(endpoint, &body, &level_spec(setting), stop, live);
+    let body = level_body(target, setting);
+    let measurement =
+        generator.run_level(endpoint, &body, &level_spec(setting, target), stop, live);
     drop(ticker);
-    let ended = finish_windows(windows, target, rt);
+    let ended = finish_windows(windows, target, &measurement.cpu, rt);
     if measurement.interrupted {
         return LevelOutcome::Interrupted;
     }
@@ -193,8 +191,17 @@ fn reset_stages_after(admin: SocketAddr, warmup_s: f64, rt: &tokio::runtime::Run
     });
 }
 
-/// What the load generator is asked to do at this level.
-fn level_spec(setting: &LevelSetting) -> LevelSpec {
+/// The request body at this level: the target's, its prompt padded to this level's size if any.
+fn level_body(target: &Target, setting: &LevelSetting) -> crate::load::BodyTemplate {
+    match &setting.prompt_tokens {
+        Some(tokens) => target.body.with_prompt_tokens(*tokens, setting.seed),
+        None => target.body.clone(),
+    }
+}
+
+/// What the load generator is asked to do at this level, `target`'s CPU read with its own over
+/// the window.
+fn level_spec(setting: &LevelSetting, target: &Target) -> LevelSpec {
     let scenario = setting.scenario;
     let load = &scenario.load;
     LevelSpec {
@@ -216,12 +223,13 @@ fn level_spec(setting: &LevelSetting) -> LevelSpec {
         seed: setting.seed,
         sample_cap: 4_096,
         export: setting.export,
+        target_usage: target.running.as_ref().map(|r| r.usage()),
     }
 }
 
-/// Starts the resource sampler (from the window's start) and the profile windows. One profile
-/// window per gateway × level, taken during the warmup (same offered load) and finished before
-/// the measured window, so the profiler never perturbs the figures.
+/// Starts the memory sampler (its trend from the warmup's end) and the profile windows. One
+/// profile window per gateway × level, taken during the warmup (same offered load) and finished
+/// before the measured window, so the profiler never perturbs the figures.
 fn start_windows(
     target: &Target,
     setting: &LevelSetting,
@@ -257,21 +265,21 @@ fn start_windows(
     }
 }
 
-/// Ends the level's windows: the resources sampled and what each profiler caught.
+/// Ends the level's windows: the resources (the memory sampled, `cpu` the target's over the
+/// measured window) and what each profiler caught.
 fn finish_windows(
     windows: Windows,
     target: &Target,
+    cpu: &WindowCpu,
     rt: &tokio::runtime::Runtime,
 ) -> WindowsOutcome {
-    let resources = windows.sampler.map_or_else(
-        || {
-            no_process_resources(match target.info.kind {
-                TargetKind::Direct => "direct: no gateway process",
-                TargetKind::Gateway => "external endpoint: no process to sample",
-            })
-        },
-        ResourceSampler::finish,
-    );
+    let resources = match windows.sampler {
+        Some(sampler) => sampler.finish(cpu.target.clone()),
+        None => no_process_resources(match target.info.kind {
+            TargetKind::Direct => "direct: no gateway process",
+            TargetKind::Gateway => "external endpoint: no process to sample",
+        }),
+    };
     WindowsOutcome {
         resources,
         profiles: Caught {

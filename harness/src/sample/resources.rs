@@ -1,20 +1,28 @@
-//! Sampling a target while a level runs: CPU over the measured window, RSS peak over the level,
-//! and the RSS trend (steady value or growth rate) over the measured window.
+//! Sampling a target's memory while a level runs: the RSS peak over the level and the RSS trend
+//! (steady value or growth rate) after the warmup. Its CPU is not sampled here but read at the
+//! window's two instants ([`super::window`]) and handed to [`ResourceSampler::finish`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reports::{Measured, Resources, ThreadCpu};
+use reports::{Measured, Resources};
 
-use super::proc::ThreadTime;
 use super::usage::Usage;
+use super::window::TargetCpu;
 
-/// Samples a gateway's CPU and RSS every 100 ms while a level runs; CPU and the RSS trend cover
-/// the measured window (after warmup), the peak covers the whole level.
+/// Samples a gateway's RSS every 100 ms while a level runs; the RSS trend covers the time after
+/// the warmup, the peak the whole level.
 pub struct ResourceSampler {
     running: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Resources>>,
+    thread: Option<std::thread::JoinHandle<Memory>>,
+}
+
+/// What the sampler saw of a target's memory.
+struct Memory {
+    peak_bytes: u64,
+    /// (seconds since the level started, RSS bytes) after the warmup.
+    after_warmup: Vec<(f64, u64)>,
 }
 
 impl ResourceSampler {
@@ -23,52 +31,21 @@ impl ResourceSampler {
         let flag = running.clone();
         let thread = std::thread::spawn(move || {
             let started = std::time::Instant::now();
-            let mut peak = 0u64;
-            let mut window: Vec<(f64, u64)> = Vec::new();
-            let mut cpu_start: Option<(std::time::Instant, u64)> = None;
-            let mut threads_start: Option<Vec<ThreadTime>> = None;
+            let mut memory = Memory {
+                peak_bytes: 0,
+                after_warmup: Vec::new(),
+            };
             while flag.load(Ordering::Relaxed) {
                 let rss = usage.rss_bytes();
-                peak = peak.max(rss.unwrap_or(0));
-                if started.elapsed() >= warmup {
-                    if cpu_start.is_none() {
-                        cpu_start = usage.cpu_ns().map(|c| (std::time::Instant::now(), c));
-                        threads_start = usage.thread_times();
-                    }
-                    if let Some(rss) = rss {
-                        window.push((started.elapsed().as_secs_f64(), rss));
-                    }
+                memory.peak_bytes = memory.peak_bytes.max(rss.unwrap_or(0));
+                if let Some(rss) = rss.filter(|_| started.elapsed() >= warmup) {
+                    memory
+                        .after_warmup
+                        .push((started.elapsed().as_secs_f64(), rss));
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            let cpu_pct = match (cpu_start, usage.cpu_ns()) {
-                (Some((at, a)), Some(b)) => Measured::of(
-                    100.0 * b.saturating_sub(a) as f64 / at.elapsed().as_nanos().max(1) as f64,
-                ),
-                _ => Measured::missing("the gateway's CPU time could not be read (it exited?)"),
-            };
-            let threads = match (&cpu_start, threads_start, usage.thread_times()) {
-                (Some((at, _)), Some(before), Some(after)) => {
-                    thread_cpu(&before, &after, at.elapsed().as_secs_f64())
-                }
-                _ => Measured::missing(match usage {
-                    Usage::Tree(_) => "the threads' CPU times could not be read",
-                    _ => "per-thread CPU is read for process trees, not containers",
-                }),
-            };
-            let (steady, growth) = rss_trend(&window);
-            Resources {
-                cpu_pct,
-                rss_peak_bytes: if peak > 0 {
-                    Measured::of(peak)
-                } else {
-                    Measured::missing("RSS could not be read")
-                },
-                rss_steady_bytes: steady,
-                rss_growth_mib_per_min: growth,
-                threads,
-                cpu_us_per_request: Measured::missing("set with the level's achieved RPS"),
-            }
+            memory
         });
         ResourceSampler {
             running,
@@ -76,12 +53,25 @@ impl ResourceSampler {
         }
     }
 
-    pub fn finish(mut self) -> Resources {
+    /// The level's resources: the memory sampled and `cpu`, the target's CPU over the window.
+    pub fn finish(mut self, cpu: TargetCpu) -> Resources {
         self.running.store(false, Ordering::Relaxed);
-        self.thread
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_else(|| no_process_resources("resource sampler failed"))
+        let Some(memory) = self.thread.take().and_then(|t| t.join().ok()) else {
+            return no_process_resources("resource sampler failed");
+        };
+        let (steady, growth) = rss_trend(&memory.after_warmup);
+        Resources {
+            cpu_pct: cpu.cpu_pct,
+            rss_peak_bytes: if memory.peak_bytes > 0 {
+                Measured::of(memory.peak_bytes)
+            } else {
+                Measured::missing("RSS could not be read")
+            },
+            rss_steady_bytes: steady,
+            rss_growth_mib_per_min: growth,
+            threads: cpu.threads,
+            cpu_us_per_request: Measured::missing("set with the level's achieved RPS"),
+        }
     }
 }
 
@@ -127,36 +117,4 @@ pub fn no_process_resources(reason: &str) -> Resources {
         threads: Measured::missing(reason),
         cpu_us_per_request: Measured::missing(reason),
     }
-}
-
-/// Per-thread CPU over `seconds` from two snapshots (threads that ran in it).
-fn thread_cpu(before: &[ThreadTime], after: &[ThreadTime], seconds: f64) -> Measured<ThreadCpu> {
-    let mut busiest = (String::new(), 0.0_f64);
-    let (mut count, mut saturated, mut total) = (0u32, 0u32, 0.0);
-    for thread in after {
-        let start = before
-            .iter()
-            .find(|b| b.tid == thread.tid)
-            .map_or(0, |b| b.cpu_ns);
-        let pct = 100.0 * thread.cpu_ns.saturating_sub(start) as f64 / (seconds.max(1e-3) * 1e9);
-        if pct <= 0.0 {
-            continue;
-        }
-        count += 1;
-        total += pct;
-        saturated += u32::from(pct >= reports::scaling::THREAD_SATURATED_PCT);
-        if pct > busiest.1 {
-            busiest = (thread.name.clone(), pct);
-        }
-    }
-    if count == 0 {
-        return Measured::missing("no thread ran during the window");
-    }
-    Measured::of(ThreadCpu {
-        busiest_name: busiest.0,
-        busiest_pct: busiest.1,
-        saturated,
-        count,
-        total_pct: total,
-    })
 }

@@ -70,6 +70,7 @@ pub fn spec(offered: OfferedLoad, duration_s: f64, stream: bool) -> LevelSpec {
         seed: 1,
         sample_cap: 1_000,
         export: false,
+        target_usage: None,
     }
 }
 

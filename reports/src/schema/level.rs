@@ -306,7 +306,8 @@ impl Figure {
 /// CPU and memory of a gateway process (or container) during a level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resources {
-    /// Mean CPU, percent of one core.
+    /// Mean CPU over the measured window, percent of one core: the CPU time read at the
+    /// window's first and last instant, over the time between.
     pub cpu_pct: Measured<f64>,
     /// Peak resident set size, bytes.
     pub rss_peak_bytes: Measured<u64>,
