@@ -11,6 +11,10 @@ pub enum Error {
     /// A check failed: the gate found a regression, a gateway does not serve. Exit 1.
     #[error("{0}")]
     Check(String),
+    /// The gate could not judge a gateway level (its trials were rig-, pool- or mock-limited)
+    /// and found no regression elsewhere: neither pass nor fail. Exit [`EXIT_INCONCLUSIVE`].
+    #[error("{0}")]
+    Inconclusive(String),
     /// Something failed while running: a process would not start, results could not be
     /// written. Exit 3.
     #[error("{0}")]
@@ -27,6 +31,7 @@ impl Error {
             Error::Check(_) => 1,
             Error::Input(_) => 2,
             Error::Failed(_) => 3,
+            Error::Inconclusive(_) => EXIT_INCONCLUSIVE,
             Error::Interrupted(_) => EXIT_INTERRUPTED,
         }
     }
@@ -50,6 +55,10 @@ impl From<gateway::GatewayError> for Error {
         }
     }
 }
+
+/// The exit code of a gate that could not judge a level and found no regression: not 0, so CI
+/// never reads it as a pass, and not 1, so it is not mistaken for a regression.
+pub const EXIT_INCONCLUSIVE: i32 = 4;
 
 /// The exit code of an interrupted command (Ctrl-C / SIGTERM); finished levels are kept.
 pub const EXIT_INTERRUPTED: i32 = 130;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::{LevelResult, OfferedLoad};
+use crate::{LevelResult, OfferedLoad, RunResult, TargetKind};
 
 /// A per-level figure compared across runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -189,4 +189,29 @@ pub fn limited_reason(level: &LevelResult) -> Option<String> {
     } else {
         format!("{which} ({})", rig.reasons.join("; "))
     })
+}
+
+/// Why one run's figures at `level` are not the target's: the level was rig-, pool- or
+/// mock-limited, or — for a gateway — its run's `direct` at that level was (the added latency's
+/// baseline); `None` when they are. The one rule by which `gate` drops a trial and `history`
+/// leaves a point out of its series.
+pub fn trial_limited_reason(run: &RunResult, level: &LevelResult) -> Option<String> {
+    if let Some(reason) = limited_reason(level) {
+        return Some(reason);
+    }
+    run.levels
+        .iter()
+        .filter(|l| l.level == level.level && l.target != level.target)
+        .filter(|l| is_direct_target(run, &l.target))
+        .find_map(limited_reason)
+        .map(|reason| format!("its run's direct was {reason}"))
+}
+
+/// Whether `name` is the direct (no gateway) target of `run`.
+pub fn is_direct_target(run: &RunResult, name: &str) -> bool {
+    name == "direct"
+        || run
+            .targets
+            .iter()
+            .any(|t| t.name == name && t.kind == TargetKind::Direct)
 }

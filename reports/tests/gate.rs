@@ -1,12 +1,13 @@
 //! The gate on synthetic trials: A/A passes (and rarely fails over many seeds), an injected
 //! slowdown fails on the gateway's added latency naming the stage, a small but significant change
-//! passes, a rising error rate fails, limited levels are excluded, drift of `direct` is flagged,
-//! and a gate whose tests cannot reach significance after Holm's correction says so.
+//! passes, a rising error rate fails, a level left unjudged by limited trials makes the gate
+//! inconclusive (never a pass) unless another level regressed, drift of `direct` is flagged, and a
+//! gate whose tests cannot reach significance after Holm's correction says so.
 
 mod common;
 
 use common::{run, trials, TrialSpec};
-use reports::gate::{confirmed, decide, Evidence, GateThresholds};
+use reports::gate::{confirmed, decide, final_verdict, Evidence, GateThresholds, Verdict};
 use reports::metric::Metric;
 
 fn slowdown() -> TrialSpec {
@@ -43,7 +44,7 @@ fn a_a_with_the_default_trials_passes() {
     let smallest = decision.smallest_reachable_p.expect("tests ran");
     assert!((smallest - 1.0 / 924.0).abs() < 1e-9, "{smallest}");
     assert!(!decision.warnings.iter().any(|w| w.contains("cannot fail")));
-    assert_eq!(decision.exit_code(), 0);
+    assert_eq!(decision.verdict, Verdict::Pass);
 }
 
 #[test]
@@ -115,7 +116,7 @@ fn two_ms_in_log_fails_on_added_latency_and_names_the_stage() {
     let cand = trials(&slowdown(), 101, TRIALS);
     let decision = decide(&base, &cand, &GateThresholds::default()).expect("comparable");
     assert!(!decision.passed);
-    assert_eq!(decision.exit_code(), 1);
+    assert_eq!(decision.verdict, Verdict::Fail);
     let worst = decision.worst_regression().expect("a regression");
     assert!(worst.metric.is_overhead(), "{:?}", worst.metric);
     assert!((worst.change - 2.0).abs() < 0.1, "{}", worst.change);
@@ -219,7 +220,9 @@ fn a_candidate_that_times_out_requests_fails_on_its_error_rate() {
 }
 
 #[test]
-fn rig_limited_levels_are_excluded_and_said_so() {
+fn a_level_the_candidate_was_limited_at_is_unjudged_and_the_gate_inconclusive() {
+    // Level 1 of the candidate is slow *and* rig-limited: its numbers say nothing about the
+    // gateway, so the gate cannot tell — which is not a pass.
     let base = trials(&TrialSpec::new(0), 1, TRIALS);
     let cand_spec = TrialSpec {
         slow_levels: Some(vec![1]),
@@ -232,34 +235,113 @@ fn rig_limited_levels_are_excluded_and_said_so() {
         &GateThresholds::default(),
     )
     .expect("level 0 is comparable");
-    assert!(decision.passed, "{}", decision.to_text());
+    assert_eq!(
+        decision.verdict,
+        Verdict::Inconclusive,
+        "{}",
+        decision.to_text()
+    );
+    assert!(!decision.passed);
     assert!(decision.findings.iter().all(|f| f.level == 0));
-    // The builder flags the level for every target, so direct L1 is listed too.
-    assert!(decision.excluded.iter().all(|e| e.contains(" L1 ")));
+    assert!(decision.findings.iter().all(|f| !f.regression));
+    assert_eq!(decision.unjudged.len(), 1, "{:?}", decision.unjudged);
+    let why = &decision.unjudged[0];
+    assert!(
+        why.starts_with("reference L1")
+            && why.contains("candidate runs run-101")
+            && why.contains("rig-limited"),
+        "{why}"
+    );
+    // The builder flags the level for every target: direct L1 never decides, so it is only
+    // excluded.
+    assert!(
+        decision.excluded.iter().all(|e| e.starts_with("direct L1")),
+        "{:?}",
+        decision.excluded
+    );
     assert!(decision
-        .excluded
-        .iter()
-        .any(|e| e.starts_with("reference L1")
-            && e.contains("candidate runs run-101")
-            && e.contains("rig-limited")));
-    assert!(decision
-        .to_markdown()
-        .contains("Excluded from the decision"));
+        .summary_line()
+        .starts_with("INCONCLUSIVE: 1 gateway level(s) not judged"));
+    let markdown = decision.to_markdown();
+    assert!(
+        markdown.contains("⚠️ inconclusive") && markdown.contains("Not judged"),
+        "{markdown}"
+    );
+    assert!(decision.to_text().contains("not judged: reference L1"));
+    let json = serde_json::to_value(&decision).expect("serializes");
+    assert_eq!(json["verdict"], "inconclusive");
+    assert_eq!(json["passed"], false);
+    assert_eq!(
+        final_verdict(std::slice::from_ref(&decision)),
+        Verdict::Inconclusive
+    );
 
-    // With every level limited the gate cannot decide: an error (exit 2), not a pass.
+    // Every level limited: nothing judged is inconclusive, not an input error.
     let all_limited = TrialSpec {
         rig_limited_levels: vec![0, 1],
         ..TrialSpec::new(0)
     };
-    let error = decide(
+    let decision = decide(
         &base,
         &trials(&all_limited, 101, TRIALS),
         &GateThresholds::default(),
     )
-    .expect_err("nothing left to compare");
+    .expect("an inconclusive decision");
+    assert_eq!(decision.verdict, Verdict::Inconclusive);
+    assert!(decision.findings.is_empty());
+    assert_eq!(decision.unjudged.len(), 2);
+    assert!(decision
+        .summary_line()
+        .contains("no other gateway level was judged"));
+}
+
+#[test]
+fn a_regression_on_a_judged_level_fails_whatever_was_not_judged() {
+    let base = trials(&TrialSpec::new(0), 1, TRIALS);
+    let cand_spec = TrialSpec {
+        rig_limited_levels: vec![1],
+        ..slowdown()
+    };
+    let decision = decide(
+        &base,
+        &trials(&cand_spec, 101, TRIALS),
+        &GateThresholds::default(),
+    )
+    .expect("comparable");
+    assert_eq!(decision.verdict, Verdict::Fail, "{}", decision.to_text());
+    assert_eq!(decision.unjudged.len(), 1);
+    assert!(decision.summary_line().starts_with("FAIL"));
+    assert!(decision.worst_regression().is_some_and(|f| f.level == 0));
+}
+
+#[test]
+fn a_level_the_baseline_was_limited_at_cannot_be_judged_either() {
+    // The baseline's level 0 was pool-limited in four of six trials: two clean trials are too
+    // few to compare the candidate with, so the gate cannot pass level 0.
+    let mut base = trials(&TrialSpec::new(0), 1, TRIALS);
+    for run in base.iter_mut().take(4) {
+        for level in run.levels.iter_mut().filter(|l| l.level == 0) {
+            level.rig.pool_limited = true;
+            level.rig.reasons = vec!["every connection held".into()];
+        }
+    }
+    let cand = trials(&TrialSpec::new(0), 101, TRIALS);
+    let decision = decide(&base, &cand, &GateThresholds::default()).expect("level 1 decides");
+    assert_eq!(
+        decision.verdict,
+        Verdict::Inconclusive,
+        "{}",
+        decision.to_text()
+    );
     assert!(
-        matches!(error, reports::Error::NothingToCompare(_)),
-        "{error}"
+        decision
+            .unjudged
+            .iter()
+            .any(|u| u.starts_with("reference L0")
+                && u.contains("2 of 6 baseline")
+                && u.contains("pool-limited (every connection held)")),
+        "{:?}",
+        decision.unjudged
     );
 }
 
@@ -358,9 +440,27 @@ fn confirm_needs_the_same_regression_every_time() {
         &GateThresholds::default(),
     )
     .expect("ok");
-    assert!(confirmed(&[fail_a.clone(), fail_b]));
-    assert!(!confirmed(&[fail_a, pass]));
+    assert!(confirmed(&[fail_a.clone(), fail_b.clone()]));
+    assert!(!confirmed(&[fail_a.clone(), pass.clone()]));
     assert!(!confirmed(&[]));
+    assert_eq!(final_verdict(&[fail_a.clone(), fail_b]), Verdict::Fail);
+    assert_eq!(final_verdict(&[fail_a.clone(), pass]), Verdict::Pass);
+    assert_eq!(final_verdict(std::slice::from_ref(&fail_a)), Verdict::Fail);
+    // An attempt that could not judge a level after a failing one: not confirmed, not a pass.
+    let unjudged = decide(
+        &base,
+        &trials(
+            &TrialSpec {
+                rig_limited_levels: vec![1],
+                ..TrialSpec::new(0)
+            },
+            401,
+            TRIALS,
+        ),
+        &GateThresholds::default(),
+    )
+    .expect("ok");
+    assert_eq!(final_verdict(&[fail_a, unjudged]), Verdict::Inconclusive);
 }
 
 #[test]
@@ -420,6 +520,10 @@ fn a_level_saturated_only_in_the_candidate_fails_as_lost_capacity() {
     }
     let decision = decide(&both, &candidate, &GateThresholds::default()).expect("decides");
     assert!(decision.passed, "{}", decision.to_text());
+    assert!(
+        decision.unjudged.is_empty(),
+        "saturation is not a reason to be inconclusive"
+    );
     assert!(decision
         .excluded
         .iter()
@@ -467,9 +571,10 @@ fn one_limited_trial_is_dropped_not_the_whole_level() {
 }
 
 #[test]
-fn a_level_left_with_few_clean_trials_is_excluded_not_pooled() {
+fn a_level_left_with_few_clean_trials_is_unjudged_not_pooled() {
     // Four of six candidate trials limited: the two left are too few for the rank test, and
-    // pooling their requests would call trial-to-trial noise significant. The level is excluded.
+    // pooling their requests would call trial-to-trial noise significant. The level is not
+    // judged (level 1, slowed down too, still fails the gate).
     let base = trials(&TrialSpec::new(0), 1, TRIALS);
     let mut cand = trials(&slowdown(), 101, TRIALS);
     for run in cand.iter_mut().take(4) {
@@ -482,10 +587,11 @@ fn a_level_left_with_few_clean_trials_is_excluded_not_pooled() {
     assert!(decision.findings.iter().all(|f| f.level == 1));
     assert!(
         decision
-            .excluded
+            .unjudged
             .iter()
             .any(|e| e.starts_with("reference L0") && e.contains("2 of 6 candidate")),
         "{:?}",
-        decision.excluded
+        decision.unjudged
     );
+    assert_eq!(decision.verdict, Verdict::Fail);
 }

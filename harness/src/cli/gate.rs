@@ -3,7 +3,8 @@
 //! Files mode compares results that exist (`--baseline DIR… --candidate DIR…`, several
 //! directories per side are trials). Run mode (`--scenario S --baseline-target A
 //! --candidate-target B`) measures both itself, interleaving A/B/A/B trials in one job so machine
-//! drift hits both sides alike. Exit 0 pass, 1 regression, 2 error, 130 interrupted.
+//! drift hits both sides alike. Exit 0 pass, 1 regression, 2 error, 4 inconclusive (a gateway
+//! level it could not judge), 130 interrupted.
 //!
 //! This file only parses flags into [`GateOptions`]; the job itself is [`crate::gate`].
 
@@ -46,8 +47,8 @@ pub struct GateCommand {
     #[arg(long, value_name = "PATH")]
     candidate_exe: Option<PathBuf>,
     /// Run mode: trials per side, in ABBA order. 6 a side let the rank test reach p ≈ 0.0011,
-    /// enough to survive Holm's correction over up to 46 tests; with 3 (p ≥ 0.05) the gate
-    /// could never fail.
+    /// enough to survive Holm's correction over up to 46 tests; 5 is the fewest that can fail a
+    /// one-level scenario (4 tests: 4/252 ≈ 0.016); with 3 (p ≥ 0.05) the gate could never fail.
     #[arg(long, default_value_t = reports::gate::DEFAULT_TRIALS, value_name = "N")]
     trials: usize,
     /// Run mode: rerun a failing gate up to N times in all; fail only if every run agrees.
@@ -94,7 +95,8 @@ pub struct GateCommand {
 }
 
 /// Runs the gate ([`crate::gate::run_gate`]): `Ok` when it passes, [`crate::error::Error::Check`]
-/// on a regression (exit 1), input and run errors as such, `Interrupted` when stopped (exit 130).
+/// on a regression (exit 1), `Inconclusive` when it could not judge a level (exit 4), input and
+/// run errors as such, `Interrupted` when stopped (exit 130).
 pub fn run_gate(cmd: GateCommand) -> Result<()> {
     crate::gate::run_gate(&cmd.into_options())
 }

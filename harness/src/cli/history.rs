@@ -13,19 +13,19 @@ pub struct HistoryCommand {
     /// Results folders (or run.json files), searched at any depth for `<run-id>/run.json`.
     #[arg(value_name = "DIR", num_args = 1.., required = true)]
     dirs: Vec<PathBuf>,
-    /// Print the history as JSON: `runs`, `series` (points per target × level × metric) and
-    /// `change_points` (one entry per change: the series, the run and git revision where it
+    /// Print the history as JSON: `runs`, `series` (points per target × level × metric, and the
+    /// runs left out as limited, with the reason, under `excluded`) and `change_points` (one entry per change: the series, the run and git revision where it
     /// starts, mean ± sd before and after, the change in %, the permutation p).
     #[arg(long)]
     json: bool,
     /// Fewest runs on each side of a change point.
-    #[arg(long, default_value_t = 3, value_name = "RUNS")]
+    #[arg(long, default_value_t = Settings::default().min_segment, value_name = "RUNS")]
     min_segment: usize,
     /// Significance level of each permutation test.
-    #[arg(long, default_value_t = 0.01, value_name = "P")]
+    #[arg(long, default_value_t = Settings::default().alpha, value_name = "P")]
     alpha: f64,
     /// Shuffles per permutation test (the smallest p is 1 / (1 + this)).
-    #[arg(long, default_value_t = 199, value_name = "N")]
+    #[arg(long, default_value_t = Settings::default().permutations, value_name = "N")]
     permutations: usize,
     /// Where to write `history.html` (one chart per series, change points marked, linked to each
     /// run's report). Default: `history.html` in the first DIR.

@@ -2,7 +2,8 @@
 //! declares the command tree and maps results to exit codes.
 //!
 //! Exit codes: 0 success, 1 a check failed (e.g. a regression), 2 usage or input error,
-//! 3 a run failed (a process would not start, results could not be written), 130 interrupted.
+//! 3 a run failed (a process would not start, results could not be written), 4 the gate was
+//! inconclusive (a level it could not judge, no regression elsewhere), 130 interrupted.
 
 mod compare;
 mod gate;
@@ -19,11 +20,8 @@ use clap::{Parser, Subcommand};
 use crate::error::Error;
 
 /// gatebench — benchmark and flamegraph-profile AI gateways against a deterministic mock LLM.
-///
-/// Exit codes: 0 success, 1 regression (gate) or failed check (gateways check), 2 bad input,
-/// 3 run failure, 130 interrupted (finished levels are kept).
 #[derive(Parser)]
-#[command(name = "gatebench", version, about, long_about)]
+#[command(name = "gatebench", version, about, long_about, after_help = EXIT_CODES)]
 struct Cli {
     /// The gatebench checkout holding gateways/ and scenarios/ (default: $GATEBENCH_HOME, else
     /// the nearest parent of the working directory with a gateways/ folder, else the checkout
@@ -86,7 +84,7 @@ enum Command {
     ///   gatebench compare results/A results/B --pair reference,nginx --json
     #[command(verbatim_doc_comment)]
     Compare(compare::CompareCommand),
-    /// Regression gate: exit 0 pass, 1 regression, 2 error.
+    /// Regression gate: exit 0 pass, 1 regression, 4 inconclusive, 2 error.
     ///
     /// Files mode compares existing results; run mode measures baseline and candidate itself in
     /// interleaved trials in ABBA order (A B, B A, A B, …) in one job, runs of different
@@ -96,13 +94,18 @@ enum Command {
     /// $GITHUB_STEP_SUMMARY), names the metric, level and the stage that moved most, and writes
     /// a diff flamegraph of the worst regression.
     ///
+    /// A gateway level it could not judge (too few clean trials a side: the rest were rig-, pool-
+    /// or mock-limited) makes the gate inconclusive, exit 4 — never a pass; a regression found
+    /// on another level still fails (exit 1). Levels saturated on both sides are excluded by rule.
+    ///
     /// Examples:
     ///   gatebench gate --baseline results/main --candidate results/pr
+    ///   gatebench gate --history ci-history/ --candidate results/pr/run.json
     ///   gatebench gate --scenario gate-smoke --baseline-target reference \
-    ///       --candidate-target reference@inject-log-2ms --trials 3 --confirm 2
+    ///       --candidate-target reference@inject-route-2ms --trials 6 --confirm 2
     ///   gatebench gate --scenario gate-smoke --baseline-target reference --candidate-target reference \
     ///       --baseline-exe base/gatebench --candidate-exe target/release/gatebench
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = GATE_EXIT_CODES)]
     Gate(gate::GateCommand),
     /// Merge the shards of a sharded run (`run --shard I/N`) into one run, exactly.
     ///
@@ -120,6 +123,16 @@ enum Command {
     #[command(verbatim_doc_comment)]
     History(history::HistoryCommand),
 }
+
+/// The exit codes of every command (README: "Exit codes"; [`Error::exit_code`] maps them).
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 regression (gate) or failed check (gateways check), \
+2 bad input, 3 run failure, 4 inconclusive (gate: a level's trials were rig-, pool- or \
+mock-limited and nothing else regressed; never a pass), 130 interrupted (finished levels are kept).";
+
+/// The exit codes of `gatebench gate`.
+const GATE_EXIT_CODES: &str = "Exit codes: 0 pass, 1 regression (or lost capacity), 2 bad input \
+(or nothing to compare), 3 run failure, 4 inconclusive (a gateway level not judged, its trials \
+rig-, pool- or mock-limited, and no regression elsewhere), 130 interrupted.";
 
 /// Parses arguments, runs the command, and returns the process exit code
 /// ([`Error::exit_code`]).
@@ -144,7 +157,9 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(error) => {
             match &error {
-                Error::Interrupted(message) | Error::Check(message) => {
+                Error::Interrupted(message)
+                | Error::Check(message)
+                | Error::Inconclusive(message) => {
                     eprintln!("gatebench: {message}")
                 }
                 _ => eprintln!("gatebench: error: {error}"),

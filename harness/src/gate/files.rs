@@ -69,6 +69,7 @@ fn history_baseline(
         .into_iter()
         .filter(|(_, r)| !candidates.contains(&r.run_id.as_str()))
         .collect();
+    // The settings `gatebench history` defaults to: the same test, on the same series.
     let settings = reports::history::edivisive::Settings::default();
     let (chosen, line) = reports::history::latest_stable_segment(&runs, &candidate[0], &settings)
         .map_err(Error::Input)?;

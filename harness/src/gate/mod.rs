@@ -10,7 +10,7 @@ mod trials;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use reports::gate::{confirmed, GateDecision, GateThresholds};
+use reports::gate::{final_verdict, GateDecision, GateThresholds, Verdict};
 
 use crate::error::{Error, Result};
 use crate::gateways::launch::Runtime;
@@ -64,8 +64,9 @@ struct Judgement {
     run_dirs: RunDirs,
 }
 
-/// Runs the gate: `Ok` when it passes, [`Error::Check`] on a regression (exit 1), input and
-/// run errors as such, [`Error::Interrupted`] when stopped (exit 130).
+/// Runs the gate: `Ok` when it passes, [`Error::Check`] on a regression (exit 1),
+/// [`Error::Inconclusive`] when a gateway level could not be judged and nothing regressed
+/// (exit 4), input and run errors as such, [`Error::Interrupted`] when stopped (exit 130).
 pub fn run_gate(options: &GateOptions) -> Result<()> {
     let files_mode = !options.baseline.is_empty()
         || !options.candidate.is_empty()
@@ -88,24 +89,15 @@ pub fn run_gate(options: &GateOptions) -> Result<()> {
     } else {
         trials::judge(options, &out)?
     };
-    let failed = regressed(&judgement.decisions);
-    summary::publish(&judgement, failed, options, &out)?;
-    if failed {
-        Err(Error::Check(
+    let verdict = final_verdict(&judgement.decisions);
+    summary::publish(&judgement, verdict, options, &out)?;
+    match verdict {
+        Verdict::Pass => Ok(()),
+        Verdict::Fail => Err(Error::Check(
             "gate: regression (the decision and summary are above)".into(),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-/// Whether the gate fails: the last decision failed and, after several attempts, every
-/// attempt agrees ([`confirmed`]).
-fn regressed(decisions: &[GateDecision]) -> bool {
-    let last = decisions.last().expect("at least one decision");
-    if decisions.len() > 1 {
-        !last.passed && confirmed(decisions)
-    } else {
-        !last.passed
+        )),
+        Verdict::Inconclusive => Err(Error::Inconclusive(
+            "gate: inconclusive — a gateway level could not be judged (see \"not judged\" above); not a pass".into(),
+        )),
     }
 }

@@ -5,14 +5,16 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use reports::gate::Verdict;
+
 use super::{GateOptions, Judgement, RunDirs};
 use crate::error::{Error, Result};
 
 /// Writes the summary (and the diff flamegraph, when both runs were profiled) into `out` and
-/// prints the decision; `failed` is the gate's verdict.
+/// prints the decision; `verdict` is the gate's, over every attempt.
 pub(super) fn publish(
     judgement: &Judgement,
-    failed: bool,
+    verdict: Verdict,
     options: &GateOptions,
     out: &Path,
 ) -> Result<()> {
@@ -22,12 +24,14 @@ pub(super) fn publish(
     let diff = last
         .worst_regression()
         .and_then(|finding| diff_flamegraph(finding, &judgement.run_dirs, out));
-    let markdown = markdown(judgement, failed, diff.as_deref());
+    let markdown = markdown(judgement, verdict, diff.as_deref());
     let summary_path = out.join("summary.md");
     write_markdown(&markdown, &summary_path, options.summary.as_deref())?;
     if options.json {
         let json = serde_json::json!({
-            "passed": !failed,
+            "verdict": verdict,
+            "passed": verdict == Verdict::Pass,
+            "unjudged": last.unjudged,
             "decisions": judgement.decisions,
             "diff_flamegraph": diff,
             "summary": summary_path,
@@ -49,7 +53,7 @@ pub(super) fn publish(
 
 /// The Markdown summary: what was compared, the last decision, how the attempts agreed, and
 /// where the diff flamegraph is.
-fn markdown(judgement: &Judgement, failed: bool, diff: Option<&Path>) -> String {
+fn markdown(judgement: &Judgement, verdict: Verdict, diff: Option<&Path>) -> String {
     let decisions = &judgement.decisions;
     let last = decisions.last().expect("at least one decision");
     let mut markdown = format!(
@@ -60,10 +64,10 @@ fn markdown(judgement: &Judgement, failed: bool, diff: Option<&Path>) -> String 
     if decisions.len() > 1 {
         markdown.push_str(&format!(
             "\n{} of {} attempt(s) failed; --confirm {} {}.\n",
-            decisions.iter().filter(|d| !d.passed).count(),
+            decisions.iter().filter(|d| d.failed()).count(),
             decisions.len(),
             decisions.len(),
-            if failed {
+            if verdict == Verdict::Fail {
                 "confirms the regression"
             } else {
                 "did not confirm it"

@@ -1,7 +1,8 @@
 //! Run mode: the gate measures both sides itself, in one job. Each attempt runs `trials` trials
 //! a side in ABBA order (the side going first alternates, so a drift of the machine over the job
-//! hits both alike); a trial the rig or the mock limited is measured once more. A failing
-//! attempt is repeated up to `confirm` attempts in all.
+//! hits both alike); a trial the rig, the pool or the mock limited is measured once more. A
+//! failing attempt is repeated up to `confirm` attempts in all; a passing or inconclusive one
+//! ends the job.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ use crate::gateways::launch::Runtime;
 use crate::run::{run, RunOptions, RunReport};
 use crate::scenario::{self, ScenarioSource};
 
-/// How many times a trial the rig or the mock limited is measured again.
+/// How many times a trial the rig, the pool or the mock limited is measured again.
 const LIMITED_RERUNS: usize = 1;
 
 /// One side of the comparison.
@@ -41,8 +42,8 @@ struct Trials<'a> {
     out: &'a Path,
 }
 
-/// Measures both sides, attempt after attempt until one passes or `confirm` attempts are done,
-/// and decides each attempt.
+/// Measures both sides, attempt after attempt until one does not fail or `confirm` attempts are
+/// done, and decides each attempt.
 pub(super) fn judge(options: &GateOptions, out: &Path) -> Result<Judgement> {
     let (Some(spec), Some(a), Some(b)) = (
         options.scenario.as_deref(),
@@ -87,13 +88,13 @@ pub(super) fn judge(options: &GateOptions, out: &Path) -> Result<Judgement> {
         let (baseline, candidate) = trials.attempt(attempt, &mut run_dirs)?;
         let decision = decide(&baseline, &candidate, &options.thresholds)
             .map_err(|e| Error::Input(e.to_string()))?;
-        let passed = decision.passed;
+        let failed = decision.failed();
         eprintln!(
             "gatebench gate: attempt {attempt}: {}",
             decision.summary_line()
         );
         decisions.push(decision);
-        if passed {
+        if !failed {
             break;
         }
     }
@@ -141,8 +142,8 @@ impl Trials<'_> {
         Ok((baseline, candidate))
     }
 
-    /// Runs one trial of `side`. A trial the rig or the mock limited says nothing about the
-    /// target: it is measured once more (and dropped by the decision if it is limited again).
+    /// Runs one trial of `side`. A trial the rig, the pool or the mock limited says nothing about
+    /// the target: it is measured once more (and dropped by the decision if limited again).
     fn measure(&self, side: Side, attempt: usize, trial: usize) -> Result<RunReport> {
         let mut report = None;
         for rerun in 0..=LIMITED_RERUNS {

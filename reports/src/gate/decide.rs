@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::judge::{drift_warnings, explain_regressions, judge};
 use super::select::{select, LevelPair, Selected};
 use super::statistics::findings;
-use super::{GateDecision, GateThresholds};
+use super::{GateDecision, GateThresholds, Verdict};
 use crate::error::Error;
 use crate::RunResult;
 
@@ -20,10 +20,12 @@ pub fn decide(
 ) -> Result<GateDecision, Error> {
     check_comparable(baseline, candidate)?;
     let mut decision = GateDecision {
+        verdict: Verdict::Pass,
         passed: true,
         findings: Vec::new(),
         warnings: Vec::new(),
         excluded: Vec::new(),
+        unjudged: Vec::new(),
         capacity_lost: Vec::new(),
         thresholds: thresholds.clone(),
         primary_tests: 0,
@@ -35,6 +37,7 @@ pub fn decide(
         match selected {
             Selected::Skipped(warning) => decision.warnings.push(warning),
             Selected::Excluded(why) => decision.excluded.push(why),
+            Selected::Unjudged(why) => decision.unjudged.push(why),
             Selected::CapacityLost(why) => decision.capacity_lost.push(why),
             Selected::Compared { pair, warning } => {
                 decision.warnings.extend(warning);
@@ -48,13 +51,16 @@ pub fn decide(
         }
     }
     decision.warnings.extend(selection.candidate_only);
-    if decision.findings.is_empty() && decision.capacity_lost.is_empty() {
+    let nothing_judged = decision.findings.is_empty() && decision.capacity_lost.is_empty();
+    if nothing_judged && decision.unjudged.is_empty() {
         return Err(nothing_to_compare(&decision));
     }
     judge(&mut decision, thresholds);
     explain_regressions(&mut decision, &compared);
-    decision.passed =
-        !decision.findings.iter().any(|f| f.regression) && decision.capacity_lost.is_empty();
+    let regressed =
+        decision.findings.iter().any(|f| f.regression) || !decision.capacity_lost.is_empty();
+    decision.verdict = Verdict::of(regressed, decision.unjudged.len());
+    decision.passed = decision.verdict == Verdict::Pass;
     Ok(decision)
 }
 
@@ -70,7 +76,7 @@ fn check_comparable(baseline: &[RunResult], candidate: &[RunResult]) -> Result<(
     crate::same::all_same(&every).map_err(Error::NotSameRuns)
 }
 
-/// No gateway target × level was left to decide on, and why.
+/// No gateway target × level was left to decide on, none for want of clean trials, and why.
 fn nothing_to_compare(decision: &GateDecision) -> Error {
     let why = if decision.excluded.is_empty() {
         "no gateway target × level is in both baseline and candidate".to_string()

@@ -12,7 +12,8 @@
 //!   z-test for the error rate), never over requests pooled from several runs, which are not
 //!   independent — that stays ≤ α after **Holm's correction** over every primary test of the
 //!   decision. A target × level whose clean trials fell below [`GateThresholds::min_trials`]
-//!   (rig- or mock-limited trials are dropped) is excluded, not decided on what is left;
+//!   (rig-, pool- or mock-limited trials are dropped) is not decided on what is left: it is
+//!   *unjudged*;
 //! - **effect size**: the change past its limit in the bad direction: for added latency
 //!   max(`overhead_pct` of the baseline's overhead, `overhead_floor_ms`), for the error rate
 //!   `error_rate_pp` percentage points, for RPS `rps_drop_pct`.
@@ -20,10 +21,15 @@
 //! Rank tests are one-sided (only regressions fail). Their smallest p with n and m trials is
 //! 1 / C(n + m, n): 0.05 for 3 a side, which Holm over several tests can never reach, hence 6
 //! trials a side by default (1/924 ≈ 0.0011, enough for up to 46 tests at α = 0.05); the
-//! decision states the smallest p it could reach. Levels where the rig or the mock was the
-//! bottleneck are excluded and listed; `direct` never decides, but a `direct` that moved past a
-//! threshold raises a warning that the machine drifted. Each regression names the stage whose
-//! mean time grew most and the flamegraphs to diff.
+//! decision states the smallest p it could reach. `direct` never decides, but a `direct` that
+//! moved past a threshold raises a warning that the machine drifted. Each regression names the
+//! stage whose mean time grew most and the flamegraphs to diff.
+//!
+//! The verdict ([`Verdict`]): a regression found is a fail; otherwise a gateway level the gate
+//! could not judge — its trials, on either side, limited by the rig, the connection pool or the
+//! mock — makes the decision inconclusive, never a pass (the gate never passes what it could not
+//! judge); otherwise it passes. Levels saturated on both sides are excluded by rule (past the
+//! knee nothing is steady) and do not make it inconclusive.
 //!
 //! The work runs in three steps, one module each: `select` picks the target × levels and the
 //! clean trials compared, `statistics` gives each gated metric its values and test, and `judge`
@@ -38,7 +44,7 @@ mod statistics;
 
 use serde::Serialize;
 
-use crate::metric::Metric;
+use crate::metric::{is_direct_target, Metric};
 use crate::stats::{BootstrapOptions, Interval, PValueMethod};
 use crate::{LevelResult, RunResult};
 
@@ -64,7 +70,7 @@ pub struct GateThresholds {
     /// Family-wise significance level (Holm over the primary tests).
     pub alpha: f64,
     /// Clean trials per side a level needs when at least this many were run (limited trials are
-    /// dropped; a level left with fewer is excluded).
+    /// dropped; a level left with fewer is unjudged).
     pub min_trials: usize,
     /// Settings of the per-request bootstrap.
     pub bootstrap: BootstrapOptions,
@@ -232,19 +238,61 @@ pub struct Finding {
     pub candidate_flamegraph: Option<FlamegraphRef>,
 }
 
+/// What the gate concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every gateway target × level was judged and none regressed.
+    Pass,
+    /// A regression (or lost capacity) was found: it stands whatever could not be judged.
+    Fail,
+    /// Nothing regressed among the levels judged, but some gateway level could not be judged
+    /// (its trials were rig-, pool- or mock-limited): never a pass.
+    Inconclusive,
+}
+
+impl Verdict {
+    /// The verdict of one decision: a regression found fails; otherwise any level not judged
+    /// makes it inconclusive; otherwise it passes.
+    pub fn of(regressed: bool, unjudged: usize) -> Verdict {
+        if regressed {
+            Verdict::Fail
+        } else if unjudged > 0 {
+            Verdict::Inconclusive
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    /// `PASS`, `FAIL`, `INCONCLUSIVE`: the word a summary line starts with.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+}
+
 /// The gate's decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateDecision {
-    /// No finding is a regression.
+    /// Pass, fail or inconclusive ([`Verdict::of`]).
+    pub verdict: Verdict,
+    /// The verdict is [`Verdict::Pass`] (false when it failed or was inconclusive).
     pub passed: bool,
     /// Every gated metric of every compared gateway target × level.
     pub findings: Vec<Finding>,
     /// Things that make the result less trustworthy (machine drift, missing levels, untested
     /// metrics past their threshold).
     pub warnings: Vec<String>,
-    /// Target × levels left out of the decision, and why (rig- or mock-limited, or saturated
-    /// on both sides).
+    /// Target × levels left out of the decision by rule, and why (saturated on a side past the
+    /// knee; `direct`'s limited levels, which never decide anyway).
     pub excluded: Vec<String>,
+    /// Gateway target × levels the gate could not judge, and why: a side's trials were rig-,
+    /// pool- or mock-limited (at the level or at their run's `direct`), so too few clean ones
+    /// were left. Any makes the decision [`Verdict::Inconclusive`] unless it failed.
+    pub unjudged: Vec<String>,
     /// Target × levels saturated in the candidate but not in the baseline: capacity lost, a
     /// regression in its own right whatever the latencies say.
     pub capacity_lost: Vec<String>,
@@ -269,13 +317,9 @@ impl GateDecision {
             .max_by(|a, b| bad_change(a).total_cmp(&bad_change(b)))
     }
 
-    /// Process exit code for the CLI: 0 passed, 1 regression.
-    pub fn exit_code(&self) -> i32 {
-        if self.passed {
-            0
-        } else {
-            1
-        }
+    /// Whether a regression (or lost capacity) was found.
+    pub fn failed(&self) -> bool {
+        self.verdict == Verdict::Fail
     }
 }
 
@@ -309,15 +353,22 @@ pub fn confirmed(decisions: &[GateDecision]) -> bool {
     })
 }
 
+/// The verdict of a gate's attempts (`--confirm N`: one decision per attempt, the last
+/// reported): it fails when the last attempt failed and, after several, every attempt found the
+/// same regression ([`confirmed`]); otherwise it is inconclusive when the last attempt could not
+/// judge a level, else it passes.
+pub fn final_verdict(decisions: &[GateDecision]) -> Verdict {
+    let Some(last) = decisions.last() else {
+        return Verdict::Inconclusive;
+    };
+    let regressed = last.failed() && (decisions.len() == 1 || confirmed(decisions));
+    Verdict::of(regressed, last.unjudged.len())
+}
+
 /// One trial's result for a target × level.
 type Trial<'a> = (&'a RunResult, &'a LevelResult);
 
 /// Whether `name` is the direct (no gateway) target in `runs`.
 fn is_direct(runs: &[RunResult], name: &str) -> bool {
-    name == "direct"
-        || runs.iter().any(|run| {
-            run.targets
-                .iter()
-                .any(|t| t.name == name && t.kind == crate::TargetKind::Direct)
-        })
+    name == "direct" || runs.iter().any(|run| is_direct_target(run, name))
 }

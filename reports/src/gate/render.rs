@@ -1,6 +1,6 @@
 //! A [`GateDecision`] as Markdown (CI job summary, PR comment) and as terminal text.
 
-use super::{bad_change, Evidence, Finding, GateDecision};
+use super::{bad_change, Evidence, Finding, GateDecision, Verdict};
 use crate::text_table::{aligned, markdown, number};
 
 /// The evidence in a few characters: `p = 0.004` or `CI [+1.2, +3.4]%`.
@@ -40,10 +40,14 @@ pub(super) fn change_text(finding: &Finding) -> String {
 }
 
 impl GateDecision {
-    /// One line: pass or fail, naming the metric, level and (when known) stage.
+    /// One line: pass, fail or inconclusive, naming the metric, level and (when known) stage,
+    /// or the levels not judged.
     pub fn summary_line(&self) -> String {
         if let (None, Some(lost)) = (self.worst_regression(), self.capacity_lost.first()) {
             return format!("FAIL: {lost}");
+        }
+        if self.verdict == Verdict::Inconclusive {
+            return self.inconclusive_line();
         }
         match self.worst_regression() {
             Some(worst) => {
@@ -82,12 +86,32 @@ impl GateDecision {
         }
     }
 
+    /// `INCONCLUSIVE: …`: how many gateway levels were not judged, the first and why, and what
+    /// the judged ones showed.
+    fn inconclusive_line(&self) -> String {
+        let first = self.unjudged.first().map_or("", String::as_str);
+        let more = match self.unjudged.len() {
+            0 | 1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        let rest = if self.findings.is_empty() {
+            "no other gateway level was judged"
+        } else {
+            "the levels judged did not regress"
+        };
+        format!(
+            "INCONCLUSIVE: {} gateway level(s) not judged, their trials limited — {first}{more}; \
+             {rest}. Rerun on a quieter machine (pool-limited: raise `[load] connections`).",
+            self.unjudged.len()
+        )
+    }
+
     /// Markdown for a CI job summary or a PR comment.
     pub fn to_markdown(&self) -> String {
-        let verdict = if self.passed {
-            "✅ pass"
-        } else {
-            "❌ regression"
+        let verdict = match self.verdict {
+            Verdict::Pass => "✅ pass",
+            Verdict::Fail => "❌ regression",
+            Verdict::Inconclusive => "⚠️ inconclusive",
         };
         let mut out = format!(
             "## gatebench gate: {verdict}\n\n{}\n\n",
@@ -99,6 +123,7 @@ impl GateDecision {
         }
         for (title, items) in [
             ("Capacity lost", &self.capacity_lost),
+            ("Not judged (the gate is inconclusive)", &self.unjudged),
             ("Warnings", &self.warnings),
             ("Excluded from the decision", &self.excluded),
         ] {
@@ -119,6 +144,7 @@ impl GateDecision {
         out.push_str(&aligned(&HEADER, &self.rows(), 3));
         for (title, items) in [
             ("capacity lost", &self.capacity_lost),
+            ("not judged", &self.unjudged),
             ("warning", &self.warnings),
             ("excluded", &self.excluded),
         ] {
@@ -172,8 +198,9 @@ impl GateDecision {
              totals are secondary. Regression = significant after Holm's correction over {} \
              primary tests at α = {} (one-sided Mann-Whitney U on per-trial values; a bootstrap \
              over requests only when a side has a single run) AND a change past its limit.{reach} \
-             Rig- or mock-limited trials are dropped (a level left with fewer than {} clean trials \
-             a side is excluded); `direct` does not decide.",
+             Rig-, pool- or mock-limited trials are dropped; a gateway level left with fewer than \
+             {} clean trials a side is not judged, which makes the gate inconclusive unless it \
+             failed; `direct` does not decide.",
             self.primary_tests, t.alpha, t.min_trials,
         )
     }

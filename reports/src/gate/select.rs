@@ -1,12 +1,13 @@
 //! Which trials the gate compares. Baseline and candidate trials are grouped by target × level;
 //! a level missing on a side, offered other load, or saturated is set aside with the reason, and
-//! rig- or mock-limited trials are dropped. What is left is one [`LevelPair`] per compared target
-//! × level, which the statistics ([`super::statistics`]) and the verdict ([`super::judge`]) work on.
+//! rig-, pool- or mock-limited trials are dropped (a gateway level left with too few clean ones is
+//! unjudged). What is left is one [`LevelPair`] per compared target × level, which the statistics
+//! ([`super::statistics`]) and the verdict ([`super::judge`]) work on.
 
 use std::collections::BTreeMap;
 
 use super::{is_direct, GateThresholds, Trial};
-use crate::metric::{describe_level, limited_reason};
+use crate::metric::{describe_level, trial_limited_reason};
 use crate::RunResult;
 
 /// Trials by (target, level): a BTreeMap, so by target name, then level.
@@ -32,8 +33,10 @@ pub(super) struct LevelPair<'a> {
 pub(super) enum Selected<'a> {
     /// Not compared; the warning says why.
     Skipped(String),
-    /// Left out of the decision; the entry says why.
+    /// Left out of the decision by rule; the entry says why.
     Excluded(String),
+    /// A gateway level the gate could not judge (too few clean trials); the entry says why.
+    Unjudged(String),
     /// Saturated in the candidate only: capacity lost.
     CapacityLost(String),
     /// Compared, with a warning when limited trials were dropped.
@@ -156,8 +159,9 @@ fn saturation<'a>(
 }
 
 /// A trial whose level (or whose run's `direct` at that level, the added latency's baseline) was
-/// rig- or mock-limited is dropped; the level is left out only when a side has no clean trial
-/// left, or fewer than [`GateThresholds::min_trials`] of at least that many run.
+/// rig-, pool- or mock-limited is dropped; the level is left out only when a side has no clean
+/// trial left, or fewer than [`GateThresholds::min_trials`] of at least that many run — unjudged
+/// for a gateway, excluded for `direct` (which never decides).
 fn clean_pair<'a>(
     target: &str,
     load: String,
@@ -167,14 +171,21 @@ fn clean_pair<'a>(
 ) -> Selected<'a> {
     let limited = limited_trials(&[("baseline", base_trials), ("candidate", cand_trials)]);
     let (base_clean, cand_clean) = (clean_trials(base_trials), clean_trials(cand_trials));
+    let set_aside = |why: String| {
+        if direct {
+            Selected::Excluded(why)
+        } else {
+            Selected::Unjudged(why)
+        }
+    };
     if base_clean.is_empty() || cand_clean.is_empty() {
-        return Selected::Excluded(format!("{target} {load}: {limited}"));
+        return set_aside(format!("{target} {load}: {limited}"));
     }
     let too_few = |clean: &[Trial<'_>], all: &[Trial<'_>]| {
         all.len() >= thresholds.min_trials && clean.len() < thresholds.min_trials
     };
     if too_few(&base_clean, base_trials) || too_few(&cand_clean, cand_trials) {
-        return Selected::Excluded(format!(
+        return set_aside(format!(
             "{target} {load}: only {} of {} baseline and {} of {} candidate trials were clean, \
              fewer than the {} the rank test needs; rerun on a quieter machine ({limited})",
             base_clean.len(),
@@ -204,30 +215,23 @@ fn clean_pair<'a>(
     Selected::Compared { pair, warning }
 }
 
-/// The trials neither rig- nor mock-limited, at their level or at their run's `direct` (the
-/// added latency's baseline) at that level.
+/// The trials not limited, at their level or at their run's `direct` (the added latency's
+/// baseline) at that level ([`trial_limited_reason`]).
 fn clean_trials<'a>(trials: &[Trial<'a>]) -> Vec<Trial<'a>> {
     trials
         .iter()
         .copied()
-        .filter(|(run, level)| {
-            limited_reason(level).is_none()
-                && !run.levels.iter().any(|l| {
-                    l.level == level.level
-                        && is_direct(std::slice::from_ref(*run), &l.target)
-                        && limited_reason(l).is_some()
-                })
-        })
+        .filter(|(run, level)| trial_limited_reason(run, level).is_none())
         .collect()
 }
 
-/// Which trials were rig- or mock-limited, grouped by side and reason
-/// (`candidate runs r1, r2: rig-limited (…)`); empty when none was.
+/// Which trials were limited, grouped by side and reason (`candidate runs r1, r2: rig-limited
+/// (…)`, `… its run's direct was pool-limited (…)`); empty when none was.
 fn limited_trials(sides: &[(&str, &Vec<Trial<'_>>)]) -> String {
     let mut by_reason: BTreeMap<(&str, String), Vec<&str>> = BTreeMap::new();
     for (side, trials) in sides {
         for (run, level) in trials.iter() {
-            if let Some(reason) = limited_reason(level) {
+            if let Some(reason) = trial_limited_reason(run, level) {
                 by_reason
                     .entry((side, reason))
                     .or_default()

@@ -2,11 +2,20 @@
 //! (the rule `compare` and `gate` use, [`crate::same`]) × target × level × metric, and the change
 //! points of each series by E-divisive means ([`edivisive`]).
 //!
-//! Runs are ordered by their start time (then run id). A level the rig or the mock limited is
-//! left out of its series (its figures are not the target's), as the gate drops such trials.
+//! Runs are ordered by their start time (then run id). A level the rig, the connection pool or
+//! the mock limited (or, for a gateway, whose run's `direct` was limited) is left out of its
+//! series with the reason ([`Series::excluded`]): its figures are not the target's, and the gate
+//! drops such trials by the same rule ([`crate::metric::trial_limited_reason`]). Saturated levels
+//! stay in: past the knee, a target's achieved RPS is its capacity, and a change in it is news.
+//!
+//! Each series' permutation test is seeded from what the series is, not from where it sits among
+//! others ([`series_change_points`]), so `history` and `gate --history` ([`latest_stable_segment`])
+//! call the same change points on the same series whatever else the folders hold.
 
 pub mod edivisive;
 mod files;
+mod segment;
+mod table;
 
 use std::path::PathBuf;
 
@@ -16,6 +25,7 @@ use crate::metric::{describe_level, Metric};
 use crate::schema::RunResult;
 
 pub use files::load;
+pub use segment::latest_stable_segment;
 
 /// The metrics a history follows, in display order.
 pub const METRICS: [Metric; 11] = [
@@ -76,6 +86,15 @@ pub struct Change {
     pub p_value: f64,
 }
 
+/// A run left out of a series, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Excluded {
+    /// Index into [`History::runs`].
+    pub run: usize,
+    /// Why its figures are not the target's (`pool-limited (…)`).
+    pub reason: String,
+}
+
 /// One series: its identity and its points (run index into [`History::runs`], value).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Series {
@@ -87,6 +106,8 @@ pub struct Series {
     pub metric: &'static str,
     pub unit: &'static str,
     pub points: Vec<(usize, f64)>,
+    /// Runs of the family that ran this target × level but are left out (limited).
+    pub excluded: Vec<Excluded>,
     /// Indices into `points` where a new segment starts.
     pub change_starts: Vec<usize>,
 }
@@ -138,7 +159,8 @@ pub fn analyze(runs: &[(PathBuf, RunResult)], settings: &edivisive::Settings) ->
             .to_string();
         for (target, level_index, label) in level_keys(runs, &members) {
             for metric in METRICS {
-                let points = series_points(runs, &members, (&target, level_index), metric);
+                let (points, excluded) =
+                    series_points(runs, &members, (&target, level_index), metric);
                 if points.is_empty() {
                     continue;
                 }
@@ -151,11 +173,11 @@ pub fn analyze(runs: &[(PathBuf, RunResult)], settings: &edivisive::Settings) ->
                     metric: metric.name(),
                     unit: metric.unit(),
                     points,
+                    excluded,
                     change_starts: Vec::new(),
                 };
+                let found = series_change_points(&one, settings);
                 let values: Vec<f64> = one.points.iter().map(|(_, v)| *v).collect();
-                let seed = series.len() as u64;
-                let found = edivisive::change_points(&values, settings, seed);
                 change_points.extend(changes(&one, metric, &values, &found, &entries));
                 one.change_starts = found.iter().map(|c| c.index).collect();
                 series.push(one);
@@ -221,31 +243,62 @@ fn level_keys(runs: &[(PathBuf, RunResult)], members: &[usize]) -> Vec<(String, 
     keys
 }
 
-/// The (run index, value) of `metric` at (target, level) in each member that ran it, left out
-/// where the rig or the mock limited the level or the value is not finite.
+/// The change points of one series: E-divisive means with the permutation test seeded from the
+/// series' identity (scenario, target, level, metric; [`series_seed`]). The one place a history's
+/// change points come from, for `history` and `gate --history` alike.
+pub fn series_change_points(
+    series: &Series,
+    settings: &edivisive::Settings,
+) -> Vec<edivisive::ChangePoint> {
+    let values: Vec<f64> = series.points.iter().map(|(_, v)| *v).collect();
+    let seed = series_seed(
+        &series.scenario,
+        &series.target,
+        series.level,
+        series.metric,
+    );
+    edivisive::change_points(&values, settings, seed)
+}
+
+/// A series' seed: FNV-1a (64 bit) of its scenario, target, level and metric — stable across
+/// builds and platforms, and independent of the other series of a history.
+fn series_seed(scenario: &str, target: &str, level: usize, metric: &str) -> u64 {
+    let level = level.to_string();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [scenario, target, &level, metric] {
+        for byte in part.bytes().chain(std::iter::once(0)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// The (run index, value) of `metric` at (target, level) in each member that ran it where the
+/// value is finite, and the members left out because the level was limited (with the reason).
 fn series_points(
     runs: &[(PathBuf, RunResult)],
     members: &[usize],
     (target, level_index): (&str, usize),
     metric: Metric,
-) -> Vec<(usize, f64)> {
-    members
-        .iter()
-        .filter_map(|&i| {
-            let level = runs[i]
-                .1
-                .levels
-                .iter()
-                .find(|l| l.target == target && l.level == level_index)?;
-            if crate::metric::limited_reason(level).is_some() {
-                return None;
-            }
-            metric
-                .value(level)
-                .filter(|v| v.is_finite())
-                .map(|v| (i, v))
-        })
-        .collect()
+) -> (Vec<(usize, f64)>, Vec<Excluded>) {
+    let (mut points, mut excluded) = (Vec::new(), Vec::new());
+    for &i in members {
+        let run = &runs[i].1;
+        let Some(level) = run
+            .levels
+            .iter()
+            .find(|l| l.target == target && l.level == level_index)
+        else {
+            continue;
+        };
+        if let Some(reason) = crate::metric::trial_limited_reason(run, level) {
+            excluded.push(Excluded { run: i, reason });
+        } else if let Some(value) = metric.value(level).filter(|v| v.is_finite()) {
+            points.push((i, value));
+        }
+    }
+    (points, excluded)
 }
 
 /// One [`Change`] per change point `found` in `series` (its `values`): the segments either side
@@ -291,115 +344,4 @@ fn changes(
             }
         })
         .collect()
-}
-
-impl History {
-    /// The terminal table: one line per change point, then a summary line.
-    pub fn to_table(&self) -> String {
-        let header = [
-            "scenario",
-            "target",
-            "level",
-            "metric",
-            "from run",
-            "git",
-            "before (mean ± sd, n)",
-            "after",
-            "change",
-            "p",
-        ];
-        let mut rows: Vec<Vec<String>> = Vec::new();
-        for c in &self.change_points {
-            let seg = |s: &Segment| format!("{:.3} ± {:.3} ({})", s.mean, s.sd, s.runs);
-            rows.push(vec![
-                c.scenario.clone(),
-                c.target.clone(),
-                c.level_label.clone(),
-                format!("{} ({})", c.metric, c.unit),
-                c.run_id.clone(),
-                c.git_revision
-                    .as_deref()
-                    .map_or("-".to_string(), |g| g.chars().take(10).collect()),
-                seg(&c.before),
-                seg(&c.after),
-                format!(
-                    "{:+.1}%{}",
-                    c.change_pct,
-                    if c.regression { " worse" } else { " better" }
-                ),
-                format!("{:.3}", c.p_value),
-            ]);
-        }
-        let families = self
-            .runs
-            .iter()
-            .map(|r| r.family)
-            .max()
-            .map_or(0, |f| f + 1);
-        let mut out = if self.change_points.is_empty() {
-            String::new()
-        } else {
-            crate::text_table::aligned(&header, &rows, 4)
-        };
-        out.push_str(&format!(
-            "{} run(s) in {families} famil{} of the same runs, {} series, {} change point(s) (E-divisive means, α = {}, {} permutations, ≥ {} runs a segment)\n",
-            self.runs.len(),
-            if families == 1 { "y" } else { "ies" },
-            self.series.len(),
-            self.change_points.len(),
-            self.settings.alpha,
-            self.settings.permutations,
-            self.settings.min_segment,
-        ));
-        out
-    }
-}
-
-/// The runs of `runs` that `gate --history` compares a candidate with: the family of the same
-/// runs as `like`, from the latest change point of its gateways' overhead series on (the latest
-/// stable segment), so the baseline's spread is measured run-to-run noise. Returns the indices
-/// into `runs` and a line saying which history was used.
-pub fn latest_stable_segment(
-    runs: &[(PathBuf, RunResult)],
-    like: &RunResult,
-    settings: &edivisive::Settings,
-) -> Result<(Vec<usize>, String), String> {
-    let family: Vec<usize> = (0..runs.len())
-        .filter(|&i| crate::same::same_runs(&runs[i].1, like).is_ok())
-        .collect();
-    if family.is_empty() {
-        let why = runs
-            .first()
-            .and_then(|(_, r)| crate::same::same_runs(r, like).err())
-            .unwrap_or_default();
-        return Err(format!(
-            "the history holds no run of the same runs as the candidate ({why})"
-        ));
-    }
-    let members: Vec<(PathBuf, RunResult)> = family.iter().map(|&i| runs[i].clone()).collect();
-    let history = analyze(&members, settings);
-    // Where the newest segment of any overhead series starts, as an index into `members`.
-    let start = history
-        .series
-        .iter()
-        .filter(|s| s.metric.starts_with("overhead_"))
-        .filter_map(|s| s.change_starts.last().map(|&k| s.points[k].0))
-        .max();
-    let from = start.unwrap_or(0);
-    let chosen: Vec<usize> = family[from..].to_vec();
-    let first = &runs[chosen[0]].1;
-    let line = match start {
-        Some(_) => format!(
-            "history: {} run(s) of the latest stable segment, from run {} (a change point; {} earlier run(s) of the family left out)",
-            chosen.len(),
-            first.run_id,
-            from
-        ),
-        None => format!(
-            "history: all {} run(s) of the family (no change point in its overhead series), from run {}",
-            chosen.len(),
-            first.run_id
-        ),
-    };
-    Ok((chosen, line))
 }
