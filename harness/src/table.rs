@@ -103,13 +103,15 @@ fn frontier(run: &RunResult) -> String {
     )
 }
 
-/// The level's flags, comma-separated: `SATURATED`, `RIG_LIMITED`, `POOL_LIMITED`, `MOCK_LIMITED`.
+/// The level's flags, comma-separated: `SATURATED`, `RIG_LIMITED`, `POOL_LIMITED`,
+/// `MOCK_LIMITED`, `JOIN_PARTIAL`.
 pub fn flags(level: &reports::LevelResult) -> String {
     [
         (level.saturated, "SATURATED"),
         (level.rig.rig_limited, "RIG_LIMITED"),
         (level.rig.pool_limited, "POOL_LIMITED"),
         (level.rig.mock_limited, "MOCK_LIMITED"),
+        (level.rig.join_partial, "JOIN_PARTIAL"),
     ]
     .iter()
     .filter(|(on, _)| *on)

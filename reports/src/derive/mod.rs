@@ -3,8 +3,9 @@
 //! A level arrives with what was measured — counts, error classes, serialized histograms,
 //! resources, profiles, stage timings — and its [`LevelRaw`] section (what else the rules read).
 //! [`derive_level`] computes from those alone its rates, latency summaries, the rig's lag
-//! summaries, the saturation, rig and mock flags with their reasons, in-flight mean, CPU per
-//! request and added latency vs `direct` with its intervals. [`derive_targets`] then computes
+//! summaries, the saturation, rig, mock and join flags with their reasons, in-flight mean, CPU
+//! per request and added latency vs `direct` with its intervals (null where the mock timeline
+//! join is too partial to pair requests through, [`join`]). [`derive_targets`] then computes
 //! each target's streams sustained, frontier, added p99 at concurrency 1 and scaling verdict.
 //!
 //! `gatebench run` calls [`derive_level`] as each level finishes and [`derive_targets`] at the
@@ -15,6 +16,7 @@
 pub mod added;
 pub mod flags;
 pub mod frontier;
+pub mod join;
 pub mod not_sent;
 pub mod streams;
 pub mod summaries;
@@ -53,9 +55,10 @@ pub fn derive_level(level: &mut LevelResult, neighbours: Neighbours<'_>) {
         Measured::of(raw.good_in_window as f64 / window_s)
     };
     level.in_flight_mean = (window_s > 0.0).then(|| raw.in_flight_ns as f64 / (window_s * 1e9));
-    level.latency = summaries::latency_summaries(level, &raw);
+    let pairing = join::pairing(level, &raw);
+    level.latency = summaries::latency_summaries(level, &raw, &pairing);
     let not_sent = not_sent::cause(level, &raw, neighbours.unloaded);
-    derive_rig(level, &raw, not_sent.as_ref());
+    derive_rig(level, &raw, not_sent.as_ref(), &pairing);
     level.saturation_reasons = match &not_sent {
         // The pool, not the target, left the queue to grow: nothing here is the target's knee.
         Some(NotSentCause::PoolTooSmall { .. }) => Vec::new(),
@@ -68,13 +71,19 @@ pub fn derive_level(level: &mut LevelResult, neighbours: Neighbours<'_>) {
     };
     level.saturated = !level.saturation_reasons.is_empty();
     level.resources.cpu_us_per_request = cpu_us_per_request(level);
-    added::add_latency_vs_direct(level, neighbours.direct, neighbours.is_direct);
+    // Added latency reads the join's verdict from the raw section, as it does direct's.
     level.raw = Some(raw);
+    added::add_latency_vs_direct(level, neighbours.direct, neighbours.is_direct);
 }
 
-/// The rig's lag summaries, the mock's lateness and join share, and the rig, pool and mock
-/// flags (`not_sent`: why sends were not sent, if any were).
-fn derive_rig(level: &mut LevelResult, raw: &LevelRaw, not_sent: Option<&NotSentCause>) {
+/// The rig's lag summaries, the mock's lateness and join share, and the rig, pool, mock and
+/// join flags (`not_sent`: why sends were not sent, if any were; `pairing`: the join's verdict).
+fn derive_rig(
+    level: &mut LevelResult,
+    raw: &LevelRaw,
+    not_sent: Option<&NotSentCause>,
+    pairing: &join::Pairing,
+) {
     let send_lag = summarize(
         &histogram_of(level, Series::SendLag),
         summaries::send_lag_empty(&level.offered),
@@ -83,22 +92,20 @@ fn derive_rig(level: &mut LevelResult, raw: &LevelRaw, not_sent: Option<&NotSent
     rig.send_lag = send_lag;
     let runtime_lag = decode_or_empty(raw.runtime_lag_histogram.as_ref());
     rig.runtime_lag = summarize(&runtime_lag, "the window was too short to probe");
+    // The mock's lateness is each record against the mock's own schedule: no pairing with the
+    // client's stamps, so a partial join or another host's clock leaves it standing.
     (rig.mock_lateness, rig.timeline_joined_share) = match &raw.join {
-        Some(join) => (
+        Some(counts) => (
             summarize(
                 &decode_or_empty(raw.mock_lateness_histogram.as_ref()),
                 "no mock timeline record in the window",
             ),
-            if join.requests == 0 {
-                Measured::missing("no successful request to join")
-            } else {
-                Measured::of(join.matched as f64 / join.requests as f64)
-            },
+            join::share(counts),
         ),
-        None => {
-            let why = "the mock timeline was not read (a sharded run shares the mock)";
-            (Measured::missing(why), Measured::missing(why))
-        }
+        None => (
+            Measured::missing(join::NOT_READ),
+            Measured::missing(join::NOT_READ),
+        ),
     };
     let p99 = |m: &Measured<LatencySummary>| m.value.as_ref().map(|s| s.p99_ms);
     let dropped = level.rig.dropped_sends;
@@ -123,6 +130,10 @@ fn derive_rig(level: &mut LevelResult, raw: &LevelRaw, not_sent: Option<&NotSent
     );
     rig.mock_limited = !mock_reasons.is_empty();
     reasons.extend(mock_reasons);
+    rig.join_partial = matches!(pairing, join::Pairing::Partial(_));
+    if let join::Pairing::Partial(reason) = pairing {
+        reasons.push(reason.clone());
+    }
     reasons.extend(raw.notes.iter().cloned());
     rig.reasons = reasons;
 }

@@ -281,6 +281,7 @@ pub fn synthetic_rig(rig_limited: bool, reason: &str) -> RigHealth {
         rig_limited,
         pool_limited: false,
         mock_limited: false,
+        join_partial: false,
         reasons: if rig_limited {
             vec![reason.to_string()]
         } else {
