@@ -104,14 +104,15 @@ fn frontier(run: &RunResult) -> String {
 }
 
 /// The level's flags, comma-separated: `SATURATED`, `RIG_LIMITED`, `POOL_LIMITED`,
-/// `MOCK_LIMITED`, and `LATE:<figures>` when the rig's or mock's lateness distorted figures of
-/// the level but not its throughput (`rig.compromised`).
+/// `MOCK_LIMITED`, `JOIN_PARTIAL`, and `LATE:<figures>` when the rig's or mock's lateness
+/// distorted figures of the level but not its throughput (`rig.compromised`).
 pub fn flags(level: &reports::LevelResult) -> String {
     let mut flags: Vec<String> = [
         (level.saturated, "SATURATED"),
         (level.rig.rig_limited, "RIG_LIMITED"),
         (level.rig.pool_limited, "POOL_LIMITED"),
         (level.rig.mock_limited, "MOCK_LIMITED"),
+        (level.rig.join_partial, "JOIN_PARTIAL"),
     ]
     .iter()
     .filter(|(on, _)| *on)

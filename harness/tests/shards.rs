@@ -1,5 +1,6 @@
-//! Sharded runs: four local shard processes drive one mock at a quarter of the rate each, and
-//! `gatebench merge` builds one run from them exactly; merge refuses a missing or foreign shard.
+//! Sharded runs: four local shard processes drive one mock at a quarter of the rate each, each
+//! joining its own records of the shared mock's timeline, and `gatebench merge` builds one run
+//! from them exactly, joins and mock lateness pooled; merge refuses a missing or foreign shard.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -126,6 +127,21 @@ fn four_shards_merge_exactly_and_bad_sets_are_refused() {
             reports::OfferedLoad::Constant { rate_rps: 50.0 },
             "each shard offers a quarter"
         );
+        // Each shard takes its own records of the shared mock (by its id prefix), joins them
+        // and reads the mock's lateness, so mock_limited is judged in a sharded run too.
+        assert_eq!(
+            level.rig.timeline_joined_share.value,
+            Some(1.0),
+            "{:?}",
+            level.rig.timeline_joined_share
+        );
+        assert!(
+            level.rig.mock_lateness.value.is_some(),
+            "{:?}",
+            level.rig.mock_lateness
+        );
+        assert!(level.rig.timeline_overwritten.value.is_some());
+        assert!(level.latency["outside_mock"].value.is_some());
         let shard = run.shard.as_ref().expect("shard info");
         assert_eq!(shard.count, 4);
         assert!(shard
@@ -150,6 +166,33 @@ fn four_shards_merge_exactly_and_bad_sets_are_refused() {
     );
     let sum = |f: &dyn Fn(&RunResult) -> u64| runs.iter().map(f).sum::<u64>();
     assert_eq!(level.requests_sent, sum(&|r| r.levels[0].requests_sent));
+    // The shards' joins and the mock's lateness pooled: the merged level is judged on them.
+    let join = level
+        .raw
+        .as_ref()
+        .and_then(|r| r.join.as_ref())
+        .expect("pooled join");
+    let joined = |r: &RunResult| {
+        r.levels[0]
+            .raw
+            .as_ref()
+            .unwrap()
+            .join
+            .as_ref()
+            .unwrap()
+            .matched
+    };
+    assert_eq!(join.matched, sum(&joined));
+    assert_eq!(level.rig.timeline_joined_share.value, Some(1.0));
+    let pooled = level
+        .rig
+        .mock_lateness
+        .value
+        .as_ref()
+        .expect("pooled lateness");
+    let per_shard = |r: &RunResult| r.levels[0].rig.mock_lateness.value.as_ref().unwrap().count;
+    assert_eq!(pooled.count, sum(&per_shard));
+    assert!(!level.rig.join_partial, "{:?}", level.rig.reasons);
     assert_eq!(level.requests_ok, sum(&|r| r.levels[0].requests_ok));
     let rps: f64 = runs.iter().map(|r| r.levels[0].achieved_rps).sum();
     assert!((level.achieved_rps - rps).abs() < 1e-9);

@@ -1,5 +1,5 @@
 //! Parsing and validating an OpenAI chat-completions request body, counting its prompt tokens,
-//! and finding the request id a gateway left intact.
+//! and finding the request id a gateway left intact (gatebench's `[gb:<id>]` tag in the prompt).
 
 use std::borrow::Cow;
 
@@ -216,15 +216,38 @@ impl<'a> ChatRequest<'a> {
         u32::try_from(per_message + 3).unwrap_or(u32::MAX)
     }
 
-    /// The id carried in the body: `user` (Anthropic: `metadata.user_id`), else a `[gb:<id>]`
-    /// tag in the last message.
-    pub fn body_request_id(&self) -> Option<String> {
-        let metadata = self.metadata.as_ref().and_then(|m| m.user_id.as_deref());
-        if let Some(user) = self.user.as_deref().or(metadata).filter(|u| !u.is_empty()) {
-            return Some(user.to_string());
-        }
+    /// gatebench's own id: the `[gb:<id>]` tag closing the last message. gatebench puts it in
+    /// every prompt, and gateways forward prompts as they are, where they may replace
+    /// `x-request-id` (Envoy does by default) or set `user` from a key of their own.
+    pub fn gatebench_tag(&self) -> Option<String> {
         let raw = self.messages.last()?.content?;
-        decode_content(raw).ok().flatten()?.gb_tag()
+        // Read on every request, and a prompt may be 100k tokens: the tag is plain text in the
+        // raw JSON unless something escaped it, so it is read there without decoding the prompt.
+        let json = raw.get();
+        if !json.contains("gb:") {
+            return None;
+        }
+        match find_tag(json) {
+            Some(id) if !id.contains('\\') => Some(id.to_string()),
+            _ => decode_content(raw).ok().flatten()?.gb_tag(),
+        }
+    }
+
+    /// The caller's `user` (Anthropic: `metadata.user_id`), when set and not empty.
+    pub fn user_field(&self) -> Option<String> {
+        let metadata = self.metadata.as_ref().and_then(|m| m.user_id.as_deref());
+        let user = self
+            .user
+            .as_deref()
+            .or(metadata)
+            .filter(|u| !u.is_empty())?;
+        Some(user.to_string())
+    }
+
+    /// The id carried in the body: the `[gb:<id>]` tag ([`Self::gatebench_tag`]), else `user`
+    /// (Anthropic: `metadata.user_id`).
+    pub fn body_request_id(&self) -> Option<String> {
+        self.gatebench_tag().or_else(|| self.user_field())
     }
 }
 
@@ -242,13 +265,25 @@ mod tests {
     }
 
     #[test]
-    fn user_wins_over_tag_and_parts_are_read() {
+    fn the_tag_wins_over_user_and_parts_are_read() {
         let body =
             br#"{"model":"m","user":"u7","stream":true,"stream_options":{"include_usage":true},
             "messages":[{"role":"user","content":[{"type":"text","text":"[gb:t]"}]}]}"#;
         let r = ChatRequest::parse(body).expect("valid");
-        assert_eq!(r.body_request_id().as_deref(), Some("u7"));
+        assert_eq!(r.body_request_id().as_deref(), Some("t"));
+        assert_eq!(r.user_field().as_deref(), Some("u7"));
         assert!(r.is_stream() && r.include_usage());
+        let untagged = br#"{"model":"m","user":"u7","messages":[{"role":"user","content":"x"}]}"#;
+        let r = ChatRequest::parse(untagged).expect("valid");
+        assert_eq!(r.body_request_id().as_deref(), Some("u7"));
+        // An escaped tag is still found, by decoding the prompt.
+        let escaped =
+            br#"{"model":"m","messages":[{"role":"user","content":"q \u005bgb:e-1] [gb:a\"b]"}]}"#;
+        let r = ChatRequest::parse(escaped).expect("valid");
+        assert_eq!(r.gatebench_tag().as_deref(), Some("a\"b"));
+        let once = br#"{"model":"m","messages":[{"role":"user","content":"q \u005bgb:e-1]"}]}"#;
+        let r = ChatRequest::parse(once).expect("valid");
+        assert_eq!(r.gatebench_tag().as_deref(), Some("e-1"));
     }
 
     #[test]
@@ -257,7 +292,8 @@ mod tests {
             br#"{"model":"m","max_tokens":64,"system":"be brief","metadata":{"user_id":"r-9"},
             "messages":[{"role":"user","content":[{"type":"text","text":"hi [gb:t]"}]}]}"#;
         let r = ChatRequest::parse_messages(body).expect("valid");
-        assert_eq!(r.body_request_id().as_deref(), Some("r-9"));
+        assert_eq!(r.user_field().as_deref(), Some("r-9"));
+        assert_eq!(r.gatebench_tag().as_deref(), Some("t"));
         assert_eq!(r.max_output_tokens(), Some(64));
         // 3 per request, 4 + ⌈9/4⌉ for the message, 4 + ⌈8/4⌉ for the system prompt.
         assert_eq!(r.prompt_tokens(), 3 + 7 + 6);

@@ -28,7 +28,7 @@ use crate::config::MockConfig;
 use crate::error::MockError;
 use crate::state::MockState;
 use crate::stats::StatsSnapshot;
-use crate::timeline::TimelineRecord;
+use crate::timeline::{Select, TimelineRecord};
 use chat::chat;
 use reply::{error_response, json_response, MockResponse, Protocol};
 
@@ -76,7 +76,8 @@ impl MockServer {
 
     /// Timeline records (optionally one id; drained when `drain`).
     pub fn timeline(&self, id: Option<&str>, drain: bool) -> Vec<TimelineRecord> {
-        self.state.timeline.read(id, drain)
+        let select = id.map_or(Select::All, Select::Id);
+        self.state.timeline.read(select, drain)
     }
 
     /// Stops accepting, closes open connections, and waits for the accept loop to end.
@@ -145,8 +146,8 @@ async fn route(
             )
         }
         (&Method::GET, "/__mock/timeline") => {
-            let (id, drain) = timeline_query(req.uri().query().unwrap_or(""));
-            let records = state.timeline.read(id.as_deref(), drain);
+            let query = TimelineQuery::parse(req.uri().query().unwrap_or(""));
+            let records = state.timeline.read(query.select(), query.drain);
             json_response(
                 StatusCode::OK,
                 Bytes::from(serde_json::to_vec(&records).expect("timeline serializes")),
@@ -178,17 +179,40 @@ async fn route(
     Ok(response)
 }
 
-fn timeline_query(query: &str) -> (Option<String>, bool) {
-    let mut id = None;
-    let mut drain = false;
-    for pair in query.split('&') {
-        match pair.split_once('=') {
-            Some(("id", value)) if !value.is_empty() => id = Some(value.to_string()),
-            Some(("drain", value)) => drain = matches!(value, "1" | "true"),
-            _ => {}
+/// `GET /__mock/timeline?id=…&prefix=…&drain=1`, values percent-decoded.
+#[derive(Debug, Default, PartialEq)]
+struct TimelineQuery {
+    id: Option<String>,
+    prefix: Option<String>,
+    drain: bool,
+}
+
+impl TimelineQuery {
+    fn parse(query: &str) -> TimelineQuery {
+        let mut parsed = TimelineQuery::default();
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("id", value)) if !value.is_empty() => {
+                    parsed.id = Some(contract::timeline::decode_query_value(value));
+                }
+                Some(("prefix", value)) if !value.is_empty() => {
+                    parsed.prefix = Some(contract::timeline::decode_query_value(value));
+                }
+                Some(("drain", value)) => parsed.drain = matches!(value, "1" | "true"),
+                _ => {}
+            }
+        }
+        parsed
+    }
+
+    /// One id wins over a prefix; neither is every record.
+    fn select(&self) -> Select<'_> {
+        match (&self.id, &self.prefix) {
+            (Some(id), _) => Select::Id(id),
+            (None, Some(prefix)) => Select::Prefix(prefix),
+            (None, None) => Select::All,
         }
     }
-    (id, drain)
 }
 
 fn models_body(config: &MockConfig) -> Bytes {

@@ -3,13 +3,36 @@
 //! and finished. Served at `GET /__mock/timeline`.
 //!
 //! Memory is bounded by a ring buffer of `timeline_capacity` records: when full, the oldest record
-//! is overwritten and counted in `timeline_overwritten`. `?drain=1` empties the buffer as it reads.
+//! is overwritten and counted in `timeline_overwritten`. `?drain=1` empties the buffer as it reads;
+//! `?id=` reads one request's records and `?prefix=` those whose id starts with it (each shard of a
+//! sharded run takes only its own), leaving the others.
 //! A record is pushed once, when its request ends, so the hot path takes the lock once per request.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 pub use contract::timeline::{ChunkStamp, TimelineRecord};
+
+/// Which records a read takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Select<'a> {
+    All,
+    /// The records of one request id (`?id=`).
+    Id(&'a str),
+    /// The records whose id starts with this (`?prefix=`): one shard's requests of one level,
+    /// when shards share the mock.
+    Prefix(&'a str),
+}
+
+impl Select<'_> {
+    fn picks(&self, record: &TimelineRecord) -> bool {
+        match self {
+            Select::All => true,
+            Select::Id(id) => record.request_id == *id,
+            Select::Prefix(prefix) => record.request_id.starts_with(prefix),
+        }
+    }
+}
 
 /// Bounded store of timeline records.
 pub struct Timeline {
@@ -39,23 +62,24 @@ impl Timeline {
         records.push_back(record);
     }
 
-    /// Copies the records (optionally only one id), or takes them all when `drain`.
-    pub fn read(&self, id: Option<&str>, drain: bool) -> Vec<TimelineRecord> {
+    /// Copies the records `select` picks, or takes them out of the ring when `drain` (the
+    /// others stay).
+    pub fn read(&self, select: Select<'_>, drain: bool) -> Vec<TimelineRecord> {
         let mut records = self.records.lock().expect("timeline lock poisoned");
-        match (id, drain) {
-            (Some(id), true) => {
+        match (select, drain) {
+            (Select::All, true) => records.drain(..).collect(),
+            (Select::All, false) => records.iter().cloned().collect(),
+            (select, true) => {
                 let (taken, kept): (Vec<_>, Vec<_>) =
-                    records.drain(..).partition(|r| r.request_id == id);
+                    records.drain(..).partition(|r| select.picks(r));
                 records.extend(kept);
                 taken
             }
-            (Some(id), false) => records
+            (select, false) => records
                 .iter()
-                .filter(|r| r.request_id == id)
+                .filter(|r| select.picks(r))
                 .cloned()
                 .collect(),
-            (None, true) => records.drain(..).collect(),
-            (None, false) => records.iter().cloned().collect(),
         }
     }
 
@@ -93,7 +117,7 @@ mod tests {
             t.push(record(id));
         }
         let ids: Vec<_> = t
-            .read(None, false)
+            .read(Select::All, false)
             .into_iter()
             .map(|r| r.request_id)
             .collect();
@@ -107,9 +131,29 @@ mod tests {
         for id in ["a", "b", "a"] {
             t.push(record(id));
         }
-        assert_eq!(t.read(Some("a"), true).len(), 2);
-        assert_eq!(t.read(None, false).len(), 1);
-        assert_eq!(t.read(None, true).len(), 1);
-        assert!(t.read(None, false).is_empty());
+        assert_eq!(t.read(Select::Id("a"), true).len(), 2);
+        assert_eq!(t.read(Select::All, false).len(), 1);
+        assert_eq!(t.read(Select::All, true).len(), 1);
+        assert!(t.read(Select::All, false).is_empty());
+    }
+
+    #[test]
+    fn drain_by_prefix_takes_one_shards_records() {
+        let t = Timeline::new(8);
+        for id in [
+            "r-s0-direct-l1-w0-1",
+            "r-s1-direct-l1-w0-1",
+            "r-s0-direct-l1-w1-4",
+        ] {
+            t.push(record(id));
+        }
+        let mine = t.read(Select::Prefix("r-s0-direct-l1-w"), true);
+        assert_eq!(mine.len(), 2);
+        let left: Vec<_> = t
+            .read(Select::All, false)
+            .into_iter()
+            .map(|r| r.request_id)
+            .collect();
+        assert_eq!(left, ["r-s1-direct-l1-w0-1"]);
     }
 }

@@ -1,6 +1,8 @@
-//! The mock timeline join: client stamps and mock records matched by request id (same host,
-//! same clock) split a black-box gateway's time into request path, first-token relay, per-chunk
-//! relay and tail; the same records give the mock's own lateness.
+//! The mock timeline join: client stamps and mock records matched by the request id gatebench
+//! put in the body (a gateway may replace `x-request-id`; the mock names its record by the body's
+//! tag). On one host, one clock, they split a black-box gateway's time into request path,
+//! first-token relay, per-chunk relay and tail ([`timeline_split`]); with the mock on another
+//! host only the counts and the mock's own lateness hold ([`id_join`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,12 +16,16 @@ pub struct Joined {
     /// The split histograms by metric name.
     pub split: BTreeMap<&'static str, Histogram<u64>>,
     /// The mock's lateness (chunk sent − scheduled; non-streamed head sent − due), over every
-    /// record whose request the mock received inside the window.
+    /// record whose request the mock received inside the window (one clock), or with the mock
+    /// on another host over the records of the window's requests.
     pub mock_lateness: Histogram<u64>,
     /// Successful requests of the window, and how many of them matched a mock record (the
     /// per-request overhead join covers every request, not a sample).
     pub requests: u64,
     pub matched: u64,
+    /// Why the mock's stamps were not joined to the client's (another host's clock); `None` on
+    /// one host.
+    pub clock_apart: Option<String>,
 }
 
 /// Joins client stamps with mock timeline records by request id (same host, same clock).
@@ -78,9 +84,35 @@ pub fn timeline_split(
     split.insert(metric::OUTSIDE_MOCK_TTFT, outside_ttft);
     Joined {
         split,
-        mock_lateness: mock_lateness(timeline, window_ns),
+        mock_lateness: mock_lateness(timeline, |r| {
+            r.received_ns >= window_ns.0 && r.received_ns < window_ns.1
+        }),
         requests: recorder.join.len() as u64 + recorder.join_dropped,
         matched,
+        clock_apart: None,
+    }
+}
+
+/// The join with a mock on another host (`why`): its CLOCK_MONOTONIC is not ours, so no stamp of
+/// it is set against the client's. Requests still match records by id, and the mock's lateness
+/// (its stamps against its own schedule) is read over the records of the window's requests.
+pub fn id_join(recorder: &Recorder, timeline: &[TimelineRecord], why: String) -> Joined {
+    let by_hash: HashMap<u64, &TimelineRecord> = timeline
+        .iter()
+        .map(|r| (id_hash(&r.request_id), r))
+        .collect();
+    let window_ids: std::collections::HashSet<u64> = recorder.join.iter().map(|s| s.id).collect();
+    let matched = recorder
+        .join
+        .iter()
+        .filter(|stamps| by_hash.get(&stamps.id).is_some_and(|r| r.done_ns.is_some()))
+        .count() as u64;
+    Joined {
+        split: BTreeMap::new(),
+        mock_lateness: mock_lateness(timeline, |r| window_ids.contains(&id_hash(&r.request_id))),
+        requests: recorder.join.len() as u64 + recorder.join_dropped,
+        matched,
+        clock_apart: Some(why),
     }
 }
 
@@ -114,14 +146,15 @@ fn per_request_outside_mock(
     (e2e, ttft, matched)
 }
 
-/// The mock's own lateness over the records it received inside `window_ns` (start, end).
-/// Injected stalls are part of the mock's schedule, so a fault never shows as lateness.
-fn mock_lateness(timeline: &[TimelineRecord], (start_ns, end_ns): (u64, u64)) -> Histogram<u64> {
+/// The mock's own lateness over the records `in_window` keeps (received inside the window, or
+/// those of the window's requests). Injected stalls are part of the mock's schedule, so a fault
+/// never shows as lateness.
+fn mock_lateness(
+    timeline: &[TimelineRecord],
+    in_window: impl Fn(&TimelineRecord) -> bool,
+) -> Histogram<u64> {
     let mut lateness = new_histogram();
-    for record in timeline
-        .iter()
-        .filter(|r| r.received_ns >= start_ns && r.received_ns < end_ns)
-    {
+    for record in timeline.iter().filter(|r| in_window(r)) {
         for chunk in &record.chunks {
             record_ns(
                 &mut lateness,

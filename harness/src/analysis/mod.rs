@@ -16,7 +16,7 @@ use reports::{
 
 use crate::load::metrics::serialize_histogram;
 use crate::load::LevelMeasurement;
-pub use join::{timeline_split, Joined};
+pub use join::{id_join, timeline_split, Joined};
 
 /// Inputs besides the measurement itself.
 pub struct LevelContext<'a> {
@@ -56,6 +56,8 @@ pub struct LevelContext<'a> {
     pub joined: Option<Joined>,
     /// Mock timeline records lost to its ring during the level, when read.
     pub timeline_overwritten: Option<u64>,
+    /// Why the mock's timeline could not be read (the join then matched nothing).
+    pub timeline_error: Option<String>,
 }
 
 impl<'a> LevelContext<'a> {
@@ -85,6 +87,7 @@ impl<'a> LevelContext<'a> {
             connections: 0,
             joined: None,
             timeline_overwritten: None,
+            timeline_error: None,
         }
     }
 }
@@ -124,7 +127,12 @@ pub fn level_result(mut ctx: LevelContext<'_>, measurement: &LevelMeasurement) -
             histograms.insert(name.to_string(), serialize_histogram(histogram));
         }
     }
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = ctx
+        .timeline_error
+        .take()
+        .map(|error| format!("the mock timeline could not be read: {error}"))
+        .into_iter()
+        .collect();
     let stages = match ctx.stages.take() {
         Some(Ok(stages)) => stages,
         Some(Err(error)) => {
@@ -206,9 +214,13 @@ fn level_raw(
         mock_lateness_histogram: joined
             .filter(|j| !j.mock_lateness.is_empty())
             .map(|j| serialize_histogram(&j.mock_lateness)),
+        // Every request the generator sends is expected at the mock: no lane answers one
+        // without it yet (a cache or a failover lane would declare how many do reach it).
         join: joined.map(|j| JoinCounts {
             requests: j.requests,
             matched: j.matched,
+            expected_at_mock: None,
+            clock_apart: j.clock_apart.clone(),
         }),
         thresholds: FlagThresholds {
             lag_threshold_ms: ctx.lag_threshold_ms,
@@ -245,6 +257,7 @@ fn rig_measured(measurement: &LevelMeasurement, ctx: &LevelContext<'_>) -> RigHe
         pool_limited: false,
         mock_limited: false,
         compromised: Vec::new(),
+        join_partial: false,
         reasons: Vec::new(),
     }
 }

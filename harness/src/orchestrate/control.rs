@@ -1,5 +1,5 @@
-//! Control-plane calls between levels: read the mock's timeline, and check that a target serves
-//! a stream and a non-stream request before it is measured.
+//! Control-plane calls between levels: read the mock's timeline (and tell whether its clock is
+//! ours), and check that a target serves a stream and a non-stream request before it is measured.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -46,10 +46,29 @@ pub async fn timeline_overwritten(mock: SocketAddr) -> Result<u64, String> {
         .ok_or_else(|| "mock stats have no timeline_overwritten".to_string())
 }
 
-/// Takes (drains) every record from the mock's timeline.
-pub async fn drain_timeline(mock: SocketAddr) -> Result<Vec<TimelineRecord>, String> {
-    let body = http_get(mock, "/__mock/timeline?drain=1").await?;
+/// Takes (drains) from the mock's timeline the records whose id starts with `prefix` (one
+/// shard's, when shards share the mock: the others' stay), or every record.
+pub async fn drain_timeline(
+    mock: SocketAddr,
+    prefix: Option<&str>,
+) -> Result<Vec<TimelineRecord>, String> {
+    let body = http_get(mock, &contract::timeline::drain_path(prefix)).await?;
     serde_json::from_slice(&body).map_err(|e| format!("mock timeline is not valid JSON: {e}"))
+}
+
+/// Why the mock at `mock` keeps another clock than ours (`None` when it is on this host): its
+/// CLOCK_MONOTONIC stamps are only comparable with the client's on one machine. An address is
+/// this host's when it is loopback, unspecified, or one this host can bind.
+pub fn clock_apart(mock: SocketAddr) -> Option<String> {
+    let ip = mock.ip();
+    let local = ip.is_loopback()
+        || ip.is_unspecified()
+        || std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok();
+    (!local).then(|| {
+        format!(
+            "the mock at {mock} is not on this host: its CLOCK_MONOTONIC stamps are not the client's, so none is joined to them"
+        )
+    })
 }
 
 /// One streamed and one non-streamed request through `endpoint`; `Err` names what failed, with
@@ -238,5 +257,20 @@ mod buffering_tests {
         // Too few chunks or no pacing to judge against: no verdict.
         assert_eq!(buffering(&bunched[..6], 5.0), None);
         assert_eq!(buffering(&bunched, 0.0), None);
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::clock_apart;
+
+    #[test]
+    fn a_mock_on_this_host_shares_our_clock_and_one_elsewhere_does_not() {
+        for local in ["127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080"] {
+            assert_eq!(clock_apart(local.parse().expect("addr")), None, "{local}");
+        }
+        // TEST-NET-1 (RFC 5737): never an address of this host.
+        let remote = clock_apart("192.0.2.7:8080".parse().expect("addr")).expect("remote");
+        assert!(remote.contains("192.0.2.7:8080") && remote.contains("not on this host"));
     }
 }

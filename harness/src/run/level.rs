@@ -31,8 +31,8 @@ pub struct LevelSetting<'a> {
     /// Request id prefix for this target at this level.
     pub id_prefix: String,
     pub seed: u64,
-    /// The mock, when its timeline may be drained (not in a sharded run).
-    pub timeline_from: Option<SocketAddr>,
+    /// Where the level's mock timeline records are read from.
+    pub timeline: TimelineSource,
     pub late_start: Option<String>,
     /// The send-lag threshold, ms (the scenario's, else calibrated at the run's start).
     pub lag_threshold_ms: f64,
@@ -47,6 +47,18 @@ pub struct LevelSetting<'a> {
     /// Pad each prompt to this many tokens (`[load] prompt_tokens`, or this level's size of a
     /// `[sweep] prompt_tokens`).
     pub prompt_tokens: Option<rig_primitives::Distribution>,
+}
+
+/// The mock whose timeline a level joins, and how far its records are this run's to take.
+#[derive(Debug, Clone)]
+pub struct TimelineSource {
+    pub mock: SocketAddr,
+    /// Shards share the mock: each takes only the records of its own ids (the level's id
+    /// prefix) and leaves the rest, where a lone run empties the ring before and after a level.
+    pub shared: bool,
+    /// Why the mock's stamps are on another clock than the client's (a mock on another host):
+    /// the join then matches by id only. `None` on this host.
+    pub clock_apart: Option<String>,
 }
 
 /// How measuring one target at one level ended.
@@ -113,11 +125,7 @@ pub fn measure(
     let load = &setting.scenario.load;
     let name = target.info.name.clone();
     let rt = generator.runtime();
-    let overwritten_before = setting.timeline_from.and_then(|mock| {
-        // Start from an empty ring: what is drained after the level is this level's.
-        let _ = rt.block_on(control::drain_timeline(mock));
-        rt.block_on(control::timeline_overwritten(mock)).ok()
-    });
+    let overwritten_before = prepare_timeline(&setting.timeline, rt);
     let live = Arc::new(LiveStats::default());
     let label = format!("{name} @ {}", offered_text(&setting.offered));
     let level_s = load.warmup_s + load.duration_s;
@@ -143,8 +151,7 @@ pub fn measure(
         return LevelOutcome::Interrupted;
     }
     let died = target.died(setting.level_index);
-    let (joined, timeline_overwritten) =
-        join_timeline(setting, &measurement, &file, &name, overwritten_before, rt);
+    let read = join_timeline(setting, &measurement, &file, &name, overwritten_before, rt);
     let stages = match (admin, &died) {
         (Some(admin), None) => Some(rt.block_on(control::scrape_stages(admin, load.duration_s))),
         _ => None,
@@ -170,8 +177,9 @@ pub fn measure(
         previous: setting.previous,
         unloaded: setting.unloaded,
         connections: setting.scenario.load.connections,
-        joined,
-        timeline_overwritten,
+        joined: Some(read.joined),
+        timeline_overwritten: read.overwritten,
+        timeline_error: read.error,
     };
     let mut result = Box::new(analysis::level_result(context, &measurement));
     result.prompt_tokens = setting.prompt_tokens.as_ref().map(|d| d.mean());
@@ -293,8 +301,28 @@ fn finish_windows(
     }
 }
 
-/// Drains the mock's timeline and joins it to the level's requests (when it may be read: not in
-/// a sharded run), with the records its ring lost during the level; writes the export.
+/// Before a level: a lone run empties the mock's ring, so what is drained after the level is
+/// this level's (shards leave the others' records be); returns the records the ring has
+/// overwritten so far, when its stats could be read.
+fn prepare_timeline(source: &TimelineSource, rt: &tokio::runtime::Runtime) -> Option<u64> {
+    if !source.shared {
+        let _ = rt.block_on(control::drain_timeline(source.mock, None));
+    }
+    rt.block_on(control::timeline_overwritten(source.mock)).ok()
+}
+
+/// What reading the mock's timeline after a level gave.
+struct TimelineRead {
+    joined: analysis::Joined,
+    /// Records the mock's ring lost during the level, when its stats were read.
+    overwritten: Option<u64>,
+    /// Why the timeline could not be read (the join then matched nothing).
+    error: Option<String>,
+}
+
+/// Takes the level's records from the mock's timeline (a shard: only its own, by the level's id
+/// prefix) and joins them to the level's requests — by id only when the mock keeps another
+/// clock — with the records its ring lost during the level; writes the export.
 fn join_timeline(
     setting: &LevelSetting,
     measurement: &LevelMeasurement,
@@ -302,25 +330,38 @@ fn join_timeline(
     name: &str,
     overwritten_before: Option<u64>,
     rt: &tokio::runtime::Runtime,
-) -> (Option<analysis::Joined>, Option<u64>) {
-    let Some(mock) = setting.timeline_from else {
-        if setting.export {
-            export::write_export(setting, file, measurement, &[], name);
-        }
-        return (None, None);
+) -> TimelineRead {
+    let source = &setting.timeline;
+    // Worker ids are `<prefix>-w<worker>-<n>`: the `-w` keeps level 1 from taking level 10's.
+    let own_ids = format!("{}-w", setting.id_prefix);
+    let prefix = source.shared.then_some(own_ids.as_str());
+    let (timeline, error) = match rt.block_on(control::drain_timeline(source.mock, prefix)) {
+        Ok(timeline) => (timeline, None),
+        Err(error) => (Vec::new(), Some(error)),
     };
-    let timeline = rt
-        .block_on(control::drain_timeline(mock))
-        .unwrap_or_default();
     let window = (measurement.window_start_ns, measurement.window_end_ns);
-    let after = rt.block_on(control::timeline_overwritten(mock)).ok();
-    let lost = match (overwritten_before, after) {
+    let after = rt.block_on(control::timeline_overwritten(source.mock)).ok();
+    let overwritten = match (overwritten_before, after) {
         (Some(before), Some(after)) => Some(after.saturating_sub(before)),
         _ => None,
     };
+    let recorder = &measurement.recorder;
+    let joined = match &source.clock_apart {
+        Some(why) => analysis::id_join(recorder, &timeline, why.clone()),
+        None => analysis::timeline_split(recorder, &timeline, window),
+    };
     if setting.export {
-        export::write_export(setting, file, measurement, &timeline, name);
+        // Stamps from another clock would only mislead next to the client's.
+        let stamps = if source.clock_apart.is_some() {
+            &[][..]
+        } else {
+            &timeline[..]
+        };
+        export::write_export(setting, file, measurement, stamps, name);
     }
-    let joined = analysis::timeline_split(&measurement.recorder, &timeline, window);
-    (Some(joined), lost)
+    TimelineRead {
+        joined,
+        overwritten,
+        error,
+    }
 }

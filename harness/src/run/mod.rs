@@ -182,6 +182,7 @@ fn start<'a>(options: &'a RunOptions, plan: &'a Plan) -> Result<Session<'a>> {
             stop,
             run_dir,
             mock_addr,
+            mock_clock_apart: crate::orchestrate::control::clock_apart(mock_addr),
             run_tag,
             lag_threshold_ms,
         },

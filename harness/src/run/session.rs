@@ -39,6 +39,9 @@ pub struct Fixed<'a> {
     pub run_dir: RunDir,
     /// The mock's address (this run's, or `--direct-url`'s).
     pub mock_addr: std::net::SocketAddr,
+    /// Why the mock's clock is not ours (a `--direct-url` mock on another host); `None` when it
+    /// runs on this host.
+    pub mock_clock_apart: Option<String>,
     /// The run id's alphanumerics: the prefix of every request id.
     pub run_tag: String,
     pub lag_threshold_ms: f64,
@@ -230,8 +233,12 @@ impl Fixed<'_> {
         let options = self.options;
         let load = &self.plan.scenario.load;
         let run_tag = &self.run_tag;
-        // Shards share one mock: draining its timeline would take the other shards' records.
-        let timeline_from = options.shard.is_none().then_some(self.mock_addr);
+        // Shards share one mock: each takes only its own records, or it would take the others'.
+        let timeline = level::TimelineSource {
+            mock: self.mock_addr,
+            shared: options.shard.is_some(),
+            clock_apart: self.mock_clock_apart.clone(),
+        };
         LevelSetting {
             scenario: &self.plan.scenario,
             dir: &self.run_dir.dir,
@@ -246,7 +253,7 @@ impl Fixed<'_> {
                     .shard
                     .map_or(0, |plan| u64::from(plan.index) * 7_919),
             ),
-            timeline_from,
+            timeline,
             late_start,
             lag_threshold_ms: self.lag_threshold_ms,
             direct: direct.as_ref(),

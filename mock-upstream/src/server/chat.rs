@@ -125,11 +125,16 @@ fn bad_request(state: &MockState, protocol: Protocol, error: &BadRequest) -> Moc
     )
 }
 
-/// The request's id: its `x-request-id` header, else the one in its body, else `mock-<n>`.
+/// The request's id: gatebench's `[gb:<id>]` tag in its prompt (a gateway may replace
+/// `x-request-id`, and the timeline join needs the id the client sent), else its `x-request-id`
+/// header, else its `user`, else `mock-<n>`.
 fn request_id(state: &MockState, headers: &HeaderMap, request: &ChatRequest) -> String {
+    if let Some(tag) = request.gatebench_tag() {
+        return tag;
+    }
     match headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
         Some(id) if !id.is_empty() => id.to_string(),
-        _ => match request.body_request_id() {
+        _ => match request.user_field() {
             Some(id) => id,
             None => {
                 let n = state.next_anonymous_id();

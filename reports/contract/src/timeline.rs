@@ -22,7 +22,8 @@ pub struct ChunkStamp {
 /// Everything the mock stamped for one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineRecord {
-    /// The request id (header `x-request-id`, else `user`, else `[gb:<id>]` tag, else `mock-<n>`).
+    /// The request id: gatebench's `[gb:<id>]` tag in the prompt (gateways forward prompts but
+    /// may replace `x-request-id`), else header `x-request-id`, else `user`, else `mock-<n>`.
     pub request_id: String,
     /// Whether the response was streamed (SSE).
     pub stream: bool,
@@ -75,9 +76,73 @@ impl TimelineRecord {
     }
 }
 
+/// The path that takes (drains) from the mock's timeline the records whose id starts with
+/// `prefix` (one shard's, when shards share a mock), or every record.
+pub fn drain_path(prefix: Option<&str>) -> String {
+    match prefix {
+        Some(prefix) => format!(
+            "/__mock/timeline?drain=1&prefix={}",
+            encode_query_value(prefix)
+        ),
+        None => "/__mock/timeline?drain=1".to_string(),
+    }
+}
+
+/// `value` percent-encoded for a query string: every byte but `A-Z a-z 0-9 - . _ ~` as `%XX`.
+pub fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A query value percent-decoded (`+` is a space); a malformed escape is kept as it is.
+pub fn decode_query_value(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push((high * 16 + low) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_round_trip() {
+        for value in ["run1-s0-reference@mutex-l2-w", "a b/c?d&e=f%", "plain-id"] {
+            let encoded = encode_query_value(value);
+            assert!(!encoded.contains(['@', ' ', '&', '=', '?']), "{encoded}");
+            assert_eq!(decode_query_value(&encoded), value);
+        }
+        assert_eq!(decode_query_value("100%"), "100%");
+        assert_eq!(decode_query_value("%zz"), "%zz");
+        assert_eq!(
+            drain_path(Some("r-s1-gw@v-l0-w")),
+            "/__mock/timeline?drain=1&prefix=r-s1-gw%40v-l0-w"
+        );
+    }
 
     #[test]
     fn a_long_stream_keeps_its_first_stamps_and_the_worst_lateness_after() {

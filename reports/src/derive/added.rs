@@ -6,6 +6,7 @@ use hdrhistogram::Histogram;
 
 use contract::histogram::deserialize_histogram;
 
+use super::join::{self, Pairing};
 use crate::schema::{LatencySummary, LevelResult, Measured};
 use crate::stats::{
     bootstrap_quantile_contrast, BootstrapOptions, Contrast, EmpiricalDistribution,
@@ -20,40 +21,60 @@ const QUANTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), 
 ///
 /// Each added quantile is quantile_q(this target's `outside_mock`) − quantile_q(direct's), the
 /// time each request spent outside the mock, so neither side's mock time nor its own tail is
-/// charged to the other; the interval is a bootstrap over requests of both sides. Runs without
-/// the per-request join (version 1) fall back to the difference of e2e / TTFT percentiles.
+/// charged to the other; the interval is a bootstrap over requests of both sides. A partial
+/// join on either side ([`join::pairing_of`] each level's raw section) leaves every figure null
+/// with the reason, never a difference of unpaired percentiles. Runs without the per-request join (version 1, a
+/// mock on another host's clock) fall back to the difference of e2e / TTFT percentiles, the
+/// interval saying why there is none.
 pub fn add_latency_vs_direct(
     result: &mut LevelResult,
     direct: Option<&LevelResult>,
     is_direct: bool,
 ) {
+    let ours = join::pairing_of(result);
+    add_latency_paired(result, &ours, direct, is_direct);
+}
+
+/// [`add_latency_vs_direct`] with this level's join verdict (`ours`) given: the derive step
+/// calls it while the level's raw section is still taken out.
+pub fn add_latency_paired(
+    result: &mut LevelResult,
+    ours: &Pairing,
+    direct: Option<&LevelResult>,
+    is_direct: bool,
+) {
     result.added_latency_ms.clear();
     result.added_latency_ci_ms.clear();
+    let sides = direct.map(|direct| Sides {
+        direct,
+        ours: ours.clone(),
+        theirs: join::pairing_of(direct),
+    });
     for (total, outside) in [("e2e", "outside_mock"), ("ttft", "outside_mock_ttft")] {
         for (suffix, quantile) in QUANTILES {
             let key = format!("{total}_{suffix}");
             let (value, ci) = if is_direct {
                 (Measured::missing("baseline"), Measured::missing("baseline"))
             } else {
-                match direct {
+                match &sides {
                     None => {
                         let why = "direct baseline not measured at this level";
                         (Measured::missing(why), Measured::missing(why))
                     }
-                    Some(direct) => added(result, direct, total, outside, quantile),
+                    Some(sides) => added(result, sides, total, outside, quantile),
                 }
             };
             result.added_latency_ms.insert(key.clone(), value);
             result.added_latency_ci_ms.insert(key, ci);
         }
     }
-    let (overhead, below) = match (is_direct, direct) {
+    let (overhead, below) = match (is_direct, &sides) {
         (true, _) => (None, Measured::missing("baseline")),
         (false, None) => (
             None,
             Measured::missing("direct baseline not measured at this level"),
         ),
-        (false, Some(direct)) => overhead(result, direct),
+        (false, Some(sides)) => overhead(result, sides),
     };
     match overhead {
         Some(summary) => {
@@ -70,18 +91,56 @@ fn distribution(level: &LevelResult, metric: &str) -> Option<Histogram<u64>> {
     deserialize_histogram(level.histograms.get(metric)?).ok()
 }
 
+/// This gateway's level against `direct`'s, with how far each side's requests pair with the
+/// mock's records.
+struct Sides<'a> {
+    direct: &'a LevelResult,
+    ours: Pairing,
+    theirs: Pairing,
+}
+
+impl Sides<'_> {
+    /// Why no figure is paired through the join here: a partial join on either side.
+    fn partial(&self) -> Option<String> {
+        match (&self.ours, &self.theirs) {
+            (Pairing::Partial(why), _) => Some(format!("compromised: {why}")),
+            (_, Pairing::Partial(why)) => Some(format!("compromised: direct's {why}")),
+            _ => None,
+        }
+    }
+
+    /// Why the per-request figures are not taken from the join though neither side is partial:
+    /// a side's mock stamps are on another host's clock.
+    fn clock_apart(&self) -> Option<&str> {
+        match (&self.ours, &self.theirs) {
+            (Pairing::ClockApart(why), _) | (_, Pairing::ClockApart(why)) => Some(why),
+            _ => None,
+        }
+    }
+}
+
 /// One added quantile and its interval, ms.
 fn added(
     result: &LevelResult,
-    direct: &LevelResult,
+    sides: &Sides<'_>,
     total: &str,
     outside: &str,
     quantile: f64,
 ) -> (Measured<f64>, Measured<[f64; 2]>) {
-    let (ours, base) = match (distribution(result, outside), distribution(direct, outside)) {
-        (Some(ours), Some(base)) if !ours.is_empty() && !base.is_empty() => (ours, base),
-        _ => {
-            // No per-request join (a version-1 run, or no timeline): percentiles of the totals.
+    if let Some(why) = sides.partial() {
+        return (Measured::missing(why.clone()), Measured::missing(why));
+    }
+    let direct = sides.direct;
+    let paired = match (distribution(result, outside), distribution(direct, outside)) {
+        (Some(ours), Some(base)) if !ours.is_empty() && !base.is_empty() => Some((ours, base)),
+        _ => None,
+    }
+    .filter(|_| sides.clock_apart().is_none());
+    let (ours, base) = match paired {
+        Some(pair) => pair,
+        None => {
+            // No per-request join (a version-1 run, no timeline, another host's clock):
+            // percentiles of the totals, unpaired, so no interval.
             let pick = |r: &LevelResult| {
                 r.latency
                     .get(total)
@@ -93,7 +152,12 @@ fn added(
                         _ => s.p999_ms,
                     })
             };
-            let why = format!("no per-request {outside} join for both sides: no interval");
+            let why = match sides.clock_apart() {
+                Some(apart) => format!(
+                    "the difference of {total} percentiles, unpaired ({apart}): no interval"
+                ),
+                None => format!("no per-request {outside} join for both sides: no interval"),
+            };
             return match (pick(result), pick(direct)) {
                 (Some(ours), Some(base)) => (Measured::of(ours - base), Measured::missing(why)),
                 _ => {
@@ -128,8 +192,15 @@ fn added(
 /// level (a shift of its distribution, so signed), and the share of requests below zero.
 fn overhead(
     result: &LevelResult,
-    direct: &LevelResult,
+    sides: &Sides<'_>,
 ) -> (Option<Measured<LatencySummary>>, Measured<f64>) {
+    if let Some(why) = sides.partial() {
+        return (Some(Measured::missing(why.clone())), Measured::missing(why));
+    }
+    if let Some(why) = sides.clock_apart() {
+        return (Some(Measured::missing(why)), Measured::missing(why));
+    }
+    let direct = sides.direct;
     let (Some(ours), Some(base)) = (
         distribution(result, "outside_mock"),
         distribution(direct, "outside_mock"),

@@ -1,11 +1,12 @@
 //! The rules that flag a level: `saturated` (the target is past its knee), `rig_limited` (the
-//! load generator could not keep its schedule) and `mock_limited` (the mock itself ran late);
+//! load generator could not keep its schedule), `mock_limited` (the mock itself ran late) and
+//! `join_partial` (the mock timeline join matched too few requests to pair them through it);
 //! what a lateness distorts is judged in [`super::compromise`].
-//! Each rule's threshold is a named constant, stated in README ("Saturation, rig, pool and mock
-//! flags"); each reason says what was measured against what.
+//! Each rule's threshold is a named constant, stated in README ("Saturation, rig, pool, mock and
+//! join flags"); each reason says what was measured against what.
 
 use super::compromise::Lateness;
-use crate::schema::{E2eThird, LevelRaw, LevelResult, OfferedLoad};
+use crate::schema::{E2eThird, JoinCounts, LevelRaw, LevelResult, OfferedLoad};
 
 /// Open loop: completions per second below this share of the offered rate…
 pub const COMPLETION_SHORTFALL: f64 = 0.9;
@@ -24,6 +25,10 @@ pub const CLOSED_LOOP_GAIN: f64 = 1.1;
 pub const CLOSED_LOOP_USERS_STEP: f64 = 1.5;
 /// Machine CPU busy share above which the reason calls the cores saturated, percent.
 pub const MACHINE_SATURATED_PCT: f64 = 90.0;
+/// The mock timeline join matching under this share of the requests expected at the mock flags
+/// the level `join_partial`: the requests it paired are no longer the level's (a gateway that
+/// dropped gatebench's id, records the mock's ring lost), so no figure is paired through it.
+pub const JOIN_MIN_SHARE: f64 = 0.99;
 
 /// Why the target is past its knee at this level (empty when it is not).
 ///
@@ -166,5 +171,28 @@ pub fn shared_cpu_note(level: &LevelResult) -> Option<String> {
         "the machine's CPUs were {pct:.0}% busy, shared by the target ({}) and the generator ({}): pin them apart with `--pin-rig` and `--pin-target`",
         share(&level.resources.cpu_pct),
         share(&level.rig.generator_cpu_pct)
+    ))
+}
+
+/// Why the mock timeline join is too partial to pair the level's requests through (`None` when
+/// it is not): it matched under [`JOIN_MIN_SHARE`] of the requests expected at the mock.
+/// `overwritten`: records the mock's ring lost during the level, named as the likely cause.
+pub fn join_reason(join: &JoinCounts, overwritten: Option<u64>) -> Option<String> {
+    let share = super::join::share(join).value?;
+    if share >= JOIN_MIN_SHARE {
+        return None;
+    }
+    let cause = match overwritten {
+        Some(lost) if lost > 0 => format!(
+            "; the mock's timeline ring overwrote {lost} records during the level (give the mock a larger --timeline-capacity)"
+        ),
+        _ => String::new(),
+    };
+    Some(format!(
+        "the mock timeline join matched {} of the {} requests expected at the mock ({:.2}% < {:.0}%){cause}: no figure is paired through it (timeline split, outside_mock, added latency, gateway_overhead are null)",
+        join.matched,
+        join.expected_at_mock(),
+        share * 100.0,
+        JOIN_MIN_SHARE * 100.0
     ))
 }

@@ -3,8 +3,9 @@
 //! A level arrives with what was measured — counts, error classes, serialized histograms,
 //! resources, profiles, stage timings — and its [`LevelRaw`] section (what else the rules read).
 //! [`derive_level`] computes from those alone its rates, latency summaries, the rig's lag
-//! summaries, the saturation, rig and mock flags with their reasons, in-flight mean, CPU per
-//! request and added latency vs `direct` with its intervals. [`derive_targets`] then computes
+//! summaries, the saturation, rig, mock and join flags with their reasons, in-flight mean, CPU
+//! per request and added latency vs `direct` with its intervals (null where the mock timeline
+//! join is too partial to pair requests through, [`join`]). [`derive_targets`] then computes
 //! each target's streams sustained, frontier, added p99 at concurrency 1 and scaling verdict.
 //!
 //! `gatebench run` calls [`derive_level`] as each level finishes and [`derive_targets`] at the
@@ -16,6 +17,7 @@ pub mod added;
 pub mod compromise;
 pub mod flags;
 pub mod frontier;
+pub mod join;
 pub mod not_sent;
 pub mod streams;
 pub mod summaries;
@@ -54,11 +56,12 @@ pub fn derive_level(level: &mut LevelResult, neighbours: Neighbours<'_>) {
         Measured::of(raw.good_in_window as f64 / window_s)
     };
     level.in_flight_mean = (window_s > 0.0).then(|| raw.in_flight_ns as f64 / (window_s * 1e9));
-    level.latency = summaries::latency_summaries(level, &raw);
+    let pairing = join::pairing(level, &raw);
+    level.latency = summaries::latency_summaries(level, &raw, &pairing);
     let not_sent = not_sent::cause(level, &raw, neighbours.unloaded);
     // Before the rig's flags: what a lateness compromises is judged against added latency too.
-    added::add_latency_vs_direct(level, neighbours.direct, neighbours.is_direct);
-    derive_rig(level, &raw, not_sent.as_ref());
+    added::add_latency_paired(level, &pairing, neighbours.direct, neighbours.is_direct);
+    derive_rig(level, &raw, not_sent.as_ref(), &pairing);
     level.saturation_reasons = match &not_sent {
         // The pool, not the target, left the queue to grow: nothing here is the target's knee.
         Some(NotSentCause::PoolTooSmall { .. }) => Vec::new(),
@@ -74,9 +77,14 @@ pub fn derive_level(level: &mut LevelResult, neighbours: Neighbours<'_>) {
     level.raw = Some(raw);
 }
 
-/// The rig's lag summaries, the mock's lateness and join share, and the rig, pool and mock
-/// flags (`not_sent`: why sends were not sent, if any were).
-fn derive_rig(level: &mut LevelResult, raw: &LevelRaw, not_sent: Option<&NotSentCause>) {
+/// The rig's lag summaries, the mock's lateness and join share, and the rig, pool, mock and
+/// join flags (`not_sent`: why sends were not sent, if any were; `pairing`: the join's verdict).
+fn derive_rig(
+    level: &mut LevelResult,
+    raw: &LevelRaw,
+    not_sent: Option<&NotSentCause>,
+    pairing: &join::Pairing,
+) {
     let send_lag = summarize(
         &histogram_of(level, Series::SendLag),
         summaries::send_lag_empty(&level.offered),
@@ -85,30 +93,34 @@ fn derive_rig(level: &mut LevelResult, raw: &LevelRaw, not_sent: Option<&NotSent
     rig.send_lag = send_lag;
     let runtime_lag = decode_or_empty(raw.runtime_lag_histogram.as_ref());
     rig.runtime_lag = summarize(&runtime_lag, "the window was too short to probe");
+    // The mock's lateness is each record against the mock's own schedule: no pairing with the
+    // client's stamps, so a partial join or another host's clock leaves it standing.
     (rig.mock_lateness, rig.timeline_joined_share) = match &raw.join {
-        Some(join) => (
+        Some(counts) => (
             summarize(
                 &decode_or_empty(raw.mock_lateness_histogram.as_ref()),
                 "no mock timeline record in the window",
             ),
-            if join.requests == 0 {
-                Measured::missing("no successful request to join")
-            } else {
-                Measured::of(join.matched as f64 / join.requests as f64)
-            },
+            join::share(counts),
         ),
-        None => {
-            let why = "the mock timeline was not read (a sharded run shares the mock)";
-            (Measured::missing(why), Measured::missing(why))
-        }
+        None => (
+            Measured::missing(join::NOT_READ),
+            Measured::missing(join::NOT_READ),
+        ),
     };
-    judge_rig_and_mock(level, raw, not_sent);
+    judge_rig_and_mock(level, raw, not_sent, pairing);
 }
 
-/// Sets `rig_limited`, `pool_limited`, `mock_limited`, `compromised` and the reasons: each
-/// lateness is judged against what it distorts ([`compromise`]); the generator's CPU, sends
-/// nothing else explains, its connect errors and the rig's notes compromise every figure.
-fn judge_rig_and_mock(level: &mut LevelResult, raw: &LevelRaw, not_sent: Option<&NotSentCause>) {
+/// Sets `rig_limited`, `pool_limited`, `mock_limited`, `join_partial`, `compromised` and the
+/// reasons: each lateness is judged against what it distorts ([`compromise`]); the generator's
+/// CPU, sends nothing else explains, its connect errors and the rig's notes compromise every
+/// figure; a partial join (`pairing`) nulls what is paired through it.
+fn judge_rig_and_mock(
+    level: &mut LevelResult,
+    raw: &LevelRaw,
+    not_sent: Option<&NotSentCause>,
+    pairing: &join::Pairing,
+) {
     use crate::schema::Figure;
     let dropped = level.rig.dropped_sends;
     let unexplained = not_sent
@@ -150,6 +162,10 @@ fn judge_rig_and_mock(level: &mut LevelResult, raw: &LevelRaw, not_sent: Option<
     reasons.extend(pool.map(|c| not_sent::reason(c, dropped)));
     reasons.extend(mock_reasons);
     reasons.extend(notes);
+    rig.join_partial = matches!(pairing, join::Pairing::Partial(_));
+    if let join::Pairing::Partial(reason) = pairing {
+        reasons.push(reason.clone());
+    }
     reasons.extend(raw.notes.iter().cloned());
     rig.reasons = reasons;
 }

@@ -6,6 +6,7 @@ use hdrhistogram::Histogram;
 
 use contract::histogram::deserialize_histogram;
 
+use super::join::Pairing;
 use crate::schema::{LatencySummary, LevelRaw, LevelResult, Measured, OfferedLoad};
 use crate::series::Series;
 
@@ -79,25 +80,38 @@ fn empty_histogram() -> Histogram<u64> {
 }
 
 /// The `latency` map of a level: every recorded series (and the join's when the timeline was
-/// read) summarized from its histogram, or null with why it is empty. `send_lag` is the rig's
-/// and lives in `rig.send_lag`.
+/// read) summarized from its histogram, or null with why it is empty; the join's are null with
+/// the reason when `pairing` holds them void (a partial join, another host's clock). `send_lag`
+/// is the rig's and lives in `rig.send_lag`.
 pub fn latency_summaries(
     level: &LevelResult,
     raw: &LevelRaw,
+    pairing: &Pairing,
 ) -> BTreeMap<String, Measured<LatencySummary>> {
     let split: &[Series] = if raw.join.is_some() {
         &Series::SPLIT
     } else {
         &[]
     };
-    Series::RECORDED
+    let recorded = Series::RECORDED
         .iter()
-        .chain(split)
         .filter(|s| **s != Series::SendLag)
         .map(|&series| {
             let reason = empty_reason(series, raw.stream, level.requests_ok);
-            let summary = summarize(&histogram_of(level, series), reason);
-            (series.name().to_string(), summary)
-        })
+            (series, summarize(&histogram_of(level, series), reason))
+        });
+    let joined = split.iter().map(|&series| {
+        let summary = match pairing.null_reason() {
+            Some(why) => Measured::missing(why),
+            None => summarize(
+                &histogram_of(level, series),
+                empty_reason(series, raw.stream, level.requests_ok),
+            ),
+        };
+        (series, summary)
+    });
+    recorded
+        .chain(joined)
+        .map(|(series, summary)| (series.name().to_string(), summary))
         .collect()
 }

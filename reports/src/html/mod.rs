@@ -187,6 +187,9 @@ fn flag_text(level: &LevelResult) -> String {
     if level.rig.mock_limited {
         flags.push("mock limited");
     }
+    if level.rig.join_partial {
+        flags.push("join partial");
+    }
     if level.saturated {
         flags.push("saturated");
     }

@@ -136,6 +136,7 @@ fn pooled_rig(members: &Members<'_>) -> RigHealth {
         pool_limited: false,
         mock_limited: false,
         compromised: Vec::new(),
+        join_partial: false,
         reasons: Vec::new(),
     }
 }
@@ -191,9 +192,10 @@ fn merge_encoded<'t>(
     Ok(merged.map(|h| serialize_histogram(&h)))
 }
 
-/// The shards' raw sections pooled: counts and sums added, lateness histograms merged, the
-/// join kept only when every shard joined, each shard's notes prefixed with its index, and a
-/// note when a shard did not measure the level.
+/// The shards' raw sections pooled: counts and sums added, lateness histograms merged (so the
+/// merged level's `mock_limited` is judged on every shard's records), the join pooled only when
+/// every shard joined, each shard's notes prefixed with its index, and a note when a shard did
+/// not measure the level.
 fn pooled_raw(members: &Members<'_>, count: u32, label: &Label<'_>) -> Result<LevelRaw, Error> {
     let mut raws = Vec::new();
     for (index, level) in members {
@@ -210,7 +212,10 @@ fn pooled_raw(members: &Members<'_>, count: u32, label: &Label<'_>) -> Result<Le
         sum_ns: sum(&|r| r.e2e_thirds[i].sum_ns),
         count: sum(&|r| r.e2e_thirds[i].count),
     };
-    let joins: Option<Vec<JoinCounts>> = raws.iter().map(|(_, r)| r.join).collect();
+    let joins: Option<Vec<(u32, &JoinCounts)>> = raws
+        .iter()
+        .map(|(i, r)| Some((*i, r.join.as_ref()?)))
+        .collect();
     let lateness = |get: fn(&LevelRaw) -> Option<&String>, name: &str| {
         let texts = raws.iter().filter_map(|(i, r)| Some((*i, get(r)?)));
         merge_encoded(texts, members, name, label)
@@ -242,14 +247,28 @@ fn pooled_raw(members: &Members<'_>, count: u32, label: &Label<'_>) -> Result<Le
         in_flight_ns: sum(&|r| r.in_flight_ns),
         runtime_lag_histogram: lateness(|r| r.runtime_lag_histogram.as_ref(), "runtime_lag")?,
         mock_lateness_histogram: lateness(|r| r.mock_lateness_histogram.as_ref(), "mock_lateness")?,
-        join: joins.map(|j| JoinCounts {
-            requests: j.iter().map(|c| c.requests).sum(),
-            matched: j.iter().map(|c| c.matched).sum(),
-        }),
+        join: joins.as_deref().map(pooled_join),
         thresholds,
         rig_notes,
         notes: prefixed(|r| &r.notes),
     })
+}
+
+/// The shards' joins (shard index, its join) pooled: requests, matches and the requests
+/// expected at the mock added up (declared by any shard: the others' count as every request),
+/// and each shard whose mock stamps were on another host's clock named.
+fn pooled_join(joins: &[(u32, &JoinCounts)]) -> JoinCounts {
+    let declared = joins.iter().any(|(_, j)| j.expected_at_mock.is_some());
+    let apart: Vec<String> = joins
+        .iter()
+        .filter_map(|(i, j)| Some(format!("shard {i}: {}", j.clock_apart.as_ref()?)))
+        .collect();
+    JoinCounts {
+        requests: joins.iter().map(|(_, j)| j.requests).sum(),
+        matched: joins.iter().map(|(_, j)| j.matched).sum(),
+        expected_at_mock: declared.then(|| joins.iter().map(|(_, j)| j.expected_at_mock()).sum()),
+        clock_apart: (!apart.is_empty()).then(|| apart.join("; ")),
+    }
 }
 
 /// The sum over shards, or missing (with the first reason) when any shard lacks it.

@@ -244,7 +244,8 @@ pub struct RigHealth {
     /// Mock timeline records lost to its ring during this level (a partial join).
     #[serde(default = "v1_missing")]
     pub timeline_overwritten: Measured<u64>,
-    /// Share of the sampled requests joined to a mock timeline record.
+    /// Share of the requests expected at the mock (`raw.join`: by default every successful
+    /// request of the window) matched to a mock timeline record by gatebench's own id.
     #[serde(default = "v1_missing")]
     pub timeline_joined_share: Measured<f64>,
     /// The generator was the bottleneck: numbers at this level are not the target's.
@@ -261,6 +262,12 @@ pub struct RigHealth {
     /// `throughput` here is what `rig_limited` / `mock_limited` mean.
     #[serde(default)]
     pub compromised: Vec<Figure>,
+    /// The mock timeline join matched under 99% of the requests expected at the mock
+    /// (`timeline_joined_share`): every figure paired through it (the timeline split,
+    /// `outside_mock`, added latency and its interval, `gateway_overhead`) is null with the
+    /// reason, here and at the gateways measured against this level's `direct` (schema 3).
+    #[serde(default)]
+    pub join_partial: bool,
     /// Why a flag is set, in words.
     pub reasons: Vec<String>,
 }

@@ -22,8 +22,9 @@ pub struct LevelRaw {
     /// Lateness of the generator runtime's 5 ms probe timer (µs HdrHistogram, V2 + deflate,
     /// base64); `None` when no probe fired.
     pub runtime_lag_histogram: Option<String>,
-    /// The mock's own lateness over the joined timeline records (same encoding); `None` when
-    /// the timeline was not read or held no record.
+    /// The mock's own lateness over the level's timeline records (same encoding): those it
+    /// received inside the window, or with the mock on another host those matched to the
+    /// window's requests; `None` when the timeline was not read or held no record.
     pub mock_lateness_histogram: Option<String>,
     /// The mock timeline join's counts; `None` when the timeline was not read.
     pub join: Option<JoinCounts>,
@@ -47,13 +48,32 @@ pub struct E2eThird {
     pub count: u64,
 }
 
-/// The mock timeline join of one level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The mock timeline join of one level: client requests matched to the mock's records by the id
+/// gatebench put in each request's body (a gateway may replace `x-request-id`; it forwards the
+/// prompt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinCounts {
     /// Successful requests offered to the join.
     pub requests: u64,
     /// Of those, the ones matched to a mock timeline record.
     pub matched: u64,
+    /// Of `requests`, how many were expected to reach the mock: fewer when a lane answers some
+    /// without it (a cache hit, a failover to another upstream). Absent: every one of them
+    /// ([`JoinCounts::expected_at_mock`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_at_mock: Option<u64>,
+    /// Why the mock's stamps were not joined to the client's: the mock is not on this host, so
+    /// its CLOCK_MONOTONIC is not the client's. Absent: one host, one clock. The counts and the
+    /// mock's own lateness (its stamps against its own schedule) hold either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_apart: Option<String>,
+}
+
+impl JoinCounts {
+    /// Requests expected to reach the mock: as declared, else every request offered.
+    pub fn expected_at_mock(&self) -> u64 {
+        self.expected_at_mock.unwrap_or(self.requests)
+    }
 }
 
 /// Thresholds a level's rig and mock flags are judged against.

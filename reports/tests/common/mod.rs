@@ -282,6 +282,7 @@ pub fn synthetic_rig(rig_limited: bool, reason: &str) -> RigHealth {
         pool_limited: false,
         mock_limited: false,
         compromised: Vec::new(),
+        join_partial: false,
         reasons: if rig_limited {
             vec![reason.to_string()]
         } else {
