@@ -6,9 +6,10 @@ use hdrhistogram::Histogram;
 
 use contract::histogram::deserialize_histogram;
 
+use super::summaries::{latency_summary, SUMMARY_PERCENTILES};
 use crate::schema::{LatencySummary, LevelResult, Measured};
 use crate::stats::{
-    bootstrap_quantile_contrast, BootstrapOptions, Contrast, EmpiricalDistribution,
+    bootstrap_quantile_contrast, tail, BootstrapOptions, Contrast, EmpiricalDistribution,
 };
 
 /// The added-latency quantiles: key suffix and quantile.
@@ -20,8 +21,10 @@ const QUANTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), 
 ///
 /// Each added quantile is quantile_q(this target's `outside_mock`) − quantile_q(direct's), the
 /// time each request spent outside the mock, so neither side's mock time nor its own tail is
-/// charged to the other; the interval is a bootstrap over requests of both sides. Runs without
-/// the per-request join (version 1) fall back to the difference of e2e / TTFT percentiles.
+/// charged to the other; the interval is a bootstrap over requests of both sides. When the
+/// smaller side has too few samples for the quantile (n·(1−q) < 10, [`tail`]) the interval is
+/// null with that reason, and so is an added p99.9. Runs without the per-request join
+/// (version 1) fall back to the difference of e2e / TTFT percentiles.
 pub fn add_latency_vs_direct(
     result: &mut LevelResult,
     direct: Option<&LevelResult>,
@@ -80,34 +83,42 @@ fn added(
 ) -> (Measured<f64>, Measured<[f64; 2]>) {
     let (ours, base) = match (distribution(result, outside), distribution(direct, outside)) {
         (Some(ours), Some(base)) if !ours.is_empty() && !base.is_empty() => (ours, base),
-        _ => {
-            // No per-request join (a version-1 run, or no timeline): percentiles of the totals.
-            let pick = |r: &LevelResult| {
-                r.latency
-                    .get(total)
-                    .and_then(|m| m.value.as_ref())
-                    .map(|s| match quantile {
-                        q if q <= 0.5 => s.p50_ms,
-                        q if q <= 0.9 => s.p90_ms,
-                        q if q <= 0.99 => s.p99_ms,
-                        _ => s.p999_ms,
-                    })
-            };
-            let why = format!("no per-request {outside} join for both sides: no interval");
-            return match (pick(result), pick(direct)) {
-                (Some(ours), Some(base)) => (Measured::of(ours - base), Measured::missing(why)),
-                _ => {
-                    let why = format!("{total} not measured for this target or direct");
-                    (Measured::missing(why.clone()), Measured::missing(why))
-                }
-            };
-        }
+        _ => return added_from_totals(result, direct, total, outside, quantile),
     };
+    added_between(&ours, &base, quantile)
+}
+
+/// quantile_q(`ours`) − quantile_q(`base`) of two non-empty histograms (µs) and its bootstrap
+/// interval, ms; each null with why when the smaller side has too few samples ([`tail`]).
+fn added_between(
+    ours: &Histogram<u64>,
+    base: &Histogram<u64>,
+    quantile: f64,
+) -> (Measured<f64>, Measured<[f64; 2]>) {
     let ms = |us: f64| us / 1000.0;
-    let point =
-        ms(ours.value_at_quantile(quantile) as f64 - base.value_at_quantile(quantile) as f64);
-    let interval = EmpiricalDistribution::from_histogram(&base)
-        .and_then(|b| Ok((b, EmpiricalDistribution::from_histogram(&ours)?)))
+    // The smaller side decides whether the tail (and any interval of it) has the samples.
+    let (samples, side) = if ours.len() <= base.len() {
+        (ours.len(), "this target's side")
+    } else {
+        (base.len(), "direct's side")
+    };
+    let name = tail::percentile_name(quantile);
+    let thin = |what: &str| format!("{} ({side})", tail::too_few(what, quantile, samples));
+    let point = if tail::reported(quantile, samples) {
+        Measured::of(ms(
+            ours.value_at_quantile(quantile) as f64 - base.value_at_quantile(quantile) as f64
+        ))
+    } else {
+        Measured::missing(thin(&name))
+    };
+    if !tail::enough_for(quantile, samples) {
+        return (
+            point,
+            Measured::missing(thin(&format!("a {name} interval"))),
+        );
+    }
+    let interval = EmpiricalDistribution::from_histogram(base)
+        .and_then(|b| Ok((b, EmpiricalDistribution::from_histogram(ours)?)))
         .and_then(|(b, o)| {
             bootstrap_quantile_contrast(
                 &b,
@@ -121,7 +132,37 @@ fn added(
         Ok(estimate) => Measured::of([ms(estimate.ci.low), ms(estimate.ci.high)]),
         Err(error) => Measured::missing(error.to_string()),
     };
-    (Measured::of(point), ci)
+    (point, ci)
+}
+
+/// Without a per-request join for both sides (a version-1 run, or no timeline): the difference
+/// of the totals' percentiles, with no interval.
+fn added_from_totals(
+    result: &LevelResult,
+    direct: &LevelResult,
+    total: &str,
+    outside: &str,
+    quantile: f64,
+) -> (Measured<f64>, Measured<[f64; 2]>) {
+    let summary = |r: &LevelResult| r.latency.get(total).and_then(|m| m.value.clone());
+    let no_interval = format!("no per-request {outside} join for both sides: no interval");
+    match (summary(result), summary(direct)) {
+        (Some(ours), Some(base)) => {
+            let value = match (ours.percentile_ms(quantile), base.percentile_ms(quantile)) {
+                (Some(ours), Some(base)) => Measured::of(ours - base),
+                _ => Measured::missing(tail::too_few(
+                    &tail::percentile_name(quantile),
+                    quantile,
+                    ours.count.min(base.count),
+                )),
+            };
+            (value, Measured::missing(no_interval))
+        }
+        _ => {
+            let why = format!("{total} not measured for this target or direct");
+            (Measured::missing(why.clone()), Measured::missing(why))
+        }
+    }
 }
 
 /// The gateway's own overhead per request: its outside-mock time minus direct's median at the
@@ -144,16 +185,15 @@ fn overhead(
     }
     let median_us = base.value_at_quantile(0.5) as f64;
     let shifted = |us: u64| (us as f64 - median_us) / 1000.0;
-    let summary = LatencySummary {
-        count: ours.len(),
-        min_ms: shifted(ours.min()),
-        mean_ms: (ours.mean() - median_us) / 1000.0,
-        p50_ms: shifted(ours.value_at_quantile(0.5)),
-        p90_ms: shifted(ours.value_at_quantile(0.9)),
-        p99_ms: shifted(ours.value_at_quantile(0.99)),
-        p999_ms: shifted(ours.value_at_quantile(0.999)),
-        max_ms: shifted(ours.max()),
-    };
+    let summary = latency_summary(
+        ours.len(),
+        [
+            shifted(ours.min()),
+            (ours.mean() - median_us) / 1000.0,
+            shifted(ours.max()),
+        ],
+        SUMMARY_PERCENTILES.map(|(_, q)| shifted(ours.value_at_quantile(q))),
+    );
     let below: u64 = ours
         .iter_recorded()
         .filter(|bucket| (bucket.value_iterated_to() as f64) < median_us)
@@ -163,4 +203,47 @@ fn overhead(
         Some(Measured::of(summary)),
         Measured::of(below as f64 / ours.len() as f64),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `count` samples spread evenly over 1..=10 ms (µs).
+    fn spread(count: u64) -> Histogram<u64> {
+        let mut histogram = Histogram::new(3).expect("valid precision");
+        for i in 0..count {
+            histogram
+                .record(1_000 + 9_000 * i / count)
+                .expect("in range");
+        }
+        histogram
+    }
+
+    #[test]
+    fn an_interval_of_p99_over_500_samples_is_null_and_says_why() {
+        let (point, ci) = added_between(&spread(500), &spread(600), 0.99);
+        assert!(point.value.is_some(), "a thin p99 is still shown");
+        assert_eq!(ci.value, None);
+        assert_eq!(
+            ci.reason.as_deref(),
+            Some("a p99 interval needs ≥ 1000 samples (n·(1−q) ≥ 10); this has 500 (this target's side)")
+        );
+        // Enough on both sides: an interval.
+        let (_, ci) = added_between(&spread(2_000), &spread(2_000), 0.99);
+        assert!(ci.value.is_some(), "{ci:?}");
+    }
+
+    #[test]
+    fn an_added_p999_needs_ten_thousand_on_the_smaller_side() {
+        let (point, ci) = added_between(&spread(20_000), &spread(2_000), 0.999);
+        assert_eq!(point.value, None);
+        assert_eq!(
+            point.reason.as_deref(),
+            Some("p99.9 needs ≥ 10000 samples (n·(1−q) ≥ 10); this has 2000 (direct's side)")
+        );
+        assert_eq!(ci.value, None);
+        let (point, ci) = added_between(&spread(20_000), &spread(20_000), 0.999);
+        assert!(point.value.is_some() && ci.value.is_some());
+    }
 }
