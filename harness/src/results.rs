@@ -33,21 +33,21 @@ pub fn write_run(dir: &Path, run: &RunResult) -> std::io::Result<()> {
     write_atomic(&dir.join("summary.csv"), &summary_csv(run)?)
 }
 
-/// A percentile of a latency metric, if measured.
+/// A percentile of a latency metric, if measured (p99.9: if it had the samples it needs).
 pub fn pct(level: &LevelResult, metric: &str, which: &str) -> Option<f64> {
     let summary = level.latency.get(metric)?.value.as_ref()?;
-    Some(match which {
-        "p50" => summary.p50_ms,
-        "p90" => summary.p90_ms,
-        "p99" => summary.p99_ms,
+    match which {
+        "p50" => Some(summary.p50_ms),
+        "p90" => Some(summary.p90_ms),
+        "p99" => Some(summary.p99_ms),
         "p999" => summary.p999_ms,
-        "mean" => summary.mean_ms,
-        _ => summary.max_ms,
-    })
+        "mean" => Some(summary.mean_ms),
+        _ => Some(summary.max_ms),
+    }
 }
 
 /// The columns of `summary.csv`, in order; [`summary_row`] fills one row of them per level.
-const SUMMARY_COLUMNS: [&str; 33] = [
+const SUMMARY_COLUMNS: [&str; 34] = [
     "target",
     "level",
     "offered",
@@ -81,6 +81,7 @@ const SUMMARY_COLUMNS: [&str; 33] = [
     "outstanding_at_end",
     "drain_s",
     "compromised",
+    "e2e_samples",
 ];
 
 fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
@@ -94,8 +95,10 @@ fn summary_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// One level's `summary.csv` row: numbers to 3 decimals, unmeasured values empty.
-fn summary_row(level: &LevelResult) -> [String; 33] {
+/// One level's `summary.csv` row: numbers to 3 decimals, unmeasured values empty (`e2e_p999_ms`
+/// too when under the 10,000 samples it needs); `e2e_samples` is the n of the e2e percentiles
+/// (a p99 from under 1,000 is a rough figure, see `reports::stats::tail`).
+fn summary_row(level: &LevelResult) -> [String; 34] {
     let num = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
     let offered = offered_value(&level.offered);
     let unit = offered_unit(&level.offered);
@@ -147,6 +150,11 @@ fn summary_row(level: &LevelResult) -> [String; 33] {
             .map(|f| f.name())
             .collect::<Vec<_>>()
             .join("+"),
+        level
+            .latency
+            .get("e2e")
+            .and_then(|m| m.value.as_ref())
+            .map_or(String::new(), |s| s.count.to_string()),
     ]
 }
 

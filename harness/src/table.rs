@@ -2,61 +2,29 @@
 //! one text-table writer ([`reports::text_table`]).
 
 use reports::analysis::offered_text;
+use reports::stats::{enough_for, min_samples_for, MIN_TAIL_SAMPLES};
 use reports::text_table::aligned;
-use reports::RunResult;
-
-use crate::results::pct;
+use reports::{LevelResult, RunResult};
 
 /// Renders the table (plain text, aligned columns; `-` where a value was not measured).
 pub fn render(run: &RunResult) -> String {
     let header = [
-        "target", "offered", "ok rps", "p50 ms", "p90 ms", "p99 ms", "p99.9", "ttft50", "ttft99",
-        "itl50", "itl99", "errors", "+p50 ms", "+p99 ms", "flag",
+        "target", "offered", "ok rps", "n", "p50 ms", "p90 ms", "p99 ms", "p99.9", "ttft50",
+        "ttft99", "itl50", "itl99", "errors", "+p50 ms", "+p99 ms", "flag",
     ];
-    let num = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2}"));
-    let rows: Vec<Vec<String>> = run
-        .levels
-        .iter()
-        .map(|level| {
-            let errors: u64 = level.errors.values().sum();
-            // An added latency whose 95% interval includes 0 is marked `*`: not told apart
-            // from no cost at all.
-            let added = |k: &str| {
-                let value = level.added_latency_ms.get(k).and_then(|m| m.value);
-                let unresolved = level
-                    .added_latency_ci_ms
-                    .get(k)
-                    .and_then(|m| m.value)
-                    .is_some_and(|[low, high]| low <= 0.0 && high >= 0.0);
-                value.map_or("-".to_string(), |v| {
-                    format!("{v:.2}{}", if unresolved { "*" } else { "" })
-                })
-            };
-            let flag = flags(level);
-            vec![
-                level.target.clone(),
-                offered_text(&level.offered),
-                format!("{:.1}", level.achieved_rps),
-                num(pct(level, "e2e", "p50")),
-                num(pct(level, "e2e", "p90")),
-                num(pct(level, "e2e", "p99")),
-                num(pct(level, "e2e", "p999")),
-                num(pct(level, "ttft", "p50")),
-                num(pct(level, "ttft", "p99")),
-                num(pct(level, "itl", "p50")),
-                num(pct(level, "itl", "p99")),
-                errors.to_string(),
-                added("e2e_p50"),
-                added("e2e_p99"),
-                flag,
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = run.levels.iter().map(row).collect();
     // Target and offered load read left to right; numbers align right.
     let mut out = aligned(&header, &rows, 2);
     out.push_str(
-        "+p50/+p99: the gateway's time outside the mock minus direct's, per request (ms); * = its 95% interval includes 0\n",
+        "n: requests in the e2e percentiles; +p50/+p99: the gateway's time outside the mock minus direct's, per request (ms); * = its 95% interval includes 0\n",
     );
+    if rows.iter().flatten().any(|cell| cell.ends_with(THIN)) {
+        out.push_str(&format!(
+            "{THIN} = too few samples to trust (n·(1−q) < {MIN_TAIL_SAMPLES}: a p99 from n < {}); on +p50/+p99: no 95% interval; p99.9 is - below n = {}\n",
+            min_samples_for(0.99),
+            min_samples_for(0.999),
+        ));
+    }
     out.push_str(&frontier(run));
     for target in &run.targets {
         if let Some(reason) = &target.not_served_reason {
@@ -64,6 +32,60 @@ pub fn render(run: &RunResult) -> String {
         }
     }
     out
+}
+
+/// The mark of a figure from too few samples (n·(1−q) < 10, see [`reports::stats::tail`]).
+const THIN: &str = "~";
+
+/// One level's row: `n` is the e2e percentiles' sample count.
+fn row(level: &LevelResult) -> Vec<String> {
+    let errors: u64 = level.errors.values().sum();
+    // A percentile is marked THIN when its distribution has too few samples for it.
+    let latency = |metric: &str, quantile: f64| {
+        let Some(summary) = level.latency.get(metric).and_then(|m| m.value.as_ref()) else {
+            return "-".to_string();
+        };
+        let mark = if enough_for(quantile, summary.count) {
+            ""
+        } else {
+            THIN
+        };
+        summary
+            .percentile_ms(quantile)
+            .map_or("-".to_string(), |v| format!("{v:.2}{mark}"))
+    };
+    // An added latency whose 95% interval includes 0 is marked `*`: not told apart from no
+    // cost at all; one with no interval (too few requests on a side) is marked THIN.
+    let added = |k: &str| {
+        let Some(value) = level.added_latency_ms.get(k).and_then(|m| m.value) else {
+            return "-".to_string();
+        };
+        let mark = match level.added_latency_ci_ms.get(k).map(|m| m.value) {
+            Some(Some([low, high])) if low <= 0.0 && high >= 0.0 => "*",
+            Some(Some(_)) => "",
+            _ => THIN,
+        };
+        format!("{value:.2}{mark}")
+    };
+    let samples = level.latency.get("e2e").and_then(|m| m.value.as_ref());
+    vec![
+        level.target.clone(),
+        offered_text(&level.offered),
+        format!("{:.1}", level.achieved_rps),
+        samples.map_or("-".to_string(), |s| s.count.to_string()),
+        latency("e2e", 0.5),
+        latency("e2e", 0.9),
+        latency("e2e", 0.99),
+        latency("e2e", 0.999),
+        latency("ttft", 0.5),
+        latency("ttft", 0.99),
+        latency("itl", 0.5),
+        latency("itl", 0.99),
+        errors.to_string(),
+        added("e2e_p50"),
+        added("e2e_p99"),
+        flags(level),
+    ]
 }
 
 /// Each gateway's frontier on its own cost: max RPS at added e2e p99 within each bound.
@@ -122,4 +144,57 @@ pub fn flags(level: &reports::LevelResult) -> String {
         flags.push(format!("LATE:{late}"));
     }
     flags.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use reports::RunResult;
+
+    /// The recorded CI smoke run: 40 to 80 requests per level, far under p99's 1,000.
+    fn ci_tiny() -> RunResult {
+        RunResult::from_json(include_str!("../../reports/tests/golden/ci-tiny.run.json"))
+            .expect("the golden run reads")
+    }
+
+    /// The cells of `target`'s row at the `offered` load, split on whitespace.
+    fn cells(table: &str, target: &str, offered: &str) -> Vec<String> {
+        table
+            .lines()
+            .find(|line| line.starts_with(target) && line.contains(offered))
+            .unwrap_or_else(|| panic!("a {target} row at {offered} in\n{table}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_p99_from_fewer_than_1000_requests_is_marked_with_its_n() {
+        let run = ci_tiny();
+        let level = &run.levels[1];
+        let n = level.latency["e2e"].value.as_ref().expect("e2e").count;
+        assert!(n < 1_000, "the fixture is thin: {n}");
+        let table = super::render(&run);
+        // target, offered (two words: `20 req/s`), ok rps, n, p50, p90, p99, p99.9, ttft50,
+        // ttft99, itl50, itl99, errors, +p50, +p99.
+        let row = cells(&table, &level.target, " 20 req/s");
+        assert_eq!(row[4], n.to_string(), "{table}");
+        assert!(row[7].ends_with('~'), "p99 marked: {table}");
+        assert_eq!(row[8], "-", "p99.9 not shown: {table}");
+        assert!(row[15].ends_with('~'), "+p99 has no interval: {table}");
+        assert!(table.contains("~ = too few samples"), "{table}");
+    }
+
+    #[test]
+    fn a_p99_from_enough_requests_is_not_marked() {
+        let mut run = ci_tiny();
+        for level in &mut run.levels {
+            let summary = level.latency.get_mut("e2e").and_then(|m| m.value.as_mut());
+            summary.expect("e2e").count = 5_000;
+        }
+        let target = run.levels[1].target.clone();
+        let table = super::render(&run);
+        let row = cells(&table, &target, " 20 req/s");
+        assert_eq!(row[4], "5000");
+        assert!(!row[7].ends_with('~'), "p99 from 5000: {table}");
+    }
 }

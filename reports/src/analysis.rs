@@ -8,6 +8,7 @@
 use hdrhistogram::Histogram;
 
 use crate::schema::{LevelResult, OfferedLoad, RunResult};
+use crate::stats::enough_for;
 use contract::histogram::deserialize_histogram;
 
 /// Latency bounds of the throughput frontier, milliseconds.
@@ -257,7 +258,9 @@ pub fn stage_growth(levels: &[&LevelResult]) -> Option<(usize, usize, Vec<StageG
 }
 
 /// Points of a percentile curve, `(1 / (1 − q), latency ms)`, for q from 0 up to
-/// [`MAX_QUANTILE`], from a serialized histogram of µs values. Empty when it holds no samples.
+/// [`MAX_QUANTILE`] or the highest quantile the samples support (n·(1−q) ≥ 10,
+/// [`crate::stats::tail`]), whichever is lower, from a serialized histogram of µs values.
+/// Empty when it holds no samples.
 pub fn percentile_curve(serialized: &str) -> Result<Vec<(f64, f64)>, String> {
     let histogram: Histogram<u64> = deserialize_histogram(serialized)?;
     if histogram.is_empty() {
@@ -267,10 +270,10 @@ pub fn percentile_curve(serialized: &str) -> Result<Vec<(f64, f64)>, String> {
     let points = (0..=40)
         .map(|i| {
             let x = 10f64.powf(f64::from(i) / 10.0);
-            let quantile = (1.0 - 1.0 / x).min(MAX_QUANTILE);
-            let micros = histogram.value_at_quantile(quantile);
-            (x, micros as f64 / 1000.0)
+            (x, (1.0 - 1.0 / x).min(MAX_QUANTILE))
         })
+        .take_while(|(x, quantile)| *x == 1.0 || enough_for(*quantile, histogram.len()))
+        .map(|(x, quantile)| (x, histogram.value_at_quantile(quantile) as f64 / 1000.0))
         .collect();
     Ok(points)
 }

@@ -252,3 +252,20 @@ fn a_version_1_run_reads_with_the_new_fields_null_and_renders() {
     );
     write_report(&dir, &ReportOptions::default()).expect("a version-1 run still renders");
 }
+
+#[test]
+fn a_thin_p99_is_marked_with_its_n_and_a_null_p999_says_why() {
+    // The fixture's summaries hold 100 samples: p99 needs 1,000, p99.9 10,000.
+    let html = report("thin", &ReportOptions::default());
+    let levels = section(&html, "levels");
+    assert!(
+        levels.contains("title=\"p99 needs ≥ 1000 samples (n·(1−q) ≥ 10); this has 100\">~</sup>"),
+        "{levels}"
+    );
+    assert!(levels.contains("<sup>~</sup> a percentile from too few samples"));
+    // The stage table's p99.9 column: n/a, with what it needs and has.
+    assert!(
+        html.contains("n/a: p99.9 needs ≥ 10000 samples (n·(1−q) ≥ 10); this has 100"),
+        "stage p99.9"
+    );
+}

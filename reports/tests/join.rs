@@ -97,7 +97,8 @@ fn a_join_under_the_threshold_flags_the_level_and_nulls_what_was_paired_through_
     assert_eq!(gateway.rig.timeline_joined_share.value, Some(0.995));
     assert!(!gateway.rig.join_partial, "{:?}", gateway.rig.reasons);
     assert!(gateway.added_latency_ms["e2e_p99"].value.is_some());
-    assert!(gateway.added_latency_ci_ms["e2e_p99"].value.is_some());
+    // ci-tiny's levels are too small for a p99 interval (n·(1−q) < 10): the p50's stands.
+    assert!(gateway.added_latency_ci_ms["e2e_p50"].value.is_some());
     assert!(gateway.latency["outside_mock"].value.is_some());
 }
 

@@ -9,7 +9,8 @@ use contract::clock::monotonic_ns;
 use contract::http as wire;
 use contract::TimelineRecord;
 use http::Method;
-use reports::{LatencySummary, Measured, StageResult};
+use reports::derive::summaries::latency_summary;
+use reports::{Measured, StageResult};
 
 use crate::load::request::{execute, Due, Outcome};
 use crate::load::{BodyTemplate, Endpoint};
@@ -211,16 +212,11 @@ pub async fn scrape_stages(
             let latency = if s.count == 0 {
                 Measured::missing("the stage did not run")
             } else {
-                Measured::of(LatencySummary {
-                    count: s.count,
-                    min_ms: ms(s.min_us),
-                    mean_ms: s.mean_us / 1000.0,
-                    p50_ms: ms(s.p50_us),
-                    p90_ms: ms(s.p90_us),
-                    p99_ms: ms(s.p99_us),
-                    p999_ms: ms(s.p999_us),
-                    max_ms: ms(s.max_us),
-                })
+                Measured::of(latency_summary(
+                    s.count,
+                    [ms(s.min_us), s.mean_us / 1000.0, ms(s.max_us)],
+                    [s.p50_us, s.p90_us, s.p99_us, s.p999_us].map(ms),
+                ))
             };
             let result = StageResult {
                 count: s.count,

@@ -131,12 +131,7 @@ fn axis_label(axis: Axis, value: f64) -> String {
         Axis::Log => short_number(two_significant(10f64.powf(value))),
         // Only whole decades (p90, p99, …) get a label; in between stays a grid line.
         Axis::Quantile if (value - value.round()).abs() > 1e-6 => String::new(),
-        Axis::Quantile => {
-            let percentile = 100.0 * (1.0 - 10f64.powf(-value));
-            let text = format!("{percentile:.4}");
-            let text = text.trim_end_matches('0').trim_end_matches('.');
-            format!("p{text}")
-        }
+        Axis::Quantile => crate::stats::tail::percentile_name(1.0 - 10f64.powf(-value)),
     }
 }
 

@@ -2,7 +2,8 @@
 //! first, with the change, its confidence interval and a verdict at a stated threshold.
 //!
 //! Intervals come from the data each run keeps: latency percentiles are bootstrapped over the
-//! requests in the serialized histograms ([`crate::stats::bootstrap_quantile_change`]); error
+//! requests in the serialized histograms ([`crate::stats::bootstrap_quantile_change`]; none when
+//! the smaller run has too few for the percentile, n·(1−q) < 10, [`crate::stats::tail`]); error
 //! rates get a Newcombe interval on the difference of proportions; throughput, CPU and memory are
 //! one number per run, so they get no interval (repeat trials and use `gate` for those). A
 //! verdict other than "no change" needs the change past the threshold *and* an interval that
@@ -14,8 +15,8 @@ use serde::Serialize;
 
 use crate::metric::{describe_level, error_counts, limited_reason, Metric};
 use crate::stats::{
-    bootstrap_quantile_change, proportion_difference_ci, BootstrapOptions, EmpiricalDistribution,
-    Interval,
+    bootstrap_quantile_change, proportion_difference_ci, tail, BootstrapOptions,
+    EmpiricalDistribution, Interval,
 };
 use crate::{LevelResult, RunResult};
 use contract::histogram::deserialize_histogram;
@@ -347,9 +348,17 @@ fn interval(
             .map_err(|e| format!("{} level {} `{histogram}`: {e}", level.target, level.level))?;
         EmpiricalDistribution::from_histogram(&decoded).map_err(|e| e.to_string())
     };
-    let estimate =
-        bootstrap_quantile_change(&load(base)?, &load(cand)?, quantile, &options.bootstrap)
-            .map_err(|e| e.to_string())?;
+    let (base, cand) = (load(base)?, load(cand)?);
+    let samples = base.count().min(cand.count());
+    if !tail::enough_for(quantile, samples) {
+        let what = format!("a {} interval", tail::percentile_name(quantile));
+        return Err(format!(
+            "{} (the smaller run)",
+            tail::too_few(&what, quantile, samples)
+        ));
+    }
+    let estimate = bootstrap_quantile_change(&base, &cand, quantile, &options.bootstrap)
+        .map_err(|e| e.to_string())?;
     Ok((estimate.ci.scaled(100.0), CiMethod::RequestBootstrap))
 }
 

@@ -7,9 +7,10 @@ use hdrhistogram::Histogram;
 use contract::histogram::deserialize_histogram;
 
 use super::join::{self, Pairing};
+use super::summaries::{latency_summary, SUMMARY_PERCENTILES};
 use crate::schema::{LatencySummary, LevelResult, Measured};
 use crate::stats::{
-    bootstrap_quantile_contrast, BootstrapOptions, Contrast, EmpiricalDistribution,
+    bootstrap_quantile_contrast, tail, BootstrapOptions, Contrast, EmpiricalDistribution,
 };
 
 /// The added-latency quantiles: key suffix and quantile.
@@ -21,9 +22,11 @@ const QUANTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), 
 ///
 /// Each added quantile is quantile_q(this target's `outside_mock`) − quantile_q(direct's), the
 /// time each request spent outside the mock, so neither side's mock time nor its own tail is
-/// charged to the other; the interval is a bootstrap over requests of both sides. A partial
-/// join on either side ([`join::pairing_of`] each level's raw section) leaves every figure null
-/// with the reason, never a difference of unpaired percentiles. Runs without the per-request join (version 1, a
+/// charged to the other; the interval is a bootstrap over requests of both sides. When the
+/// smaller side has too few samples for the quantile (n·(1−q) < 10, [`tail`]) the interval is
+/// null with that reason, and so is an added p99.9. A partial join on either side
+/// ([`join::pairing_of`] each level's raw section) leaves every figure null with the reason,
+/// never a difference of unpaired percentiles. Runs without the per-request join (version 1, a
 /// mock on another host's clock) fall back to the difference of e2e / TTFT percentiles, the
 /// interval saying why there is none.
 pub fn add_latency_vs_direct(
@@ -136,42 +139,43 @@ fn added(
         _ => None,
     }
     .filter(|_| sides.clock_apart().is_none());
-    let (ours, base) = match paired {
-        Some(pair) => pair,
-        None => {
-            // No per-request join (a version-1 run, no timeline, another host's clock):
-            // percentiles of the totals, unpaired, so no interval.
-            let pick = |r: &LevelResult| {
-                r.latency
-                    .get(total)
-                    .and_then(|m| m.value.as_ref())
-                    .map(|s| match quantile {
-                        q if q <= 0.5 => s.p50_ms,
-                        q if q <= 0.9 => s.p90_ms,
-                        q if q <= 0.99 => s.p99_ms,
-                        _ => s.p999_ms,
-                    })
-            };
-            let why = match sides.clock_apart() {
-                Some(apart) => format!(
-                    "the difference of {total} percentiles, unpaired ({apart}): no interval"
-                ),
-                None => format!("no per-request {outside} join for both sides: no interval"),
-            };
-            return match (pick(result), pick(direct)) {
-                (Some(ours), Some(base)) => (Measured::of(ours - base), Measured::missing(why)),
-                _ => {
-                    let why = format!("{total} not measured for this target or direct");
-                    (Measured::missing(why.clone()), Measured::missing(why))
-                }
-            };
-        }
-    };
+    match paired {
+        Some((ours, base)) => added_between(&ours, &base, quantile),
+        None => added_from_totals(result, sides, total, outside, quantile),
+    }
+}
+
+/// quantile_q(`ours`) − quantile_q(`base`) of two non-empty histograms (µs) and its bootstrap
+/// interval, ms; each null with why when the smaller side has too few samples ([`tail`]).
+fn added_between(
+    ours: &Histogram<u64>,
+    base: &Histogram<u64>,
+    quantile: f64,
+) -> (Measured<f64>, Measured<[f64; 2]>) {
     let ms = |us: f64| us / 1000.0;
-    let point =
-        ms(ours.value_at_quantile(quantile) as f64 - base.value_at_quantile(quantile) as f64);
-    let interval = EmpiricalDistribution::from_histogram(&base)
-        .and_then(|b| Ok((b, EmpiricalDistribution::from_histogram(&ours)?)))
+    // The smaller side decides whether the tail (and any interval of it) has the samples.
+    let (samples, side) = if ours.len() <= base.len() {
+        (ours.len(), "this target's side")
+    } else {
+        (base.len(), "direct's side")
+    };
+    let name = tail::percentile_name(quantile);
+    let thin = |what: &str| format!("{} ({side})", tail::too_few(what, quantile, samples));
+    let point = if tail::reported(quantile, samples) {
+        Measured::of(ms(
+            ours.value_at_quantile(quantile) as f64 - base.value_at_quantile(quantile) as f64
+        ))
+    } else {
+        Measured::missing(thin(&name))
+    };
+    if !tail::enough_for(quantile, samples) {
+        return (
+            point,
+            Measured::missing(thin(&format!("a {name} interval"))),
+        );
+    }
+    let interval = EmpiricalDistribution::from_histogram(base)
+        .and_then(|b| Ok((b, EmpiricalDistribution::from_histogram(ours)?)))
         .and_then(|(b, o)| {
             bootstrap_quantile_contrast(
                 &b,
@@ -185,7 +189,42 @@ fn added(
         Ok(estimate) => Measured::of([ms(estimate.ci.low), ms(estimate.ci.high)]),
         Err(error) => Measured::missing(error.to_string()),
     };
-    (Measured::of(point), ci)
+    (point, ci)
+}
+
+/// Without a per-request join for both sides (a version-1 run, no timeline, another host's
+/// clock): the difference of the totals' percentiles, unpaired, so with no interval.
+fn added_from_totals(
+    result: &LevelResult,
+    sides: &Sides<'_>,
+    total: &str,
+    outside: &str,
+    quantile: f64,
+) -> (Measured<f64>, Measured<[f64; 2]>) {
+    let summary = |r: &LevelResult| r.latency.get(total).and_then(|m| m.value.clone());
+    let no_interval = match sides.clock_apart() {
+        Some(apart) => {
+            format!("the difference of {total} percentiles, unpaired ({apart}): no interval")
+        }
+        None => format!("no per-request {outside} join for both sides: no interval"),
+    };
+    match (summary(result), summary(sides.direct)) {
+        (Some(ours), Some(base)) => {
+            let value = match (ours.percentile_ms(quantile), base.percentile_ms(quantile)) {
+                (Some(ours), Some(base)) => Measured::of(ours - base),
+                _ => Measured::missing(tail::too_few(
+                    &tail::percentile_name(quantile),
+                    quantile,
+                    ours.count.min(base.count),
+                )),
+            };
+            (value, Measured::missing(no_interval))
+        }
+        _ => {
+            let why = format!("{total} not measured for this target or direct");
+            (Measured::missing(why.clone()), Measured::missing(why))
+        }
+    }
 }
 
 /// The gateway's own overhead per request: its outside-mock time minus direct's median at the
@@ -215,16 +254,15 @@ fn overhead(
     }
     let median_us = base.value_at_quantile(0.5) as f64;
     let shifted = |us: u64| (us as f64 - median_us) / 1000.0;
-    let summary = LatencySummary {
-        count: ours.len(),
-        min_ms: shifted(ours.min()),
-        mean_ms: (ours.mean() - median_us) / 1000.0,
-        p50_ms: shifted(ours.value_at_quantile(0.5)),
-        p90_ms: shifted(ours.value_at_quantile(0.9)),
-        p99_ms: shifted(ours.value_at_quantile(0.99)),
-        p999_ms: shifted(ours.value_at_quantile(0.999)),
-        max_ms: shifted(ours.max()),
-    };
+    let summary = latency_summary(
+        ours.len(),
+        [
+            shifted(ours.min()),
+            (ours.mean() - median_us) / 1000.0,
+            shifted(ours.max()),
+        ],
+        SUMMARY_PERCENTILES.map(|(_, q)| shifted(ours.value_at_quantile(q))),
+    );
     let below: u64 = ours
         .iter_recorded()
         .filter(|bucket| (bucket.value_iterated_to() as f64) < median_us)

@@ -19,7 +19,8 @@ use crate::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::schema::{LevelResult, Measured, RunResult, TargetKind};
+use crate::schema::{LatencySummary, LevelResult, Measured, RunResult, TargetKind};
+use crate::stats::tail::{enough_for, percentile_name, too_few};
 
 /// Choices a reader of the report makes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -163,16 +164,29 @@ fn not_available(reason: &str) -> String {
     )
 }
 
-/// A latency percentile of a level as table text, with the reason when it is missing.
-fn latency_cell(
-    level: &LevelResult,
-    metric: &str,
-    pick: fn(&crate::schema::LatencySummary) -> f64,
-) -> String {
+/// A latency percentile (`quantile`) of a level as table text, with the reason when it is
+/// missing; thin ones marked (see [`percentile_text`]).
+fn latency_cell(level: &LevelResult, metric: &str, quantile: f64) -> String {
     match level.latency.get(metric) {
-        Some(m) => measured(m, |s| format!("{:.3}", pick(s))),
+        Some(m) => measured(m, |s| percentile_text(s, quantile, 3)),
         None => not_available("not recorded"),
     }
+}
+
+/// A summary's percentile `quantile` to `digits` decimals: marked [`thin_mark`] when the
+/// summary has too few samples for it, n/a with why when it is null.
+fn percentile_text(summary: &LatencySummary, quantile: f64, digits: usize) -> String {
+    let why = || too_few(&percentile_name(quantile), quantile, summary.count);
+    match summary.percentile_ms(quantile) {
+        None => not_available(&why()),
+        Some(v) if enough_for(quantile, summary.count) => format!("{v:.digits$}"),
+        Some(v) => format!("{v:.digits$}{}", thin_mark(&why())),
+    }
+}
+
+/// The mark of a figure from too few samples to trust (n·(1−q) < 10), `why` on hover.
+fn thin_mark(why: &str) -> String {
+    format!("<sup class=\"na\" title=\"{}\">~</sup>", escape(why))
 }
 
 /// Words for a level's flags, empty when it is clean.

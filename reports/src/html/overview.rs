@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::{escape, flag_text, latency_cell, measured, not_available};
+use super::{escape, flag_text, latency_cell, measured, not_available, thin_mark};
 use crate::analysis::{levels_of, offered_model, offered_text};
-use crate::schema::{Environment, RunResult, RunStatus, TargetKind};
+use crate::schema::{Environment, LevelResult, Measured, RunResult, RunStatus, TargetKind};
 
 /// Status line: how the run ended, when, and how long it took.
 pub(super) fn status(run: &RunResult) -> String {
@@ -211,19 +211,10 @@ pub(super) fn levels_table(run: &RunResult) -> String {
             } else {
                 own.to_string()
             };
-            let added = match level.added_latency_ms.get("e2e_p99") {
-                _ if target.kind == TargetKind::Direct => "baseline".to_string(),
-                Some(m) => {
-                    let ci = level
-                        .added_latency_ci_ms
-                        .get("e2e_p99")
-                        .and_then(|c| c.value)
-                        .map_or(String::new(), |[low, high]| {
-                            format!(" <span class=\"na\">[{low:+.3}, {high:+.3}]</span>")
-                        });
-                    format!("{}{ci}", measured(m, |v| format!("{v:+.3}")))
-                }
-                None => not_available("not recorded"),
+            let added = if target.kind == TargetKind::Direct {
+                "baseline".to_string()
+            } else {
+                added_p99_cell(level)
             };
             let flags = flag_text(level);
             let _ = write!(
@@ -240,11 +231,11 @@ pub(super) fn levels_table(run: &RunResult) -> String {
                 level.requests_sent,
                 level.requests_ok,
                 errors,
-                latency_cell(level, "e2e", |s| s.p50_ms),
-                latency_cell(level, "e2e", |s| s.p99_ms),
-                latency_cell(level, "ttft", |s| s.p50_ms),
-                latency_cell(level, "ttft", |s| s.p99_ms),
-                latency_cell(level, "itl", |s| s.p99_ms),
+                latency_cell(level, "e2e", 0.5),
+                latency_cell(level, "e2e", 0.99),
+                latency_cell(level, "ttft", 0.5),
+                latency_cell(level, "ttft", 0.99),
+                latency_cell(level, "itl", 0.99),
                 added,
                 measured(&level.resources.cpu_pct, |v| format!("{v:.1}")),
                 measured(&level.resources.rss_peak_bytes, |v| format!(
@@ -256,8 +247,31 @@ pub(super) fn levels_table(run: &RunResult) -> String {
             );
         }
     }
-    out.push_str("</table></div></section>");
+    out.push_str(
+        "</table></div><p class=\"note\"><sup>~</sup> a percentile from too few samples to \
+         trust: fewer than 10 above it (n·(1−q) < 10, so a p99 from under 1,000 requests), or \
+         an added latency with no interval; hover for n.</p></section>",
+    );
     out
+}
+
+/// A gateway level's added e2e p99 with its interval; with none (too few requests on a side,
+/// or no per-request join) it is marked, not told apart from noise.
+fn added_p99_cell(level: &LevelResult) -> String {
+    let Some(added) = level.added_latency_ms.get("e2e_p99") else {
+        return not_available("not recorded");
+    };
+    let ci = match level.added_latency_ci_ms.get("e2e_p99") {
+        Some(Measured {
+            value: Some([low, high]),
+            ..
+        }) => format!(" <span class=\"na\">[{low:+.3}, {high:+.3}]</span>"),
+        Some(Measured {
+            reason: Some(why), ..
+        }) if added.value.is_some() => thin_mark(why),
+        _ => String::new(),
+    };
+    format!("{}{ci}", measured(added, |v| format!("{v:+.3}")))
 }
 
 /// `YYYY-MM-DD HH:MM:SS` for a unix-ms wall-clock time (UTC, proleptic Gregorian).

@@ -19,17 +19,42 @@ pub enum OfferedLoad {
 }
 
 /// Percentile summary of one latency distribution, milliseconds.
+///
+/// A percentile q needs n·(1−q) ≥ 10 samples above it ([`crate::stats::tail`]): p99.9 is null
+/// below 10,000 samples; a thinner p99 (or p90, p50) is kept but named in `thin`, and marked
+/// wherever it is shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
-    /// Samples in the distribution.
+    /// Samples in the distribution (the n of every percentile below).
     pub count: u64,
     pub min_ms: f64,
     pub mean_ms: f64,
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,
-    pub p999_ms: f64,
+    /// Null when `count` is under the 10,000 samples p99.9 needs (why in `thin`); files written
+    /// before the rule hold a number here.
+    #[serde(default)]
+    pub p999_ms: Option<f64>,
     pub max_ms: f64,
+    /// Each percentile `count` is too small for, with what it needs and has, e.g. "p99 needs ≥
+    /// 1000 samples (n·(1−q) ≥ 10); this has 480" (a p99.9 named here is null); empty (absent)
+    /// when every percentile has enough.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thin: Vec<String>,
+}
+
+impl LatencySummary {
+    /// The summary's percentile nearest at or above `quantile` (p50, p90, p99, p99.9), ms;
+    /// `None` for a null p99.9.
+    pub fn percentile_ms(&self, quantile: f64) -> Option<f64> {
+        match quantile {
+            q if q <= 0.5 => Some(self.p50_ms),
+            q if q <= 0.9 => Some(self.p90_ms),
+            q if q <= 0.99 => Some(self.p99_ms),
+            _ => self.p999_ms,
+        }
+    }
 }
 
 /// One target at one load level.

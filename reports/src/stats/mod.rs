@@ -1,8 +1,8 @@
 //! Statistics behind `compare` and `gate`: a rank test for per-trial values
 //! ([`mann_whitney_u`]), bootstrap confidence intervals for a change between two samples
 //! ([`bootstrap_change`]) or between two request-latency histograms
-//! ([`bootstrap_quantile_change`]), and an interval for a change in error rate
-//! ([`proportion_difference_ci`]).
+//! ([`bootstrap_quantile_change`]), an interval for a change in error rate
+//! ([`proportion_difference_ci`]), and how many samples a percentile needs ([`tail`]).
 //!
 //! Everything here is deterministic: bootstraps take a seed ([`BootstrapOptions::seed`]) and use
 //! `rand_pcg`, so the same inputs give the same interval on every machine.
@@ -11,6 +11,7 @@ mod bootstrap;
 mod mann_whitney;
 mod normal;
 mod proportion;
+pub mod tail;
 
 use crate::error::Error;
 use serde::Serialize;
@@ -22,6 +23,7 @@ pub use bootstrap::{
 pub use mann_whitney::{mann_whitney_u, Alternative, MannWhitney, PValueMethod, EXACT_MAX_TOTAL};
 pub use normal::{normal_cdf, normal_quantile};
 pub use proportion::{proportion_difference_ci, proportion_increase_p_value};
+pub use tail::{enough_for, min_samples_for, too_few, MIN_TAIL_SAMPLES};
 
 /// A two-sided confidence interval, in the unit of the quantity it bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

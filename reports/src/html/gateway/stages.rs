@@ -9,8 +9,8 @@ use super::in_stage_order;
 use crate::analysis::offered_text;
 use crate::charts::{bar_chart, short_number, BarChart};
 use crate::flamegraph::OTHER;
-use crate::html::{anchor, escape, measured, not_available};
-use crate::schema::{LatencySummary, LevelResult};
+use crate::html::{anchor, escape, measured, not_available, percentile_text};
+use crate::schema::LevelResult;
 
 /// The shares of one level's stages, percent.
 struct Shares<'a> {
@@ -76,8 +76,12 @@ fn stage_table(stages: &[&str], shares: &Shares<'_>) -> String {
     );
     for stage in stages {
         let timed = shares.level.stages.get(*stage);
-        let cell = |pick: fn(&LatencySummary) -> f64| match timed {
-            Some(s) => measured(&s.latency, |l| format!("{:.4}", pick(l))),
+        let cell = |quantile: f64| match timed {
+            Some(s) => measured(&s.latency, |l| percentile_text(l, quantile, 4)),
+            None => "—".to_string(),
+        };
+        let mean = match timed {
+            Some(s) => measured(&s.latency, |l| format!("{:.4}", l.mean_ms)),
             None => "—".to_string(),
         };
         let percent = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1}"));
@@ -87,10 +91,10 @@ fn stage_table(stages: &[&str], shares: &Shares<'_>) -> String {
              <td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(stage),
             timed.map_or("—".to_string(), |s| s.count.to_string()),
-            cell(|l| l.mean_ms),
-            cell(|l| l.p50_ms),
-            cell(|l| l.p99_ms),
-            cell(|l| l.p999_ms),
+            mean,
+            cell(0.5),
+            cell(0.99),
+            cell(0.999),
             timed.map_or("—".to_string(), |s| short_number(s.effective_parallelism)),
             percent(shares.latency(stage)),
             percent(shares.cpu(stage)),

@@ -216,7 +216,8 @@ pub(super) fn distributions(run: &RunResult) -> Result<String, Error> {
     let mut out = String::from(
         "<section id=\"distributions\"><h2>Latency distributions</h2><p class=\"note\">Percentile \
          curves from the HdrHistograms: x is 1/(1−q) on a log scale, so p90, p99, p99.9 and \
-         p99.99 are evenly spaced.</p>",
+         p99.99 are evenly spaced. Each curve stops where fewer than 10 samples lie above it \
+         (n·(1−q) ≥ 10: p99.9 needs 10,000 requests).</p>",
     );
     let mut level_indexes: Vec<(usize, String)> = run
         .levels
