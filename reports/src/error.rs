@@ -127,6 +127,11 @@ pub enum Error {
         level: usize,
     },
 
+    // ---- capacity search ----
+    /// An SLO (`--slo`) that does not parse: names the term and the fix.
+    #[error("{0}")]
+    Slo(String),
+
     // ---- statistics ----
     /// A sample (or histogram) holds no values.
     #[error("the {which} sample is empty")]

@@ -3,7 +3,8 @@
 //! The contract between the harness and everything that reads its results: the versioned
 //! `run.json` schema ([`schema`]), flamegraphs and
 //! stage CPU shares ([`flamegraph`]); what is computed from it: statistics ([`stats`]), run
-//! comparison ([`compare`]) and the CI regression gate ([`gate`]); and the self-contained HTML
+//! comparison ([`compare`]), the CI regression gate ([`gate`]) and the capacity search at an
+//! SLO ([`search`]: the decisions, not the probes); and the self-contained HTML
 //! report ([`html`]) built from figures derived in [`analysis`] and SVG charts drawn in
 //! [`charts`]. This crate never starts processes.
 
@@ -24,6 +25,7 @@ pub mod metric;
 pub mod same;
 pub mod scaling;
 pub mod schema;
+pub mod search;
 pub mod series;
 pub mod stats;
 pub mod text_table;

@@ -2,12 +2,12 @@
 //! [`LevelResult`]: its unit, which direction is better, and which serialized
 //! histogram (if any) lets a per-request interval be built for it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{LevelResult, OfferedLoad, RunResult, TargetKind};
 
 /// A per-level figure compared across runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// The gateway's own added latency at the median: p50 of its per-request time outside the
@@ -51,6 +51,27 @@ impl Metric {
         Metric::CpuPct,
         Metric::RssPeak,
     ];
+
+    /// Every metric, in declaration order (what [`Metric::from_name`] reads).
+    pub const EVERY: [Metric; 12] = [
+        Metric::OverheadP50,
+        Metric::OverheadP99,
+        Metric::AchievedRps,
+        Metric::E2eP50,
+        Metric::E2eP99,
+        Metric::TtftP50,
+        Metric::TtftP99,
+        Metric::ItlP99,
+        Metric::ErrorRate,
+        Metric::CpuPct,
+        Metric::CpuUsPerRequest,
+        Metric::RssPeak,
+    ];
+
+    /// The metric of stable name `name` ([`Metric::name`], as serialized); `None` for any other.
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::EVERY.into_iter().find(|m| m.name() == name)
+    }
 
     /// Stable name, as serialized (`e2e_p99`).
     pub fn name(self) -> &'static str {
@@ -115,6 +136,16 @@ impl Metric {
         }
     }
 
+    /// The key of an overhead metric in [`LevelResult::added_latency_ms`] (and its interval in
+    /// `added_latency_ci_ms`): `e2e_p50`, `e2e_p99`; `None` for the rest.
+    pub fn added_latency_key(self) -> Option<&'static str> {
+        match self {
+            Metric::OverheadP50 => Some("e2e_p50"),
+            Metric::OverheadP99 => Some("e2e_p99"),
+            _ => None,
+        }
+    }
+
     /// The figure at `level`, in [`Metric::unit`]; `None` when it was not obtained.
     pub fn value(self, level: &LevelResult) -> Option<f64> {
         let percentile = |name: &str, pick: fn(&crate::LatencySummary) -> f64| {
@@ -126,8 +157,7 @@ impl Metric {
         };
         let added = |key: &str| level.added_latency_ms.get(key).and_then(|m| m.value);
         match self {
-            Metric::OverheadP50 => added("e2e_p50"),
-            Metric::OverheadP99 => added("e2e_p99"),
+            Metric::OverheadP50 | Metric::OverheadP99 => self.added_latency_key().and_then(added),
             Metric::AchievedRps => Some(level.achieved_rps),
             Metric::E2eP50 => percentile("e2e", |s| s.p50_ms),
             Metric::E2eP99 => percentile("e2e", |s| s.p99_ms),

@@ -18,7 +18,9 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Beta, Distribution};
 use rand_pcg::Pcg64Mcg;
 
-use super::{check_sample, BootstrapOptions, ChangeEstimate, Contrast};
+use super::{
+    check_sample, percentile_interval, BootstrapOptions, ChangeEstimate, Contrast, Interval,
+};
 
 /// Median of `values` (mean of the two middle values for an even count); NaN when empty.
 pub fn median(values: &[f64]) -> f64 {
@@ -134,6 +136,14 @@ impl EmpiricalDistribution {
         self.value_at_rank(rank_of(quantile, self.count()))
     }
 
+    /// The distribution of the rank-⌈q·n⌉ order statistic of n uniforms, Beta(k, n − k + 1):
+    /// one draw of it is one bootstrap replicate of the `quantile` (see the module doc).
+    fn order_statistic(&self, quantile: f64) -> Beta<f64> {
+        let n = self.count();
+        let k = rank_of(quantile, n);
+        Beta::new(k as f64, (n - k + 1) as f64).expect("1 ≤ k ≤ n gives positive shape parameters")
+    }
+
     /// One bootstrap replicate of the `quantile` (see the module doc).
     fn resampled_quantile<R: Rng>(&self, order_statistic: &Beta<f64>, rng: &mut R) -> u64 {
         let uniform: f64 = order_statistic.sample(rng);
@@ -154,6 +164,25 @@ fn check_quantile(quantile: f64) -> Result<(), Error> {
 
 fn rank_of(quantile: f64, count: u64) -> u64 {
     ((quantile.clamp(0.0, 1.0) * count as f64).ceil() as u64).clamp(1, count)
+}
+
+/// Bootstrap percentile interval over requests of one latency `quantile` (e.g. 0.99) of one
+/// histogram, in the histogram's unit: each replicate is one Beta order-statistic draw (see the
+/// module doc). Whether the distribution holds enough samples for the quantile is the caller's
+/// rule ([`super::tail::enough_for`]); a thin tail gives only the spread of its last few values.
+pub fn bootstrap_quantile_interval(
+    distribution: &EmpiricalDistribution,
+    quantile: f64,
+    options: &BootstrapOptions,
+) -> Result<Interval, Error> {
+    options.validate()?;
+    check_quantile(quantile)?;
+    let order = distribution.order_statistic(quantile);
+    let mut rng = Pcg64Mcg::seed_from_u64(options.seed);
+    let mut replicates: Vec<f64> = (0..options.iterations)
+        .map(|_| distribution.resampled_quantile(&order, &mut rng) as f64)
+        .collect();
+    Ok(percentile_interval(&mut replicates, options.confidence))
 }
 
 /// Bootstrap interval over requests for the relative change (candidate / baseline − 1) of a
@@ -193,13 +222,8 @@ pub fn bootstrap_quantile_contrast(
         .ok_or_else(|| Error::ZeroBaseline {
             statistic: format!("q{quantile}"),
         })?;
-    let order_statistic = |distribution: &EmpiricalDistribution| {
-        let n = distribution.count();
-        let k = rank_of(quantile, n);
-        Beta::new(k as f64, (n - k + 1) as f64).expect("1 ≤ k ≤ n gives positive shape parameters")
-    };
-    let base_order = order_statistic(baseline);
-    let cand_order = order_statistic(candidate);
+    let base_order = baseline.order_statistic(quantile);
+    let cand_order = candidate.order_statistic(quantile);
     let mut rng = Pcg64Mcg::seed_from_u64(options.seed);
     let mut replicates = Vec::with_capacity(options.iterations);
     for _ in 0..options.iterations {
@@ -238,15 +262,7 @@ pub fn bootstrap_added_change(
     let sides = [baseline[0], baseline[1], candidate[0], candidate[1]];
     let point: Vec<f64> = sides.iter().map(|d| d.quantile(quantile) as f64).collect();
     let added = |v: &[f64]| (v[2] - v[3]) - (v[0] - v[1]);
-    let orders: Vec<Beta<f64>> = sides
-        .iter()
-        .map(|d| {
-            let n = d.count();
-            let k = rank_of(quantile, n);
-            Beta::new(k as f64, (n - k + 1) as f64)
-                .expect("1 ≤ k ≤ n gives positive shape parameters")
-        })
-        .collect();
+    let orders: Vec<Beta<f64>> = sides.iter().map(|d| d.order_statistic(quantile)).collect();
     let mut rng = Pcg64Mcg::seed_from_u64(options.seed);
     let mut replicates = Vec::with_capacity(options.iterations);
     let mut draw = [0.0; 4];

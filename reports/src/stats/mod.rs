@@ -18,11 +18,11 @@ use serde::Serialize;
 
 pub use bootstrap::{
     bootstrap_added_change, bootstrap_change, bootstrap_quantile_change,
-    bootstrap_quantile_contrast, median, EmpiricalDistribution,
+    bootstrap_quantile_contrast, bootstrap_quantile_interval, median, EmpiricalDistribution,
 };
 pub use mann_whitney::{mann_whitney_u, Alternative, MannWhitney, PValueMethod, EXACT_MAX_TOTAL};
 pub use normal::{normal_cdf, normal_quantile};
-pub use proportion::{proportion_difference_ci, proportion_increase_p_value};
+pub use proportion::{proportion_difference_ci, proportion_increase_p_value, wilson_interval};
 pub use tail::{enough_for, min_samples_for, too_few, MIN_TAIL_SAMPLES};
 
 /// A two-sided confidence interval, in the unit of the quantity it bounds.

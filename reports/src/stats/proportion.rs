@@ -57,14 +57,36 @@ pub fn proportion_increase_p_value(
     Ok(1.0 - super::normal_cdf(z))
 }
 
-/// Proportion and its Wilson score interval.
-fn wilson(failures: u64, total: u64, z: f64) -> (f64, f64, f64) {
-    let n = total as f64;
-    let p = failures as f64 / n;
+/// Wilson score interval of the proportion `successes / trials` (a fraction, not percent) at
+/// normal quantile `z` (1.96: 95%; `confidence` is 2Φ(z) − 1). Unlike the Wald interval it is
+/// not degenerate at 0 or `trials` successes: 0 of 100 gives [0, 0.037] at z = 1.96. With no
+/// trials it is the whole [0, 1] (nothing is known); `successes` above `trials` count as
+/// `trials`.
+pub fn wilson_interval(successes: u64, trials: u64, z: f64) -> Interval {
+    let confidence = 2.0 * super::normal_cdf(z) - 1.0;
+    if trials == 0 {
+        return Interval {
+            low: 0.0,
+            high: 1.0,
+            confidence,
+        };
+    }
+    let n = trials as f64;
+    let p = successes.min(trials) as f64 / n;
     let z2 = z * z;
     let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
     let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    (p, (centre - half).max(0.0), (centre + half).min(1.0))
+    Interval {
+        low: (centre - half).max(0.0),
+        high: (centre + half).min(1.0),
+        confidence,
+    }
+}
+
+/// Proportion and its Wilson score interval (`total` > 0).
+fn wilson(failures: u64, total: u64, z: f64) -> (f64, f64, f64) {
+    let interval = wilson_interval(failures, total, z);
+    (failures as f64 / total as f64, interval.low, interval.high)
 }
 
 #[cfg(test)]
@@ -90,6 +112,27 @@ mod tests {
             proportion_increase_p_value(0, 100, 0, 100).expect("valid"),
             1.0
         );
+    }
+
+    #[test]
+    fn wilson_known_values() {
+        // 0 of 100 at z = 1.96: [0, z²/(n + z²)] = [0, 0.03699].
+        let ci = wilson_interval(0, 100, 1.96);
+        assert_eq!(ci.low, 0.0);
+        assert!((ci.high - 0.036_994).abs() < 1e-5, "{ci:?}");
+        assert!((ci.confidence - 0.95).abs() < 1e-3, "{ci:?}");
+        // 10 of 100: Wilson (1927) 95% interval 0.0552 to 0.1744.
+        let ci = wilson_interval(10, 100, 1.96);
+        assert!((ci.low - 0.0552).abs() < 5e-4, "{ci:?}");
+        assert!((ci.high - 0.1744).abs() < 5e-4, "{ci:?}");
+        // All successes mirror no successes; no trials know nothing.
+        let all = wilson_interval(100, 100, 1.96);
+        assert!(
+            (all.low - (1.0 - 0.036_994)).abs() < 1e-5 && (all.high - 1.0).abs() < 1e-12,
+            "{all:?}"
+        );
+        let none = wilson_interval(0, 0, 1.96);
+        assert_eq!((none.low, none.high), (0.0, 1.0));
     }
 
     #[test]

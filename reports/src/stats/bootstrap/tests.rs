@@ -199,3 +199,34 @@ fn added_change_subtracts_each_runs_direct() {
     assert!(same.ci.contains(0.0), "{same:?}");
     assert!(same.p_above_zero > 0.05, "{same:?}");
 }
+
+#[test]
+fn quantile_interval_is_the_order_statistic_spread() {
+    // Values 1..=10,000 once each: the p99 replicate is the rank-k value with k/n ~ Beta(9900,
+    // 101), sd ≈ 0.001 (10 ranks), so the 95% interval is about 9,900 ± 20 (HDR buckets are 8
+    // wide there).
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
+    for value in 1..=10_000u64 {
+        histogram.record(value).expect("in range");
+    }
+    let d = distribution(&histogram);
+    let options = BootstrapOptions::default();
+    let ci = bootstrap_quantile_interval(&d, 0.99, &options).expect("valid");
+    assert!((ci.low - 9_880.0).abs() <= 12.0, "{ci:?}");
+    assert!((ci.high - 9_920.0).abs() <= 12.0, "{ci:?}");
+    assert_eq!(ci.confidence, 0.95);
+    assert!(ci.contains(d.quantile(0.99) as f64), "{ci:?}");
+    // Deterministic for a seed; narrower with more requests behind the same distribution.
+    assert_eq!(
+        ci,
+        bootstrap_quantile_interval(&d, 0.99, &options).expect("valid")
+    );
+    let small = distribution(&latency_histogram(3, 2_000, 1_000.0, 500.0));
+    let large = distribution(&latency_histogram(3, 50_000, 1_000.0, 500.0));
+    let width = |d: &EmpiricalDistribution| {
+        let ci = bootstrap_quantile_interval(d, 0.99, &options).expect("valid");
+        ci.high - ci.low
+    };
+    assert!(width(&large) < width(&small) / 2.0);
+    assert!(bootstrap_quantile_interval(&d, 1.5, &options).is_err());
+}

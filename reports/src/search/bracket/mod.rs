@@ -1,0 +1,274 @@
+//! The capacity search as a state machine: the harness asks [`Search::next_rate`], runs a probe
+//! at it, and hands back [`Search::record`] the judgement, until `next_rate` is `None`.
+//!
+//! 1. **Bracket up**: from `start`, double the rate while probes pass (never past `ceiling`:
+//!    a pass there ends the search at "≥ ceiling").
+//! 2. **Bisect**: between the last pass and the first fail, at the arithmetic midpoint, until
+//!    first fail − last pass ≤ `precision` × last pass (integer mode: rates rounded, and also
+//!    done when the two are 1 apart).
+//! 3. **Start fails**: halve downward from it until a probe passes, then bisect as above.
+//!
+//! A **straddling** probe is repeated at the same rate up to `max_repeats` times; if it still
+//! straddles it counts as a fail (conservative: the capacity is the highest rate where the SLO
+//! holds with its interval), and the result says so. An **unmeasured** probe counts as a fail
+//! too, with its reason: a rate whose figures cannot be read is not one the target is known to
+//! serve. A **limited** probe (rig, pool or mock) stops the search: the capacity is only "≥" the
+//! last pass. `max_probes` bounds everything, repeats included; every probe is kept in order.
+
+use serde::{Deserialize, Serialize};
+
+use super::judge::{ProbeJudgement, ProbeVerdict};
+use super::slo::Slo;
+
+mod text;
+
+/// How the search runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SearchOptions {
+    /// The first rate probed (req/s, or virtual users in integer mode); > 0.
+    pub start: f64,
+    /// The bisection stops when the bracket is at most this share of the last pass (0.05: 5%).
+    pub precision: f64,
+    /// Times a straddling probe is repeated at the same rate before it counts as a fail.
+    pub max_repeats: u32,
+    /// Probes in all, repeats included.
+    pub max_probes: u32,
+    /// The highest rate probed: a pass there ends the search at "≥ ceiling".
+    pub ceiling: Option<f64>,
+    /// Rates are whole numbers (closed loop: virtual users).
+    pub integer: bool,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            start: 100.0,
+            precision: 0.05,
+            max_repeats: 2,
+            max_probes: 20,
+            ceiling: None,
+            integer: false,
+        }
+    }
+}
+
+/// One probe: the rate run and how it was judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Offered rate (req/s, or virtual users in integer mode).
+    pub rate: f64,
+    /// The judgement of the level it produced.
+    pub judgement: ProbeJudgement,
+}
+
+/// The answer: the capacity at the SLO, its bracket, why the search ended, and every probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityAtSlo {
+    /// The SLO, [`Slo::describe`].
+    pub slo: String,
+    /// Highest rate that passed: the capacity.
+    pub last_pass: Option<f64>,
+    /// Lowest rate above `last_pass` that failed (or straddled, or was unmeasured).
+    pub first_fail: Option<f64>,
+    /// The term that failed at `first_fail` (`ttft_p99<=500ms`), or the unmeasured term and why.
+    pub bound_by: Option<String>,
+    /// Set when the search stopped on a limited probe: `≥ X req/s, rig-limited (…) at Y req/s`.
+    pub limited: Option<String>,
+    /// Why the search ended, in words.
+    pub stopped: String,
+    /// Every probe, in order, repeats included.
+    pub probes: Vec<Probe>,
+    /// One line for people: `1,850 req/s [1,850, 1,940) bound by ttft_p99<=500ms`.
+    pub text: String,
+}
+
+/// How the probe at `first_fail` counted as a fail.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FailedBy {
+    /// A term's interval was over its bound.
+    Fail,
+    /// It straddled this many times in a row.
+    Straddle(u32),
+    /// A term could not be read.
+    Unmeasured,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Failure {
+    rate: f64,
+    term: String,
+    by: FailedBy,
+}
+
+/// Why the search ended.
+#[derive(Debug, Clone, PartialEq)]
+enum Stop {
+    Converged,
+    Ceiling,
+    MaxProbes,
+    /// The lowest rate (1 in integer mode) failed.
+    Floor,
+    Limited {
+        rate: f64,
+        reason: String,
+    },
+    Invalid(String),
+}
+
+/// The search in progress (see the module doc).
+#[derive(Debug, Clone)]
+pub struct Search {
+    options: SearchOptions,
+    slo: String,
+    probes: Vec<Probe>,
+    last_pass: Option<f64>,
+    first_fail: Option<Failure>,
+    next: f64,
+    /// Consecutive straddles at a rate: (rate, count).
+    straddles: Option<(f64, u32)>,
+    stop: Option<Stop>,
+}
+
+impl Search {
+    /// A search for `slo`'s capacity; done at once (with why) when the options are invalid.
+    pub fn new(options: SearchOptions, slo: &Slo) -> Search {
+        let ceiling = options.ceiling.map(|c| whole(c.max(1.0), options.integer));
+        let start = whole(options.start, options.integer);
+        let invalid = if !(options.start.is_finite() && options.start > 0.0) {
+            Some(format!(
+                "invalid start rate {}: give one > 0",
+                options.start
+            ))
+        } else if !(options.precision.is_finite() && options.precision > 0.0) {
+            Some(format!(
+                "invalid precision {}: give one > 0",
+                options.precision
+            ))
+        } else if options.ceiling.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
+            Some("invalid ceiling: give one > 0".to_string())
+        } else {
+            None
+        };
+        let stop = match invalid {
+            Some(why) => Some(Stop::Invalid(why)),
+            None => (options.max_probes == 0).then_some(Stop::MaxProbes),
+        };
+        Search {
+            options: SearchOptions { ceiling, ..options },
+            slo: slo.describe(),
+            probes: Vec::new(),
+            last_pass: None,
+            first_fail: None,
+            next: ceiling.map_or(start, |c| start.min(c)),
+            straddles: None,
+            stop,
+        }
+    }
+
+    /// The rate to probe next; `None` when the search is done.
+    pub fn next_rate(&self) -> Option<f64> {
+        self.stop.is_none().then_some(self.next)
+    }
+
+    /// Records the probe at `rate` (normally the last [`Search::next_rate`]) and moves on. A
+    /// probe recorded after the search is done is kept but changes nothing; a pass or fail
+    /// outside the current bracket does not move it.
+    pub fn record(&mut self, rate: f64, judgement: ProbeJudgement) {
+        let verdict = judgement.verdict.clone();
+        self.probes.push(Probe { rate, judgement });
+        if self.stop.is_some() {
+            return;
+        }
+        if !matches!(verdict, ProbeVerdict::Straddle { .. }) {
+            self.straddles = None;
+        }
+        match verdict {
+            ProbeVerdict::Pass => self.on_pass(rate),
+            ProbeVerdict::Fail { term } => self.on_fail(rate, term, FailedBy::Fail),
+            ProbeVerdict::Unmeasured { reason } => self.on_fail(rate, reason, FailedBy::Unmeasured),
+            ProbeVerdict::Straddle { term } => self.on_straddle(rate, term),
+            ProbeVerdict::Limited { reason } => self.stop = Some(Stop::Limited { rate, reason }),
+        }
+        if self.stop.is_none() && self.probes.len() >= self.options.max_probes as usize {
+            self.stop = Some(Stop::MaxProbes);
+        }
+    }
+
+    /// The answer so far (final once [`Search::next_rate`] is `None`).
+    pub fn result(&self) -> CapacityAtSlo {
+        let text = self.text();
+        CapacityAtSlo {
+            slo: self.slo.clone(),
+            last_pass: self.last_pass,
+            first_fail: self.first_fail.as_ref().map(|f| f.rate),
+            bound_by: self.first_fail.as_ref().map(|f| f.term.clone()),
+            limited: self.limited(),
+            stopped: self.stopped(),
+            probes: self.probes.clone(),
+            text,
+        }
+    }
+
+    fn on_pass(&mut self, rate: f64) {
+        let below_fail = !self.first_fail.as_ref().is_some_and(|f| rate >= f.rate);
+        if below_fail && !self.last_pass.is_some_and(|pass| rate <= pass) {
+            self.last_pass = Some(rate);
+        }
+        self.advance();
+    }
+
+    fn on_fail(&mut self, rate: f64, term: String, by: FailedBy) {
+        let above_pass = !self.last_pass.is_some_and(|pass| rate <= pass);
+        if above_pass && !self.first_fail.as_ref().is_some_and(|f| rate >= f.rate) {
+            self.first_fail = Some(Failure { rate, term, by });
+        }
+        self.advance();
+    }
+
+    fn on_straddle(&mut self, rate: f64, term: String) {
+        let count = match self.straddles {
+            Some((at, count)) if at == rate => count + 1,
+            _ => 1,
+        };
+        if count <= self.options.max_repeats {
+            self.straddles = Some((rate, count));
+            self.next = rate;
+        } else {
+            self.straddles = None;
+            self.on_fail(rate, term, FailedBy::Straddle(count));
+        }
+    }
+
+    /// The next rate from the bracket, or the stop.
+    fn advance(&mut self) {
+        let integer = self.options.integer;
+        match (self.last_pass, self.first_fail.as_ref().map(|f| f.rate)) {
+            (None, None) => {}
+            (Some(pass), None) => match self.options.ceiling {
+                Some(ceiling) if pass >= ceiling => self.stop = Some(Stop::Ceiling),
+                Some(ceiling) => self.next = (pass * 2.0).min(ceiling),
+                None => self.next = pass * 2.0,
+            },
+            (None, Some(fail)) if integer && fail <= 1.0 => self.stop = Some(Stop::Floor),
+            (None, Some(fail)) if integer => self.next = (fail / 2.0).floor().max(1.0),
+            (None, Some(fail)) => self.next = fail / 2.0,
+            (Some(pass), Some(fail)) => {
+                let width = fail - pass;
+                if width <= self.options.precision * pass || (integer && width <= 1.0) {
+                    self.stop = Some(Stop::Converged);
+                } else {
+                    self.next = whole((pass + fail) / 2.0, integer);
+                }
+            }
+        }
+    }
+}
+
+/// `rate` rounded to a whole number (at least 1) in integer mode, as is otherwise.
+fn whole(rate: f64, integer: bool) -> f64 {
+    if integer {
+        rate.round().max(1.0)
+    } else {
+        rate
+    }
+}
