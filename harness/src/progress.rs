@@ -113,6 +113,17 @@ impl Progress {
         }
     }
 
+    /// Sets the bar's length to `total_s` seconds of load (a search, whose probes are not known
+    /// in advance, estimates it).
+    pub fn set_total(&self, total_s: f64) {
+        self.bar.set_length(total_s.ceil().max(1.0) as u64);
+    }
+
+    /// Sets the bar's length to the seconds done plus `remaining_s`.
+    pub fn extend_total(&self, remaining_s: f64) {
+        self.set_total(self.done_s + remaining_s);
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();

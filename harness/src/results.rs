@@ -1,4 +1,5 @@
-//! Writing a run's results: `run.json` (the [`reports::RunResult`] contract) and `summary.csv`,
+//! Writing a run's results: `run.json` (the [`reports::RunResult`] contract), `summary.csv` and
+//! after a search `capacity.csv`,
 //! each written to a temporary file and renamed, so a reader (or a crash) never sees half a file.
 
 use std::io::Write;
@@ -26,11 +27,63 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     written
 }
 
-/// Writes `run.json` and `summary.csv` into `dir`.
+/// Writes `run.json` and `summary.csv` into `dir`, and `capacity.csv` after a search.
 pub fn write_run(dir: &Path, run: &RunResult) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?;
     write_atomic(&dir.join("run.json"), &json)?;
-    write_atomic(&dir.join("summary.csv"), &summary_csv(run)?)
+    write_atomic(&dir.join("summary.csv"), &summary_csv(run)?)?;
+    if run.targets.iter().any(|t| t.capacity_at_slo.is_some()) {
+        write_atomic(&dir.join("capacity.csv"), &capacity_csv(run)?)?;
+    }
+    Ok(())
+}
+
+/// `capacity.csv`: one row per target a search measured (`targets[].capacity_at_slo`); the
+/// load in the scenario's unit (req/s, or virtual users closed loop), unmeasured values empty.
+fn capacity_csv(run: &RunResult) -> std::io::Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record([
+        "target",
+        "slo",
+        "last_pass",
+        "first_fail",
+        "bound_by",
+        "limited",
+        "probes",
+        "stopped",
+        "core_seconds_per_million",
+        "gib_hours_per_million",
+        "usd_per_million",
+        "vcpu_hour_usd",
+        "gib_hour_usd",
+    ])?;
+    let number = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    for target in &run.targets {
+        let Some(capacity) = &target.capacity_at_slo else {
+            continue;
+        };
+        let cost = capacity.cost.as_ref();
+        let figure =
+            |pick: fn(&reports::search::CostAtSlo) -> Option<f64>| number(cost.and_then(pick));
+        writer.write_record([
+            target.name.clone(),
+            capacity.slo.clone(),
+            number(capacity.last_pass),
+            number(capacity.first_fail),
+            capacity.bound_by.clone().unwrap_or_default(),
+            capacity.limited.clone().unwrap_or_default(),
+            capacity.probes.len().to_string(),
+            capacity.stopped.clone(),
+            figure(|c| c.core_seconds_per_million.value),
+            figure(|c| c.gib_hours_per_million.value),
+            figure(|c| c.usd_per_million.value),
+            figure(|c| Some(c.prices.vcpu_hour_usd)),
+            figure(|c| Some(c.prices.gib_hour_usd)),
+        ])?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// A percentile of a latency metric, if measured (p99.9: if it had the samples it needs).

@@ -26,6 +26,7 @@ pub fn render(run: &RunResult) -> String {
         ));
     }
     out.push_str(&frontier(run));
+    out.push_str(&capacity(run));
     for target in &run.targets {
         if let Some(reason) = &target.not_served_reason {
             out.push_str(&format!("{}: not served: {reason}\n", target.name));
@@ -197,4 +198,60 @@ mod tests {
         assert_eq!(row[4], "5000");
         assert!(!row[7].ends_with('~'), "p99 from 5000: {table}");
     }
+}
+
+/// The capacity at the SLO of every target a search measured (`gatebench search`): the rate
+/// found and its bracket, the term that bound it, its cost per 1M requests and, with `--plan`,
+/// what a rate needs; empty when no target has one.
+fn capacity(run: &RunResult) -> String {
+    let found: Vec<_> = run
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.name.as_str(), t.capacity_at_slo.as_ref()?)))
+        .collect();
+    let Some((_, first)) = found.first() else {
+        return String::new();
+    };
+    let header = [
+        "target",
+        "capacity",
+        "probes",
+        "core-s/1M",
+        "GiB-h/1M",
+        "$/1M",
+        "plan",
+    ];
+    let measured = |m: Option<&reports::Measured<f64>>, digits: usize| {
+        m.and_then(|m| m.value)
+            .map_or("-".to_string(), |v| format!("{v:.digits$}"))
+    };
+    let rows: Vec<Vec<String>> = found
+        .iter()
+        .map(|(name, capacity)| {
+            let cost = capacity.cost.as_ref();
+            let plan = capacity.plan.as_ref().map_or("-".to_string(), |plan| {
+                format!(
+                    "{} instance(s), {} core(s) for {} ({})",
+                    measured(Some(&plan.instances), 0),
+                    measured(Some(&plan.cores), 1),
+                    reports::text_table::number(plan.rate_rps),
+                    plan.method
+                )
+            });
+            vec![
+                name.to_string(),
+                capacity.text.clone(),
+                capacity.probes.len().to_string(),
+                measured(cost.map(|c| &c.core_seconds_per_million), 1),
+                measured(cost.map(|c| &c.gib_hours_per_million), 4),
+                measured(cost.map(|c| &c.usd_per_million), 4),
+                plan,
+            ]
+        })
+        .collect();
+    format!(
+        "\ncapacity at SLO {} (each probe holding every term with its 95% interval):\n{}",
+        first.slo,
+        aligned(&header, &rows, 2)
+    )
 }

@@ -14,6 +14,7 @@ mod merge;
 mod mock;
 mod report;
 mod run;
+mod search;
 
 use clap::{Parser, Subcommand};
 
@@ -50,6 +51,23 @@ enum Command {
     ///   gatebench run --pin-rig 0 --pin-target 1 --json > run.json
     #[command(verbatim_doc_comment)]
     Run(run::RunCommand),
+    /// Capacity at an SLO: for each gateway, the highest load that meets the SLO, and its cost.
+    ///
+    /// Brackets by doubling from a start rate, then bisects to a precision (default 5%). Each
+    /// probe is a level measured exactly like a `run` level (with `direct` at the same load when
+    /// the SLO has an overhead term) and kept in run.json. A probe passes only when every term
+    /// holds with its 95% interval (a bootstrap for percentiles, Wilson for the error rate), fails
+    /// when the interval is past the bound, and is repeated when it straddles it. The answer is
+    /// `[last pass, first fail)` with the term that bound it; a probe the rig, pool or mock
+    /// limited stops the search at "≥ last pass", never a number that is the rig's. At the rate
+    /// found: the gateway's core-seconds and GiB-hours per 1M requests, priced.
+    ///
+    /// Examples:
+    ///   gatebench search --targets reference --slo 'ttft_p99<=500ms,error_rate<=0.1%'
+    ///   gatebench search --scenario stream-knee --targets litellm,reference \
+    ///       --slo 'ttft_p99<=500ms,itl_p99<=40ms,overhead_p99<=5ms' --start 10 --plan 5000
+    #[command(verbatim_doc_comment)]
+    Search(search::SearchCommand),
     /// Run the deterministic mock LLM upstream alone (until Ctrl-C).
     ///
     /// Examples:
@@ -144,6 +162,7 @@ pub fn main() -> i32 {
     }
     .and_then(|()| match cli.command {
         Command::Run(cmd) => run::execute(cmd),
+        Command::Search(cmd) => search::execute(cmd),
         Command::Mock(cmd) => mock::run(cmd),
         Command::Gateway(cmd) => gateway::run(cmd),
         Command::Gateways(cmd) => gateways::execute(cmd),

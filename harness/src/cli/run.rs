@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::gateways::launch::Runtime;
-use crate::run::{common_start, run, RunOptions, ShardPlan};
+use crate::run::{common_start, run, RunOptions, RunReport, ShardPlan};
 use crate::scenario;
 use crate::table;
 
-/// Arguments of `gatebench run`.
+/// The flags every measuring command shares (`run`, `search`).
 #[derive(Debug, clap::Args)]
-pub struct RunCommand {
+pub struct MeasureArgs {
     /// Scenario file, or the name of an embedded/`scenarios/` one.
     #[arg(long, short, default_value = "quick", value_name = "PATH|NAME")]
     scenario: String,
@@ -22,10 +22,10 @@ pub struct RunCommand {
     out: PathBuf,
     /// Print run.json to stdout instead of the table.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// No progress bar, no table (results are still written).
     #[arg(long, short)]
-    quiet: bool,
+    pub quiet: bool,
     /// Pin the load generator's threads to these cores, e.g. 0 or 0,1.
     #[arg(long, value_delimiter = ',', value_name = "CORES")]
     pin_rig: Option<Vec<usize>>,
@@ -42,6 +42,36 @@ pub struct RunCommand {
     /// Override the scenario's measured window per level, seconds.
     #[arg(long, value_name = "S")]
     duration: Option<f64>,
+}
+
+impl MeasureArgs {
+    /// The run's options from these flags, measuring gatebench-started targets only.
+    pub fn run_options(&self) -> Result<RunOptions> {
+        Ok(RunOptions {
+            source: scenario::resolve(&self.scenario)?,
+            targets: self.targets.clone(),
+            out_dir: self.out.clone(),
+            quiet: self.quiet,
+            pin_rig: self.pin_rig.clone(),
+            pin_target: self.pin_target.clone(),
+            runtime: self.runtime,
+            gateway_exe: None,
+            write_report: true,
+            warmup_s: self.warmup,
+            duration_s: self.duration,
+            shard: None,
+            target_urls: Vec::new(),
+            direct_url: None,
+            export_requests: false,
+        })
+    }
+}
+
+/// Arguments of `gatebench run`.
+#[derive(Debug, clap::Args)]
+pub struct RunCommand {
+    #[command(flatten)]
+    measure: MeasureArgs,
     /// Measure an already-running target (repeatable): --target-url gw=http://10.0.0.5:8080.
     /// It is not started, sampled or profiled by gatebench.
     #[arg(long, value_name = "NAME=URL")]
@@ -95,7 +125,6 @@ fn parse_shard(text: &str) -> Result<(u32, u32), String> {
 
 /// Runs and prints the table (or JSON); an interrupted run still prints what it finished.
 pub fn execute(cmd: RunCommand) -> Result<()> {
-    let source = scenario::resolve(&cmd.scenario)?;
     let shard = match cmd.shard {
         Some((index, count)) => Some(ShardPlan {
             index,
@@ -119,30 +148,30 @@ pub fn execute(cmd: RunCommand) -> Result<()> {
         }
     }
     let options = RunOptions {
-        source,
-        targets: cmd.targets,
-        out_dir: cmd.out,
-        quiet: cmd.quiet,
-        pin_rig: cmd.pin_rig,
-        pin_target: cmd.pin_target,
-        runtime: cmd.runtime,
-        gateway_exe: None,
-        write_report: true,
-        warmup_s: cmd.warmup,
-        duration_s: cmd.duration,
         shard,
         target_urls,
         direct_url: cmd.direct_url.clone(),
         export_requests: cmd.export_requests,
+        ..cmd.measure.run_options()?
     };
     let report = run(options)?;
-    if cmd.json {
+    print_run(&report, &cmd.measure, table::render)
+}
+
+/// Prints run.json (`--json`) or the table `render` makes of the run, and the results path;
+/// an interrupted run is exit 130 after printing what it finished.
+pub fn print_run(
+    report: &RunReport,
+    measure: &MeasureArgs,
+    render: fn(&reports::RunResult) -> String,
+) -> Result<()> {
+    if measure.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report.run).expect("run.json serializes")
         );
-    } else if !cmd.quiet {
-        print!("{}", table::render(&report.run));
+    } else if !measure.quiet {
+        print!("{}", render(&report.run));
         println!("results: {}", report.dir.join("run.json").display());
     }
     if report.interrupted {

@@ -6,7 +6,8 @@
 //! moments before), with [`shard`] slot timing in a sharded run; [`output`] rewrites `run.json`
 //! after every level; [`finish`] records the memory arcs and the final status. Ctrl-C ends the
 //! level in progress, keeps every finished one, and reaps every child. [`session`] holds a run in
-//! progress and its level loop.
+//! progress and its level loop; [`search`] measures probes chosen by an SLO search instead of
+//! the scenario's levels (`gatebench search`).
 
 pub mod export;
 pub mod finish;
@@ -14,6 +15,7 @@ pub mod level;
 pub mod output;
 pub mod plan;
 pub mod profiles;
+pub mod search;
 pub mod session;
 pub mod shard;
 pub mod start;
@@ -185,6 +187,7 @@ fn start<'a>(options: &'a RunOptions, plan: &'a Plan) -> Result<Session<'a>> {
             mock_clock_apart: crate::orchestrate::control::clock_apart(mock_addr),
             run_tag,
             lag_threshold_ms,
+            probe_scenario: None,
         },
         progress,
         mock,

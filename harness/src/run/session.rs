@@ -45,6 +45,19 @@ pub struct Fixed<'a> {
     /// The run id's alphanumerics: the prefix of every request id.
     pub run_tag: String,
     pub lag_threshold_ms: f64,
+    /// The scenario of the probe being measured, when a search sized its window
+    /// ([`Session::measure_probe`]); `None`: the plan's.
+    pub probe_scenario: Option<crate::scenario::Scenario>,
+}
+
+/// How a search probe of one target ended.
+pub enum Probed {
+    /// The level was measured (kept in `run.json`, also when the target died during it).
+    Measured(LevelResult),
+    /// Not measured: the target is not served or died before (why).
+    Skipped(String),
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
 }
 
 /// How measuring one target at one level ended, for the loop.
@@ -82,7 +95,7 @@ pub fn start_mock(
 
 impl Session<'_> {
     fn level_s(&self) -> f64 {
-        let load = &self.fixed.plan.scenario.load;
+        let load = &self.fixed.scenario().load;
         load.warmup_s + load.duration_s
     }
 
@@ -107,6 +120,40 @@ impl Session<'_> {
             }
         }
         Ok(false)
+    }
+
+    /// Measures target `target_index` at `level_value` (a rate, or virtual users) as level
+    /// `level_index`, outside the scenario's list of levels, over a window of `duration_s`: a
+    /// search probe. `direct`: the baseline measured at the same load (set when the target is
+    /// `direct`).
+    pub fn measure_probe(
+        &mut self,
+        (level_index, target_index): (usize, usize),
+        level_value: f64,
+        duration_s: f64,
+        direct: &mut Option<LevelResult>,
+    ) -> Result<Probed> {
+        let mut probe = self.fixed.plan.scenario.clone();
+        probe.load.duration_s = duration_s;
+        self.fixed.probe_scenario = Some(probe);
+        let scenario = self.fixed.scenario();
+        let offered = offered_load(scenario.load.model, level_value, self.fixed.options.shard);
+        let prompt_tokens = scenario.load.prompt_tokens;
+        let kept = self.run.levels.len();
+        let at = (level_index, target_index);
+        if let Step::Interrupted = self.measure_one(at, &offered, prompt_tokens, direct)? {
+            return Ok(Probed::Interrupted);
+        }
+        Ok(match self.run.levels.get(kept) {
+            Some(level) => Probed::Measured(level.clone()),
+            None => Probed::Skipped(
+                self.targets[target_index]
+                    .info
+                    .not_served_reason
+                    .clone()
+                    .unwrap_or_else(|| "not served".to_string()),
+            ),
+        })
     }
 
     /// Measures target `target_index` at level `level_index`, keeping its result.
@@ -220,6 +267,11 @@ impl Session<'_> {
 }
 
 impl Fixed<'_> {
+    /// The scenario the level being measured runs: a search probe's, else the plan's.
+    pub fn scenario(&self) -> &crate::scenario::Scenario {
+        self.probe_scenario.as_ref().unwrap_or(&self.plan.scenario)
+    }
+
     /// Where and how this target is measured at this level.
     fn setting<'s>(
         &'s self,
@@ -231,7 +283,7 @@ impl Fixed<'_> {
         run: &'s RunResult,
     ) -> LevelSetting<'s> {
         let options = self.options;
-        let load = &self.plan.scenario.load;
+        let load = &self.scenario().load;
         let run_tag = &self.run_tag;
         // Shards share one mock: each takes only its own records, or it would take the others'.
         let timeline = level::TimelineSource {
@@ -240,7 +292,7 @@ impl Fixed<'_> {
             clock_apart: self.mock_clock_apart.clone(),
         };
         LevelSetting {
-            scenario: &self.plan.scenario,
+            scenario: self.scenario(),
             dir: &self.run_dir.dir,
             level_index,
             offered: offered.clone(),

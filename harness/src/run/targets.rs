@@ -172,6 +172,7 @@ pub fn gateway_info(name: &str, runtime_name: &str) -> TargetInfo {
         frontier: Vec::new(),
         added_p99_c1_ms: Measured::missing("not measured"),
         scaling: Measured::missing("not measured yet"),
+        capacity_at_slo: None,
     }
 }
 
@@ -206,6 +207,7 @@ fn initial_info(name: &str, plan: &Plan, runtime_name: &str) -> TargetInfo {
         frontier: Vec::new(),
         added_p99_c1_ms: Measured::missing("not measured yet"),
         scaling: Measured::missing("not measured yet"),
+        capacity_at_slo: None,
     }
 }
 

@@ -48,6 +48,11 @@ pub struct TargetInfo {
     /// Where it serializes: the USL fit of its sweep and the verdict with its evidence.
     #[serde(default = "not_recorded")]
     pub scaling: Measured<crate::scaling::Scaling>,
+    /// The highest load that met the SLO of a `gatebench search` (its bracket, the term that
+    /// bound it, every probe, the cost there): a figure of its own, not a saturated level's
+    /// plateau. Absent outside a search (schema 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_at_slo: Option<crate::search::CapacityAtSlo>,
 }
 
 /// One bound of a target's frontier.

@@ -217,6 +217,7 @@ pub fn run(spec: &TrialSpec) -> RunResult {
                 frontier: Vec::new(),
                 added_p99_c1_ms: Measured::missing("not measured yet"),
                 scaling: Measured::missing("not measured yet"),
+                capacity_at_slo: None,
             })
             .collect(),
         levels,

@@ -80,6 +80,13 @@ pub struct CapacityAtSlo {
     pub probes: Vec<Probe>,
     /// One line for people: `1,850 req/s [1,850, 1,940) bound by ttft_p99<=500ms`.
     pub text: String,
+    /// The gateway's cost at `last_pass`, from that probe (filled by the caller, which holds
+    /// the probe's level).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<super::cost::CostAtSlo>,
+    /// What `--plan RATE` needs at this capacity (filled by the caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<super::cost::CapacityPlan>,
 }
 
 /// How the probe at `first_fail` counted as a fail.
@@ -113,6 +120,8 @@ enum Stop {
         reason: String,
     },
     Invalid(String),
+    /// Ended from outside ([`Search::stop`]): the target could not be measured, or Ctrl-C.
+    Ended(String),
 }
 
 /// The search in progress (see the module doc).
@@ -194,6 +203,14 @@ impl Search {
         }
     }
 
+    /// Ends the search now with `why` (the target could not be measured, Ctrl-C): the answer
+    /// is the bracket so far. Nothing changes once the search is done.
+    pub fn stop(&mut self, why: String) {
+        if self.stop.is_none() {
+            self.stop = Some(Stop::Ended(why));
+        }
+    }
+
     /// The answer so far (final once [`Search::next_rate`] is `None`).
     pub fn result(&self) -> CapacityAtSlo {
         let text = self.text();
@@ -206,6 +223,8 @@ impl Search {
             stopped: self.stopped(),
             probes: self.probes.clone(),
             text,
+            cost: None,
+            plan: None,
         }
     }
 

@@ -53,6 +53,7 @@ impl Search {
                 self.rate(*rate)
             ),
             Stop::Invalid(why) => why.clone(),
+            Stop::Ended(why) => format!("ended early: {why}"),
         };
         match self.fail_note() {
             Some(note) => format!("{base}; {note}"),
@@ -82,7 +83,8 @@ impl Search {
             return limited;
         }
         let note = self.fail_note().map_or(String::new(), |n| format!("; {n}"));
-        let unfinished = match self.stop {
+        let unfinished = match &self.stop {
+            Some(Stop::Ended(why)) => format!(" (ended early: {why})"),
             Some(Stop::MaxProbes) => {
                 format!(
                     " (not converged: max probes {} reached)",
