@@ -237,3 +237,22 @@ fn a_plan_divides_the_target_rate_by_the_capacity() {
         .starts_with("linear"));
     assert_eq!(plan(10.0, 0.0, None, None).instances.value, None);
 }
+
+#[test]
+fn an_error_rate_bound_needs_the_requests_its_wilson_interval_can_pass_with() {
+    use reports::search::samples_needed;
+    let tight = slo("error_rate<=0.1%");
+    let loose = slo("error_rate<=1%,ttft_p99<=500ms");
+    assert_eq!(samples_needed(&tight.terms[0]), Some(3_838));
+    assert_eq!(samples_needed(&loose.terms[0]), Some(381));
+    assert_eq!(samples_needed(&loose.terms[1]), Some(1_000));
+    // And judged so: 0 errors in 381 requests pass 1%; in 380 they straddle it.
+    let run = golden("mutex-knee.run.json");
+    let mut probe = level(&run, MUTEX, 0).clone();
+    for (sent, verdict) in [(381, TermVerdict::Pass), (380, TermVerdict::Straddle)] {
+        probe.requests_sent = sent;
+        probe.errors.clear();
+        let terms = judge(&slo("error_rate<=1%"), &probe).terms;
+        assert_eq!(terms[0].verdict, verdict, "{sent} requests");
+    }
+}

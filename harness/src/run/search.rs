@@ -184,18 +184,14 @@ impl Prober<'_, '_> {
 /// Longest window a probe is given, s: a p99 at a few requests per second would need minutes.
 pub const MAX_PROBE_WINDOW_S: f64 = 60.0;
 
-/// A probe's measured window: the scenario's, or longer so that an open-loop probe at
-/// `rate` holds the samples its SLO's highest percentile needs for an interval (n·(1−q) ≥ 10,
-/// with a fifth to spare: p99 needs 1,000 requests, 2.4 s at 500 req/s), up to
-/// [`MAX_PROBE_WINDOW_S`]. Closed loop (`rate` `None`) keeps the scenario's window; a thin
-/// tail is then judged as such (it cannot pass on its point alone).
+/// A probe's measured window: the scenario's, or longer so that an open-loop probe at `rate`
+/// holds the requests its SLO's terms need to pass with their intervals
+/// ([`search::samples_needed`]: p99 1,000; error_rate<=1% 381, <=0.1% 3,838), with a fifth to
+/// spare (p99 at 500 req/s: 2.4 s), up to [`MAX_PROBE_WINDOW_S`]. Closed loop (`rate` `None`)
+/// keeps the scenario's window; a term short of its samples then straddles (it cannot pass on
+/// its point alone).
 pub fn probe_window_s(slo: &Slo, scenario_s: f64, rate: Option<f64>) -> f64 {
-    let needed = slo
-        .terms
-        .iter()
-        .filter_map(|term| term.metric.histogram_quantile())
-        .map(|(_, quantile)| reports::stats::min_samples_for(quantile))
-        .max();
+    let needed = slo.terms.iter().filter_map(search::samples_needed).max();
     match (needed, rate) {
         (Some(samples), Some(rate)) if rate > 0.0 => {
             let wanted = 1.2 * samples as f64 / rate;
@@ -229,13 +225,14 @@ mod tests {
 
     #[test]
     fn a_probe_window_holds_the_samples_its_slo_s_percentiles_need() {
-        let slo = Slo::parse("e2e_p99<=100ms,error_rate<=1%").expect("parses");
+        let slo = Slo::parse("e2e_p99<=100ms,error_rate<=2%").expect("parses");
         // p99 needs 1,000 requests: 1,200 with the spare fifth, 2.4 s at 500 req/s.
         assert!((probe_window_s(&slo, 1.5, Some(500.0)) - 2.4).abs() < 1e-9);
         assert_eq!(probe_window_s(&slo, 5.0, Some(500.0)), 5.0);
         assert_eq!(probe_window_s(&slo, 1.5, Some(5.0)), MAX_PROBE_WINDOW_S);
         assert_eq!(probe_window_s(&slo, 1.5, None), 1.5);
+        // Zero errors in 381 requests bound the rate under 1% (Wilson, 95%): 457 with the spare.
         let errors_only = Slo::parse("error_rate<=1%").expect("parses");
-        assert_eq!(probe_window_s(&errors_only, 1.5, Some(10.0)), 1.5);
+        assert!((probe_window_s(&errors_only, 1.5, Some(100.0)) - 4.572).abs() < 1e-9);
     }
 }

@@ -260,3 +260,17 @@ fn missing(reason: String) -> Evidence {
         reason: Some(reason),
     }
 }
+
+/// The fewest requests a probe needs for `term` to be able to pass with its interval: for a
+/// percentile, the samples its interval needs (n·(1−q) ≥ 10, [`crate::stats::tail`]); for the
+/// error rate, the requests whose Wilson interval at zero errors falls within the bound
+/// (z²·(1−b)/b: 3,838 for 0.1%, 381 for 1%). `None` for a term with no such need.
+pub fn samples_needed(term: &SloTerm) -> Option<u64> {
+    if term.metric == Metric::ErrorRate {
+        let bound = (term.bound / 100.0).clamp(f64::MIN_POSITIVE, 1.0);
+        let z = normal_quantile(0.5 + CONFIDENCE / 2.0);
+        return Some((z * z * (1.0 - bound) / bound).ceil() as u64);
+    }
+    let (_, quantile) = term.metric.histogram_quantile()?;
+    Some(crate::stats::min_samples_for(quantile))
+}

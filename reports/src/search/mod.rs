@@ -20,7 +20,7 @@ pub mod slo;
 
 pub use bracket::{CapacityAtSlo, Probe, Search, SearchOptions};
 pub use cost::{cost_at, plan, CapacityPlan, CostAtSlo, Prices, DEFAULT_PRICES};
-pub use judge::{judge, ProbeJudgement, ProbeVerdict, TermReading, TermVerdict};
+pub use judge::{judge, samples_needed, ProbeJudgement, ProbeVerdict, TermReading, TermVerdict};
 pub use slo::{Slo, SloTerm, SLO_METRICS};
 
 /// `value` for people: thousands grouped (`1,850`), at most two decimals, trailing zeros
