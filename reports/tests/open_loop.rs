@@ -125,6 +125,35 @@ fn an_open_loop_level_with_no_send_lag_says_why() {
 }
 
 #[test]
+fn a_pool_held_whole_limits_a_healthy_target_even_when_every_send_went_out() {
+    // The same level, had every send gone out late (waiting for one of the 8 connections)
+    // rather than been dropped: the wait is the pool's, not the target's.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/knee.run.json");
+    let mut run =
+        RunResult::from_json(&std::fs::read_to_string(path).expect("fixture")).expect("run.json");
+    for l in &mut run.levels {
+        l.rig.dropped_sends = 0;
+    }
+    derive_run(&mut run);
+    let l = level(&run, "direct", 1500.0);
+    assert!(l.rig.pool_limited, "{:?}", l.rig.reasons);
+    assert!(!l.saturated, "{:?}", l.saturation_reasons);
+    let reason = l
+        .rig
+        .reasons
+        .iter()
+        .find(|r| r.contains("connections = 8"))
+        .expect("the pool's reason");
+    assert!(
+        reason.starts_with("every connection was in use"),
+        "{reason}"
+    );
+    // A level whose pool was not held whole keeps no such flag.
+    let light = level(&run, "direct", 50.0);
+    assert!(!light.rig.pool_limited, "{:?}", light.rig.reasons);
+}
+
+#[test]
 fn a_target_that_answers_nothing_in_the_window_while_holding_the_pool_is_saturated() {
     let run = derived("stream-knee-litellm.run.json");
     let top = level(&run, "litellm", 200.0);

@@ -176,6 +176,28 @@ fn a_limited_probe_stops_the_search_at_at_least_the_last_pass() {
 }
 
 #[test]
+fn a_first_probe_limited_with_no_baseline_is_tried_again_above_a_pass() {
+    // LiteLLM at 2.5× its capacity as the first probe: its unsent sends have no less-loaded
+    // level to be told from the rig's by, so that probe is limited; half the rate passes, and
+    // the same rate, measured again with that baseline, fails as the target's.
+    let mut target = knee_target(30.0);
+    let mut first = true;
+    let result = drive(options(50.0), move |rate| {
+        if std::mem::take(&mut first) {
+            verdict_only(ProbeVerdict::Limited {
+                reason: "rig-limited (109 sends not sent)".into(),
+            })
+        } else {
+            target(rate)
+        }
+    });
+    assert_eq!(rates(&result)[..3], [50.0, 25.0, 50.0]);
+    assert!(result.limited.is_none(), "{result:?}");
+    let pass = result.last_pass.expect("a pass");
+    assert!((25.0..=30.0).contains(&pass), "{result:?}");
+}
+
+#[test]
 fn a_failing_start_rate_halves_down_to_a_pass_then_bisects() {
     let result = drive(options(4_000.0), knee_target(1_900.0));
     assert_eq!(rates(&result)[..3], [4_000.0, 2_000.0, 1_000.0]);

@@ -58,16 +58,41 @@ fn held_through_window_ms(level: &LevelResult, raw: &LevelRaw) -> Option<f64> {
     (held && none_finished).then_some(level.duration_s * 1_000.0)
 }
 
-/// Why this level's sends were not sent, `None` when all were sent. `unloaded` is the target's
-/// least-loaded level measured before this one.
+/// Whether the pool was held (on average) whole through the window: sends then waited for a
+/// connection, a wait the latency from the intended send counts, even when every one was sent.
+fn pool_held(level: &LevelResult, raw: &LevelRaw) -> bool {
+    let connections = raw.thresholds.connections as f64;
+    connections > 0.0
+        && level
+            .in_flight_mean
+            .is_some_and(|mean| mean >= HELD_SHARE * connections)
+}
+
+/// Why this level's sends were not sent, or — every one sent, but late, waiting for a
+/// connection of a pool held whole — that the pool was too small for a healthy target;
+/// `None` otherwise. `unloaded` is the target's least-loaded level measured before this one.
 pub fn cause(
     level: &LevelResult,
     raw: &LevelRaw,
     unloaded: Option<&LevelResult>,
 ) -> Option<NotSentCause> {
     if level.rig.dropped_sends == 0 {
-        return None;
+        // A held pool is the pool's limit only when the target stayed healthy; a target that
+        // slowed down is judged by the saturation rules, as before.
+        return pool_held(level, raw)
+            .then(|| dropped_cause(level, raw, unloaded))
+            .flatten()
+            .filter(|c| matches!(c, NotSentCause::PoolTooSmall { .. }));
     }
+    dropped_cause(level, raw, unloaded)
+}
+
+/// [`cause`] of a level whose pool was full (sends dropped, or held waiting).
+fn dropped_cause(
+    level: &LevelResult,
+    raw: &LevelRaw,
+    unloaded: Option<&LevelResult>,
+) -> Option<NotSentCause> {
     let (OfferedLoad::Poisson { rate_rps } | OfferedLoad::Constant { rate_rps }) = level.offered
     else {
         return Some(NotSentCause::Unexplained);
@@ -102,8 +127,20 @@ pub fn cause(
     Some(NotSentCause::Unexplained)
 }
 
-/// The reason a cause gives, naming the count.
+/// The reason a cause gives, naming the count (none sent late: that the sends waited).
 pub fn reason(cause: &NotSentCause, not_sent: u64) -> String {
+    let text = reason_for_dropped(cause, not_sent);
+    match not_sent {
+        0 => text.replacen(
+            "0 sends not sent:",
+            "every connection was in use through the window, so sends waited for one (the latency from the intended send counts the wait):",
+            1,
+        ),
+        _ => text,
+    }
+}
+
+fn reason_for_dropped(cause: &NotSentCause, not_sent: u64) -> String {
     match cause {
         NotSentCause::TargetSaturated {
             latency_ms,

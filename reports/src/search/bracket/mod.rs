@@ -135,6 +135,8 @@ pub struct Search {
     next: f64,
     /// Consecutive straddles at a rate: (rate, count).
     straddles: Option<(f64, u32)>,
+    /// Limited probes before any pass or fail, each followed by one at half the rate.
+    early_limits: u32,
     stop: Option<Stop>,
 }
 
@@ -170,6 +172,7 @@ impl Search {
             first_fail: None,
             next: ceiling.map_or(start, |c| start.min(c)),
             straddles: None,
+            early_limits: 0,
             stop,
         }
     }
@@ -196,7 +199,7 @@ impl Search {
             ProbeVerdict::Fail { term } => self.on_fail(rate, term, FailedBy::Fail),
             ProbeVerdict::Unmeasured { reason } => self.on_fail(rate, reason, FailedBy::Unmeasured),
             ProbeVerdict::Straddle { term } => self.on_straddle(rate, term),
-            ProbeVerdict::Limited { reason } => self.stop = Some(Stop::Limited { rate, reason }),
+            ProbeVerdict::Limited { reason } => self.on_limited(rate, reason),
         }
         if self.stop.is_none() && self.probes.len() >= self.options.max_probes as usize {
             self.stop = Some(Stop::MaxProbes);
@@ -244,6 +247,22 @@ impl Search {
         self.advance();
     }
 
+    /// A limited probe stops the search, unless nothing passed or failed yet: the first probe
+    /// has no less-loaded level beside it, so sends the target's saturation left unsent cannot
+    /// be told from the rig's there; up to [`EARLY_LIMITS`] times, the search tries half the
+    /// rate instead, and returns to this one with that baseline.
+    fn on_limited(&mut self, rate: f64, reason: String) {
+        let integer = self.options.integer;
+        let untried = self.last_pass.is_none() && self.first_fail.is_none();
+        let lower = whole(rate / 2.0, integer);
+        if untried && self.early_limits < EARLY_LIMITS && lower < rate {
+            self.early_limits += 1;
+            self.next = lower;
+        } else {
+            self.stop = Some(Stop::Limited { rate, reason });
+        }
+    }
+
     fn on_straddle(&mut self, rate: f64, term: String) {
         let count = match self.straddles {
             Some((at, count)) if at == rate => count + 1,
@@ -282,6 +301,9 @@ impl Search {
         }
     }
 }
+
+/// Limited probes before any pass or fail the search answers by halving the rate.
+pub const EARLY_LIMITS: u32 = 3;
 
 /// `rate` rounded to a whole number (at least 1) in integer mode, as is otherwise.
 fn whole(rate: f64, integer: bool) -> f64 {

@@ -79,8 +79,13 @@ impl Search {
     }
 
     pub(super) fn text(&self) -> String {
-        if let Some(limited) = self.limited() {
-            return limited;
+        if let Some(Stop::Limited { rate, reason }) = &self.stop {
+            // The reasons are in `limited`; the line names whose limit it was and where.
+            let whose = reason.split(" (").next().unwrap_or(reason);
+            return match self.last_pass {
+                Some(pass) => format!("≥ {}, {whose} at {}", self.rate(pass), self.rate(*rate)),
+                None => format!("unknown: {whose} at {}", self.rate(*rate)),
+            };
         }
         let note = self.fail_note().map_or(String::new(), |n| format!("; {n}"));
         let unfinished = match &self.stop {
