@@ -148,7 +148,7 @@ fn a_probe_that_keeps_straddling_counts_as_a_fail() {
 }
 
 #[test]
-fn a_limited_probe_stops_the_search_at_at_least_the_last_pass() {
+fn a_limited_probe_bounds_the_bracket_below_it() {
     let mut target = knee_target(1_000_000.0);
     let result = drive(options(100.0), move |rate| {
         if rate > 3_000.0 {
@@ -159,17 +159,21 @@ fn a_limited_probe_stops_the_search_at_at_least_the_last_pass() {
             target(rate)
         }
     });
-    assert_eq!(result.last_pass, Some(1_600.0));
+    // Limited at 3,200: the search bisects below it to within 5%, never past it.
+    assert_eq!(result.last_pass, Some(3_000.0));
     assert_eq!(result.first_fail, None);
-    assert_eq!(rates(&result).last(), Some(&3_200.0));
+    assert_eq!(
+        rates(&result)[5..],
+        [3_200.0, 2_400.0, 2_800.0, 3_000.0, 3_100.0]
+    );
     let limited = result.limited.clone().expect("limited");
     assert!(
-        limited.starts_with("≥ 1,600 req/s, rig-limited"),
+        limited.starts_with("≥ 3,000 req/s, rig-limited"),
         "{limited}"
     );
     assert!(result.text.starts_with('≥'), "{}", result.text);
     assert!(
-        result.stopped.starts_with("limited at 3,200 req/s"),
+        result.stopped.starts_with("limited at 3,100 req/s"),
         "{}",
         result.stopped
     );

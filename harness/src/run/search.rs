@@ -119,7 +119,14 @@ impl Prober<'_, '_> {
         let mut last_probe: Vec<(f64, LevelResult)> = Vec::new();
         let mut interrupted = false;
         while let Some(rate) = search.next_rate() {
-            match self.probe(rate) {
+            // A repeat (the last probe straddled its bound) gets twice the window: more
+            // evidence, a narrower interval, where the same window would straddle again.
+            let repeats = last_probe
+                .iter()
+                .rev()
+                .take_while(|(r, _)| *r == rate)
+                .count();
+            match self.probe(rate, repeats as i32) {
                 Ok(Probed::Measured(level)) => {
                     let judgement = search::judge(&self.settings.slo, &level);
                     search.record(rate, judgement);
@@ -155,16 +162,18 @@ impl Prober<'_, '_> {
     }
 
     /// One probe: `direct` at the same load first when the SLO needs it, then the target,
-    /// each over a window long enough for the SLO's percentiles ([`probe_window_s`]).
-    fn probe(&mut self, rate: f64) -> Result<Probed> {
+    /// each over a window long enough for the SLO's terms ([`probe_window_s`]), doubled for
+    /// each repeat at this rate (up to [`MAX_PROBE_WINDOW_S`]).
+    fn probe(&mut self, rate: f64, repeats: i32) -> Result<Probed> {
         let level_index = *self.next_level;
         *self.next_level += 1;
         let scenario = &self.session.fixed.plan.scenario;
-        let window_s = probe_window_s(
+        let window_s = (probe_window_s(
             &self.settings.slo,
             scenario.load.duration_s,
             (scenario.load.model != LoadModel::Closed).then_some(rate),
-        );
+        ) * 2f64.powi(repeats))
+        .min(MAX_PROBE_WINDOW_S.max(scenario.load.duration_s));
         let mut direct = None;
         if let Some(direct_index) = self.direct.filter(|_| self.settings.slo.needs_direct()) {
             let at = (level_index, direct_index);
@@ -182,7 +191,7 @@ impl Prober<'_, '_> {
 }
 
 /// Longest window a probe is given, s: a p99 at a few requests per second would need minutes.
-pub const MAX_PROBE_WINDOW_S: f64 = 60.0;
+pub const MAX_PROBE_WINDOW_S: f64 = 120.0;
 
 /// A probe's measured window: the scenario's, or longer so that an open-loop probe at `rate`
 /// holds the requests its SLO's terms need to pass with their intervals

@@ -137,6 +137,9 @@ pub struct Search {
     straddles: Option<(f64, u32)>,
     /// Limited probes before any pass or fail, each followed by one at half the rate.
     early_limits: u32,
+    /// The lowest rate a probe was limited at (the rig's, pool's or mock's), and why: an upper
+    /// bound of the bracket that is not the target's.
+    limit: Option<(f64, String)>,
     stop: Option<Stop>,
 }
 
@@ -173,6 +176,7 @@ impl Search {
             next: ceiling.map_or(start, |c| start.min(c)),
             straddles: None,
             early_limits: 0,
+            limit: None,
             stop,
         }
     }
@@ -247,10 +251,12 @@ impl Search {
         self.advance();
     }
 
-    /// A limited probe stops the search, unless nothing passed or failed yet: the first probe
-    /// has no less-loaded level beside it, so sends the target's saturation left unsent cannot
-    /// be told from the rig's there; up to [`EARLY_LIMITS`] times, the search tries half the
-    /// rate instead, and returns to this one with that baseline.
+    /// A limited probe bounds the bracket from above without being the target's limit: the
+    /// search bisects below it, and ends "≥ last pass, limited at …" when the pass is within
+    /// the precision of it. Before any pass or fail the first probe has no less-loaded level
+    /// beside it, so sends the target's saturation left unsent cannot be told from the rig's
+    /// there; up to [`EARLY_LIMITS`] times, the search tries half the rate instead, and returns
+    /// to this one with that baseline.
     fn on_limited(&mut self, rate: f64, reason: String) {
         let integer = self.options.integer;
         let untried = self.last_pass.is_none() && self.first_fail.is_none();
@@ -258,9 +264,16 @@ impl Search {
         if untried && self.early_limits < EARLY_LIMITS && lower < rate {
             self.early_limits += 1;
             self.next = lower;
-        } else {
-            self.stop = Some(Stop::Limited { rate, reason });
+            return;
         }
+        if self.last_pass.is_none() {
+            self.stop = Some(Stop::Limited { rate, reason });
+            return;
+        }
+        if !self.limit.as_ref().is_some_and(|(at, _)| *at <= rate) {
+            self.limit = Some((rate, reason));
+        }
+        self.advance();
     }
 
     fn on_straddle(&mut self, rate: f64, term: String) {
@@ -280,7 +293,14 @@ impl Search {
     /// The next rate from the bracket, or the stop.
     fn advance(&mut self) {
         let integer = self.options.integer;
-        match (self.last_pass, self.first_fail.as_ref().map(|f| f.rate)) {
+        let fail = self.first_fail.as_ref().map(|f| f.rate);
+        // The bracket's top: the lowest fail, or a lower limited rate (not the target's).
+        let limit = self
+            .limit
+            .clone()
+            .filter(|(at, _)| fail.is_none_or(|f| *at < f));
+        let upper = limit.as_ref().map(|(at, _)| *at).or(fail);
+        match (self.last_pass, upper) {
             (None, None) => {}
             (Some(pass), None) => match self.options.ceiling {
                 Some(ceiling) if pass >= ceiling => self.stop = Some(Stop::Ceiling),
@@ -290,12 +310,15 @@ impl Search {
             (None, Some(fail)) if integer && fail <= 1.0 => self.stop = Some(Stop::Floor),
             (None, Some(fail)) if integer => self.next = (fail / 2.0).floor().max(1.0),
             (None, Some(fail)) => self.next = fail / 2.0,
-            (Some(pass), Some(fail)) => {
-                let width = fail - pass;
+            (Some(pass), Some(top)) => {
+                let width = top - pass;
                 if width <= self.options.precision * pass || (integer && width <= 1.0) {
-                    self.stop = Some(Stop::Converged);
+                    self.stop = Some(match limit {
+                        Some((rate, reason)) => Stop::Limited { rate, reason },
+                        None => Stop::Converged,
+                    });
                 } else {
-                    self.next = whole((pass + fail) / 2.0, integer);
+                    self.next = whole((pass + top) / 2.0, integer);
                 }
             }
         }
