@@ -147,59 +147,6 @@ pub fn flags(level: &reports::LevelResult) -> String {
     flags.join(",")
 }
 
-#[cfg(test)]
-mod tests {
-    use reports::RunResult;
-
-    /// The recorded CI smoke run: 40 to 80 requests per level, far under p99's 1,000.
-    fn ci_tiny() -> RunResult {
-        RunResult::from_json(include_str!("../../reports/tests/golden/ci-tiny.run.json"))
-            .expect("the golden run reads")
-    }
-
-    /// The cells of `target`'s row at the `offered` load, split on whitespace.
-    fn cells(table: &str, target: &str, offered: &str) -> Vec<String> {
-        table
-            .lines()
-            .find(|line| line.starts_with(target) && line.contains(offered))
-            .unwrap_or_else(|| panic!("a {target} row at {offered} in\n{table}"))
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
-    }
-
-    #[test]
-    fn a_p99_from_fewer_than_1000_requests_is_marked_with_its_n() {
-        let run = ci_tiny();
-        let level = &run.levels[1];
-        let n = level.latency["e2e"].value.as_ref().expect("e2e").count;
-        assert!(n < 1_000, "the fixture is thin: {n}");
-        let table = super::render(&run);
-        // target, offered (two words: `20 req/s`), ok rps, n, p50, p90, p99, p99.9, ttft50,
-        // ttft99, itl50, itl99, errors, +p50, +p99.
-        let row = cells(&table, &level.target, " 20 req/s");
-        assert_eq!(row[4], n.to_string(), "{table}");
-        assert!(row[7].ends_with('~'), "p99 marked: {table}");
-        assert_eq!(row[8], "-", "p99.9 not shown: {table}");
-        assert!(row[15].ends_with('~'), "+p99 has no interval: {table}");
-        assert!(table.contains("~ = too few samples"), "{table}");
-    }
-
-    #[test]
-    fn a_p99_from_enough_requests_is_not_marked() {
-        let mut run = ci_tiny();
-        for level in &mut run.levels {
-            let summary = level.latency.get_mut("e2e").and_then(|m| m.value.as_mut());
-            summary.expect("e2e").count = 5_000;
-        }
-        let target = run.levels[1].target.clone();
-        let table = super::render(&run);
-        let row = cells(&table, &target, " 20 req/s");
-        assert_eq!(row[4], "5000");
-        assert!(!row[7].ends_with('~'), "p99 from 5000: {table}");
-    }
-}
-
 /// The capacity at the SLO of every target a search measured (`gatebench search`): the rate
 /// found and its bracket, the term that bound it, its cost per 1M requests and, with `--plan`,
 /// what a rate needs; empty when no target has one.
@@ -254,4 +201,57 @@ fn capacity(run: &RunResult) -> String {
         first.slo,
         aligned(&header, &rows, 2)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use reports::RunResult;
+
+    /// The recorded CI smoke run: 40 to 80 requests per level, far under p99's 1,000.
+    fn ci_tiny() -> RunResult {
+        RunResult::from_json(include_str!("../../reports/tests/golden/ci-tiny.run.json"))
+            .expect("the golden run reads")
+    }
+
+    /// The cells of `target`'s row at the `offered` load, split on whitespace.
+    fn cells(table: &str, target: &str, offered: &str) -> Vec<String> {
+        table
+            .lines()
+            .find(|line| line.starts_with(target) && line.contains(offered))
+            .unwrap_or_else(|| panic!("a {target} row at {offered} in\n{table}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_p99_from_fewer_than_1000_requests_is_marked_with_its_n() {
+        let run = ci_tiny();
+        let level = &run.levels[1];
+        let n = level.latency["e2e"].value.as_ref().expect("e2e").count;
+        assert!(n < 1_000, "the fixture is thin: {n}");
+        let table = super::render(&run);
+        // target, offered (two words: `20 req/s`), ok rps, n, p50, p90, p99, p99.9, ttft50,
+        // ttft99, itl50, itl99, errors, +p50, +p99.
+        let row = cells(&table, &level.target, " 20 req/s");
+        assert_eq!(row[4], n.to_string(), "{table}");
+        assert!(row[7].ends_with('~'), "p99 marked: {table}");
+        assert_eq!(row[8], "-", "p99.9 not shown: {table}");
+        assert!(row[15].ends_with('~'), "+p99 has no interval: {table}");
+        assert!(table.contains("~ = too few samples"), "{table}");
+    }
+
+    #[test]
+    fn a_p99_from_enough_requests_is_not_marked() {
+        let mut run = ci_tiny();
+        for level in &mut run.levels {
+            let summary = level.latency.get_mut("e2e").and_then(|m| m.value.as_mut());
+            summary.expect("e2e").count = 5_000;
+        }
+        let target = run.levels[1].target.clone();
+        let table = super::render(&run);
+        let row = cells(&table, &target, " 20 req/s");
+        assert_eq!(row[4], "5000");
+        assert!(!row[7].ends_with('~'), "p99 from 5000: {table}");
+    }
 }

@@ -130,7 +130,7 @@ impl Prober<'_, '_> {
                 Ok(Probed::Measured(level)) => {
                     let judgement = search::judge(&self.settings.slo, &level);
                     search.record(rate, judgement);
-                    last_probe.push((rate, level));
+                    last_probe.push((rate, *level));
                     let left = (EXPECTED_PROBES - last_probe.len() as f64).max(1.0);
                     let estimate = left * self.per_probe_s + self.later_s;
                     self.session.progress.extend_total(estimate);

@@ -53,7 +53,7 @@ pub struct Fixed<'a> {
 /// How a search probe of one target ended.
 pub enum Probed {
     /// The level was measured (kept in `run.json`, also when the target died during it).
-    Measured(LevelResult),
+    Measured(Box<LevelResult>),
     /// Not measured: the target is not served or died before (why).
     Skipped(String),
     /// Ctrl-C or SIGTERM.
@@ -145,7 +145,7 @@ impl Session<'_> {
             return Ok(Probed::Interrupted);
         }
         Ok(match self.run.levels.get(kept) {
-            Some(level) => Probed::Measured(level.clone()),
+            Some(level) => Probed::Measured(Box::new(level.clone())),
             None => Probed::Skipped(
                 self.targets[target_index]
                     .info
